@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the servers Mamba's integration tests and local set-up run:
+# redis-server from Debian, and MinIO and mc built with `go install` at
+# pinned versions. Each step is skipped when the binary is already present,
+# so running this twice costs nothing.
+#
+# MinIO is AGPL-licensed: it is only ever run as a separate process; Mamba
+# never imports its packages.
+set -euo pipefail
+
+MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+MC_VERSION="${MC_VERSION:-v0.0.0-20250313080218-cf909e1063a9}"
+
+gobin="$(go env GOBIN)"
+[ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "$gobin/$1" ]; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if have redis-server; then
+	echo "redis-server: present ($(command -v redis-server || echo "$gobin/redis-server"))"
+else
+	echo "redis-server: installing from Debian"
+	as_root apt-get update -qq
+	# The package's post-install may try to start a system service; tests
+	# start their own servers, so a failure to start one here is harmless.
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends redis-server
+	as_root systemctl disable --now redis-server >/dev/null 2>&1 || true
+fi
+
+if have minio; then
+	echo "minio: present"
+else
+	echo "minio: go install github.com/minio/minio@$MINIO_VERSION (takes a few minutes)"
+	go install "github.com/minio/minio@$MINIO_VERSION"
+fi
+
+if have mc; then
+	echo "mc: present"
+else
+	echo "mc: go install github.com/minio/mc@$MC_VERSION"
+	go install "github.com/minio/mc@$MC_VERSION"
+fi
+
+echo "binaries in $gobin: $(ls "$gobin" 2>/dev/null | tr '\n' ' ')"

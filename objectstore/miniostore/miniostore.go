@@ -1,0 +1,273 @@
+// Package miniostore is an objectstore.Store on MinIO or any other
+// S3-compatible service, through the minio-go v7 client.
+package miniostore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"math"
+	"net/http"
+	"net/url"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/mambamq/mamba/objectstore"
+)
+
+// Config says where the bucket is and how to reach it.
+type Config struct {
+	// Endpoint is the service URL, for example http://127.0.0.1:9000. Its
+	// scheme decides TLS. Empty means AWS S3 (https://s3.amazonaws.com).
+	Endpoint string
+	// Bucket must already exist.
+	Bucket string
+	// Region is sent in request signatures. Empty lets the client discover
+	// it (or use us-east-1 for MinIO).
+	Region string
+	// PathStyle forces path-style requests (http://host/bucket/key), which
+	// MinIO and most self-hosted stores need. When false the client picks.
+	PathStyle bool
+	// Credentials signs requests. Nil means DefaultCredentials.
+	Credentials *credentials.Credentials
+	// Transport replaces the HTTP transport, for example to inject faults
+	// in tests. Nil means minio-go's default.
+	Transport http.RoundTripper
+	// MaxRetries bounds minio-go's own retries of one call. Zero means the
+	// client's default (10).
+	MaxRetries int
+}
+
+// DefaultCredentials looks for credentials in this order: the environment
+// variables AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN),
+// MINIO_ROOT_USER / MINIO_ROOT_PASSWORD or MINIO_ACCESS_KEY / MINIO_SECRET_KEY,
+// the AWS shared credentials file (~/.aws/credentials, profile AWS_PROFILE),
+// the MinIO client configuration (~/.mc/config.json), and finally the EC2 or
+// ECS instance role, and web identity tokens.
+func DefaultCredentials() *credentials.Credentials {
+	return credentials.NewChainCredentials([]credentials.Provider{
+		&credentials.EnvAWS{},
+		&credentials.EnvMinio{},
+		&credentials.FileAWSCredentials{},
+		&credentials.FileMinioClient{},
+		&credentials.IAM{},
+	})
+}
+
+// partSize is the largest object uploaded with one PUT; larger objects use
+// a multipart upload. Chunks are well under it, so each costs one request.
+const partSize = 64 << 20
+
+// Store is a bucket reached through minio-go.
+type Store struct {
+	client *minio.Client
+	core   minio.Core
+	bucket string
+}
+
+var _ objectstore.Store = (*Store)(nil)
+
+// New returns a store for cfg.Bucket. It does not contact the service.
+func New(cfg Config) (*Store, error) {
+	if cfg.Bucket == "" {
+		return nil, errors.New("minio store: no bucket")
+	}
+	endpoint := cfg.Endpoint
+	if endpoint == "" {
+		endpoint = "https://s3.amazonaws.com"
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("minio store: endpoint %q is not an http or https URL", cfg.Endpoint)
+	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("minio store: endpoint %q must not have a path", cfg.Endpoint)
+	}
+	creds := cfg.Credentials
+	if creds == nil {
+		creds = DefaultCredentials()
+	}
+	lookup := minio.BucketLookupAuto
+	if cfg.PathStyle {
+		lookup = minio.BucketLookupPath
+	}
+	client, err := minio.New(u.Host, &minio.Options{
+		Creds:        creds,
+		Secure:       u.Scheme == "https",
+		Region:       cfg.Region,
+		BucketLookup: lookup,
+		Transport:    cfg.Transport,
+		MaxRetries:   cfg.MaxRetries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("minio store: %w", err)
+	}
+	return &Store{client: client, core: minio.Core{Client: client}, bucket: cfg.Bucket}, nil
+}
+
+// CheckBucket confirms that the bucket exists and the credentials can reach
+// it.
+func (s *Store) CheckBucket(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return mapErr("check bucket", s.bucket, err)
+	}
+	if !ok {
+		return fmt.Errorf("bucket %s does not exist", s.bucket)
+	}
+	return nil
+}
+
+func begin(ctx context.Context, op, key string) error {
+	if err := objectstore.ValidateKey(key); err != nil {
+		return err
+	}
+	return objectstore.ContextError(ctx, op, key)
+}
+
+// Put uploads data with a single PUT (a multipart upload above 64 MiB).
+func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	if err := begin(ctx, "put", key); err != nil {
+		return err
+	}
+	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
+		ContentType: "application/octet-stream",
+		PartSize:    partSize,
+	})
+	if err != nil {
+		return mapErr("put", key, err)
+	}
+	return nil
+}
+
+// Get downloads the whole object.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := begin(ctx, "get", key); err != nil {
+		return nil, err
+	}
+	return s.read(ctx, "get", key, minio.GetObjectOptions{}, -1)
+}
+
+// GetRange downloads the range with one ranged GET. A zero-length range
+// costs a HEAD request instead, because HTTP cannot express it.
+func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
+	if err := begin(ctx, "get range", key); err != nil {
+		return nil, err
+	}
+	if off < 0 || length < 0 {
+		return nil, fmt.Errorf("%w: %s: offset %d length %d", objectstore.ErrInvalidRange, key, off, length)
+	}
+	if length == 0 {
+		info, err := s.Stat(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := objectstore.CheckRange(key, off, 0, info.Size); err != nil {
+			return nil, err
+		}
+		return []byte{}, nil
+	}
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(off, off+min(length, math.MaxInt64-off)-1); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", objectstore.ErrInvalidRange, key, err)
+	}
+	return s.read(ctx, "get range", key, opts, length)
+}
+
+func (s *Store) read(ctx context.Context, op, key string, opts minio.GetObjectOptions, limit int64) ([]byte, error) {
+	// Core.GetObject is a single GET whose response already carries the
+	// length of the body, so the buffer is allocated once. (Client.GetObject
+	// would add a HEAD and conditional re-reads.)
+	body, info, _, err := s.core.GetObject(ctx, s.bucket, key, opts)
+	if err != nil {
+		return nil, mapErr(op, key, err)
+	}
+	defer body.Close()
+	size := info.Size
+	if limit >= 0 {
+		size = min(size, limit)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, max(size, 0)+bytes.MinRead))
+	if _, err := buf.ReadFrom(body); err != nil {
+		return nil, mapErr(op, key, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Stat issues a HEAD request.
+func (s *Store) Stat(ctx context.Context, key string) (objectstore.ObjectInfo, error) {
+	if err := begin(ctx, "stat", key); err != nil {
+		return objectstore.ObjectInfo{}, err
+	}
+	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return objectstore.ObjectInfo{}, mapErr("stat", key, err)
+	}
+	return objectstore.ObjectInfo{Key: key, Size: info.Size, ModTime: info.LastModified}, nil
+}
+
+// Delete removes the object; S3 treats a missing key as success.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := begin(ctx, "delete", key); err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		if err := mapErr("delete", key, err); !errors.Is(err, objectstore.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// List pages through ListObjectsV2 without a delimiter. S3 returns keys in
+// ascending UTF-8 byte order, which is the order List promises.
+func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[objectstore.ObjectInfo, error] {
+	if err := objectstore.ValidatePrefix(prefix); err != nil {
+		return objectstore.ListError(err)
+	}
+	return func(yield func(objectstore.ObjectInfo, error) bool) {
+		if err := objectstore.ContextError(ctx, "list", prefix); err != nil {
+			yield(objectstore.ObjectInfo{}, err)
+			return
+		}
+		for obj := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+			if obj.Err != nil {
+				yield(objectstore.ObjectInfo{}, mapErr("list", prefix, obj.Err))
+				return
+			}
+			if !yield(objectstore.ObjectInfo{Key: obj.Key, Size: obj.Size, ModTime: obj.LastModified}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// mapErr turns a minio-go error into the objectstore sentinels.
+func mapErr(op, key string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s %s: %w", op, key, err)
+	}
+	resp := minio.ToErrorResponse(err)
+	switch resp.Code {
+	case minio.NoSuchKey:
+		return objectstore.NotExist(key)
+	case minio.InvalidRange:
+		return fmt.Errorf("%w: %s: %s", objectstore.ErrInvalidRange, key, resp.Message)
+	case "SlowDown", "SlowDownRead", "SlowDownWrite", "RequestTimeout", "InternalError", "ServiceUnavailable", "XMinioServerNotInitialized":
+		return objectstore.Retryable(fmt.Errorf("%s %s: %w", op, key, err))
+	}
+	if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		return fmt.Errorf("%w: %s", objectstore.ErrInvalidRange, key)
+	}
+	if objectstore.RetryableStatus(resp.StatusCode) || objectstore.NetworkError(err) {
+		return objectstore.Retryable(fmt.Errorf("%s %s: %w", op, key, err))
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return objectstore.Retryable(fmt.Errorf("%s %s: %w", op, key, err))
+	}
+	return fmt.Errorf("%s %s: %w", op, key, err)
+}
