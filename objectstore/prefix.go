@@ -101,3 +101,6 @@ func (p *Prefixed) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo
 		}
 	}
 }
+
+// Close closes the underlying store.
+func (p *Prefixed) Close() error { return Close(p.store) }

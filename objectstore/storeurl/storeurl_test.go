@@ -1,0 +1,114 @@
+package storeurl_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/objectstore"
+	"github.com/mambamq/mamba/objectstore/filestore"
+	"github.com/mambamq/mamba/objectstore/storeurl"
+)
+
+func TestOpenMemAndFile(t *testing.T) {
+	ctx := t.Context()
+	mem, err := storeurl.Open(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mem.(*objectstore.Memory); !ok {
+		t.Fatalf("mem:// opened %T", mem)
+	}
+
+	dir := t.TempDir()
+	s, err := storeurl.Open(ctx, "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objectstore.Close(s)
+	if fs, ok := s.(*filestore.Store); !ok || fs.Dir() != dir {
+		t.Fatalf("file URL opened %T in %v", s, s)
+	}
+	if err := s.Put(ctx, "chunks/a", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "chunks", "a")); err != nil {
+		t.Fatalf("file store wrote outside its directory: %v", err)
+	}
+
+	// Relative paths use the opaque form.
+	t.Chdir(dir)
+	rel, err := storeurl.Open(ctx, "file:rel/store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objectstore.Close(rel)
+	if fs := rel.(*filestore.Store); fs.Dir() != "rel/store" {
+		t.Fatalf("relative file URL opened %q", fs.Dir())
+	}
+}
+
+func TestOpenRejectsBadURLs(t *testing.T) {
+	for _, raw := range []string{
+		"",
+		"bucket-without-scheme",
+		"gs://bucket",
+		"mem://name",
+		"file://otherhost/path",
+		"file:///tmp/x?sync=false",
+		"s3://",
+		"s3://bucket?endpont=http://typo",
+		"s3://bucket?client=gcs",
+		"s3://bucket?path_style=maybe",
+		"s3://key:secret@bucket",
+		"s3://bucket?endpoint=ftp://host",
+		"://bad",
+	} {
+		if _, err := storeurl.Open(t.Context(), raw); err == nil {
+			t.Errorf("Open(%q) succeeded", raw)
+		} else if strings.Contains(err.Error(), "secret") {
+			t.Errorf("Open(%q) error leaks the secret: %v", raw, err)
+		}
+	}
+}
+
+// Both S3 clients, opened by URL with credentials from the environment,
+// reach a real MinIO and keep keys under the URL's prefix.
+func TestOpenS3AgainstMinIO(t *testing.T) {
+	m := testserver.StartMinIO(t)
+	bucket := m.CreateBucket(t, "byurl")
+	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	ctx := t.Context()
+	whole, err := storeurl.Open(ctx, fmt.Sprintf("s3://%s?endpoint=%s", bucket, m.Endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, client := range []string{"minio", "aws"} {
+		raw := fmt.Sprintf("s3://%s/env/%s?endpoint=%s&client=%s", bucket, client, m.Endpoint, client)
+		s, err := storeurl.Open(ctx, raw)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", raw, err)
+		}
+		data := []byte("via " + client)
+		if err := s.Put(ctx, "chunks/1", data); err != nil {
+			t.Fatalf("%s put: %v", client, err)
+		}
+		got, err := whole.Get(ctx, "env/"+client+"/chunks/1")
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: object not under the URL prefix: %q, %v", client, got, err)
+		}
+		for info, err := range s.List(ctx, "") {
+			if err != nil || info.Key != "chunks/1" {
+				t.Fatalf("%s list through prefix = %+v, %v", client, info, err)
+			}
+		}
+	}
+}
