@@ -1,0 +1,18 @@
+# The whole test suite: installs the servers the integration tests start
+# (redis-server, MinIO, mc; skipped when present), checks formatting and
+# vet, and runs every test with the race detector. CI runs exactly this.
+.PHONY: test deps fuzz
+
+test: deps
+	go vet ./...
+	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	go test -race -count=1 -timeout 20m ./...
+
+deps:
+	bash deploy/local/install-deps.sh
+
+# Runs each fuzz target for FUZZTIME (default 60s).
+FUZZTIME ?= 60s
+fuzz:
+	go test ./chunk/ -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	go test ./chunk/ -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME)
