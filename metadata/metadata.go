@@ -1,0 +1,156 @@
+// Package metadata keeps Mamba's metadata in Redis: the topic registry,
+// each partition's high watermark and log start offset, the chunk index,
+// and idempotency records. It is an index of the bucket, not a second copy
+// of the data: everything here can be rebuilt from the chunks.
+//
+// # Key layout
+//
+// Every key of a topic shares the hash tag {topic}, so a commit is one
+// atomic script even on Redis Cluster. With the default prefix "mamba":
+//
+//	mamba:topics                 set    names of all topics (no hash tag)
+//	mamba:{T}:meta               hash   name, partitions, retention_ms, created_ms
+//	mamba:{T}:hw                 hash   partition -> high watermark (next offset)
+//	mamba:{T}:lso                hash   partition -> log start offset
+//	mamba:{T}:idx:P              zset   chunk index of partition P: score = base
+//	                                    offset, member = "base|count|chunk|off|len"
+//	mamba:{T}:chunk:ID           string result of committing chunk ID to T
+//	                                    (kept so that a retried commit returns it)
+//	mamba:{T}:idem:K             string answer to the request with idempotency key K,
+//	                                    kept for the dedup window
+//	mamba:commits                pub/sub channel: "T<TAB>p:hw,p:hw..." per commit
+//
+// Offsets of a partition are contiguous from its log start offset to its
+// high watermark: every commit appends count records at the current high
+// watermark and raises it by count, in one script, so no two batches get
+// overlapping offsets and there is no gap.
+//
+// Scripts are loaded once per connection pool and called by SHA (go-redis
+// falls back to EVAL and reloads them after a Redis restart).
+package metadata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	// ErrTopicExists is returned when creating a topic whose name is taken.
+	ErrTopicExists = errors.New("topic already exists")
+	// ErrTopicNotFound is returned for a topic that does not exist (or was
+	// deleted while a commit was on its way).
+	ErrTopicNotFound = errors.New("topic not found")
+	// ErrPartitionNotFound is returned for a partition the topic does not
+	// have.
+	ErrPartitionNotFound = errors.New("partition not found")
+	// ErrOffsetOutOfRange is returned by lookups below the log start offset
+	// or at or beyond the high watermark.
+	ErrOffsetOutOfRange = errors.New("offset out of range")
+	// ErrUnavailable wraps failures to reach Redis: the call may succeed
+	// if tried again.
+	ErrUnavailable = errors.New("metadata store unavailable")
+)
+
+// DefaultPrefix begins every key.
+const DefaultPrefix = "mamba"
+
+// DefaultDedupWindow is how long an idempotency key is remembered.
+const DefaultDedupWindow = 10 * time.Minute
+
+// commitMarkerTTL is how long the result of a chunk commit is remembered, so
+// that a commit retried after a lost reply gets the same offsets. Commits
+// are retried for seconds to minutes; a day leaves a wide margin.
+const commitMarkerTTL = 24 * time.Hour
+
+// Options configures a Store. The zero value is usable.
+type Options struct {
+	// Prefix begins every key; DefaultPrefix when empty. Several
+	// deployments can share one Redis with different prefixes.
+	Prefix string
+	// DedupWindow is how long idempotency keys are remembered;
+	// DefaultDedupWindow when zero.
+	DedupWindow time.Duration
+}
+
+// Store is the Redis-backed metadata store. It is safe for concurrent use.
+type Store struct {
+	rdb         redis.UniversalClient
+	prefix      string
+	dedupWindow time.Duration
+}
+
+// New returns a Store on rdb. It does not contact Redis.
+func New(rdb redis.UniversalClient, opts Options) *Store {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.DedupWindow <= 0 {
+		opts.DedupWindow = DefaultDedupWindow
+	}
+	return &Store{rdb: rdb, prefix: opts.Prefix, dedupWindow: opts.DedupWindow}
+}
+
+// DedupWindow returns how long idempotency keys are remembered.
+func (s *Store) DedupWindow() time.Duration { return s.dedupWindow }
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// Load loads every script into Redis, so the first commit does not pay for
+// it. Calls load scripts on demand anyway.
+func (s *Store) Load(ctx context.Context) error {
+	for _, sc := range []*redis.Script{createTopicScript, deleteTopicScript, commitScript} {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return unavailable("load scripts", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) topicsKey() string { return s.prefix + ":topics" }
+
+// CommitsChannel is the pub/sub channel that commits are announced on.
+func (s *Store) CommitsChannel() string { return s.prefix + ":commits" }
+
+func (s *Store) topicKey(topic, suffix string) string {
+	return s.prefix + ":{" + topic + "}:" + suffix
+}
+
+func (s *Store) indexKey(topic string, partition int32) string {
+	return s.topicKey(topic, "idx:"+strconv.Itoa(int(partition)))
+}
+
+// unavailable wraps an error talking to Redis. Errors returned by scripts
+// on purpose are mapped by the caller before this.
+func unavailable(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}
+
+// scriptError maps the error replies our scripts raise on purpose.
+func scriptError(op, topic string, err error) error {
+	// Redis 7 prefixes error replies from scripts with "ERR ".
+	msg := strings.TrimPrefix(err.Error(), "ERR ")
+	switch {
+	case strings.HasPrefix(msg, "TOPIC_NOT_FOUND"):
+		return fmt.Errorf("%s %s: %w", op, topic, ErrTopicNotFound)
+	case strings.HasPrefix(msg, "TOPIC_EXISTS"):
+		return fmt.Errorf("%s %s: %w", op, topic, ErrTopicExists)
+	case strings.HasPrefix(msg, "PARTITION_NOT_FOUND"):
+		return fmt.Errorf("%s %s: %w: %s", op, topic, ErrPartitionNotFound, strings.TrimPrefix(msg, "PARTITION_NOT_FOUND"))
+	}
+	return unavailable(op+" "+topic, err)
+}
