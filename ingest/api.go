@@ -1,0 +1,149 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/metadata"
+)
+
+// Errors the node returns; the HTTP layer maps each to one status and
+// error code (see errorTable in http.go).
+var (
+	ErrTopicNotFound     = metadata.ErrTopicNotFound     // 404 topic_not_found
+	ErrTopicExists       = metadata.ErrTopicExists       // 409 topic_exists
+	ErrPartitionNotFound = metadata.ErrPartitionNotFound // 404 partition_not_found
+	ErrOffsetOutOfRange  = metadata.ErrOffsetOutOfRange  // 400 offset_out_of_range
+	// ErrInvalidRequest wraps every complaint about the caller's input.
+	ErrInvalidRequest = errors.New("invalid request") // 400 invalid_request
+	// ErrTooLarge: a request or record over the configured limits.
+	ErrTooLarge = errors.New("payload too large") // 413 payload_too_large
+	// ErrOverloaded: the node's buffer is full; retry after RetryAfter.
+	ErrOverloaded = errors.New("overloaded") // 429 overloaded
+	// ErrUnavailable: the bucket or Redis could not be reached before the
+	// deadline. Nothing the failed request sent was indexed, unless the
+	// failure was in the commit itself, in which case a retry with the same
+	// idempotency key returns the first answer.
+	ErrUnavailable = errors.New("unavailable") // 503 unavailable
+	// ErrShuttingDown: the node is draining and takes no new records.
+	ErrShuttingDown = errors.New("node is shutting down") // 503 unavailable
+)
+
+// invalidf returns an error wrapping ErrInvalidRequest.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+}
+
+// OverloadedError is an ErrOverloaded with the time after which a retry is
+// likely to be accepted.
+type OverloadedError struct{ RetryAfter time.Duration }
+
+func (e *OverloadedError) Error() string {
+	return fmt.Sprintf("overloaded: buffer full, retry after %v", e.RetryAfter)
+}
+
+// Unwrap makes errors.Is(err, ErrOverloaded) true.
+func (e *OverloadedError) Unwrap() error { return ErrOverloaded }
+
+// AckMode says when a produce call returns.
+type AckMode int
+
+const (
+	// AckDurable returns once the records' chunk is in the bucket and their
+	// offsets are committed in Redis. The default.
+	AckDurable AckMode = iota
+	// AckBuffered returns once the records are in the node's buffer: a node
+	// crash before the flush loses them. Offsets are not known yet.
+	AckBuffered
+)
+
+// AnyPartition in ProduceRecord.Partition lets the node choose: by key
+// hash when the record has a key, otherwise one partition per request.
+const AnyPartition int32 = -1
+
+// ProduceRecord is one record to append.
+type ProduceRecord struct {
+	// Key is nil for a record without a key.
+	Key   []byte
+	Value []byte
+	// Headers keep their order.
+	Headers []chunk.Header
+	// Timestamp in Unix milliseconds; 0 means the time the node received it.
+	Timestamp int64
+	// Partition is the target partition, or AnyPartition.
+	Partition int32
+}
+
+// ProduceOptions are per-request settings.
+type ProduceOptions struct {
+	// IdempotencyKey makes a retry inside the dedup window return the
+	// first answer and append nothing. Empty means none.
+	IdempotencyKey string
+	Ack            AckMode
+}
+
+// RecordResult is where one produced record went. Offset is -1 under
+// AckBuffered.
+type RecordResult struct {
+	Partition int32
+	Offset    int64
+}
+
+// FetchRequest asks for records of one partition from Offset on.
+type FetchRequest struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	// MaxRecords and MaxBytes bound the answer; at least one record is
+	// returned when any is available, however large. Zero means default.
+	MaxRecords int
+	MaxBytes   int
+	// Wait is how long to wait at the high watermark for new records
+	// (capped by the node's MaxWait). Zero answers at once.
+	Wait time.Duration
+}
+
+// FetchedRecord is a committed record and its offset.
+type FetchedRecord struct {
+	Offset int64
+	chunk.Record
+}
+
+// FetchResult is the answer to a fetch. NextOffset is the offset to ask
+// for next: one past the last record returned, or the request's offset
+// when none was.
+type FetchResult struct {
+	Records        []FetchedRecord
+	NextOffset     int64
+	HighWatermark  int64
+	LogStartOffset int64
+}
+
+// TopicConfig is what a caller sets when creating a topic.
+type TopicConfig struct {
+	Name       string
+	Partitions int
+	// RetentionMS is how long records are kept; 0 means forever.
+	RetentionMS int64
+}
+
+// TopicDescription is a topic and its partitions' offsets.
+type TopicDescription struct {
+	TopicConfig
+	PartitionStats []metadata.PartitionStats
+}
+
+// Service is what the HTTP API serves. Node implements it.
+type Service interface {
+	CreateTopic(ctx context.Context, cfg TopicConfig) (TopicConfig, error)
+	ListTopics(ctx context.Context) ([]TopicConfig, error)
+	DescribeTopic(ctx context.Context, name string) (TopicDescription, error)
+	DeleteTopic(ctx context.Context, name string) error
+	Produce(ctx context.Context, topic string, records []ProduceRecord, opts ProduceOptions) ([]RecordResult, error)
+	Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
+	// Ready reports whether Redis and the bucket are reachable.
+	Ready(ctx context.Context) error
+}
