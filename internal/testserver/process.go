@@ -222,7 +222,9 @@ func start(t testing.TB, newProc func(port int) *Process) *Process {
 		err := p.Start()
 		if err == nil {
 			t.Cleanup(func() {
-				p.Stop()
+				// The data directory is discarded with the test, so there
+				// is nothing to shut down gracefully for.
+				p.Kill()
 				if t.Failed() {
 					t.Logf("%s log (%s):\n%s", p.Name, p.logPath, p.logTail())
 				}

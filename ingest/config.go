@@ -1,0 +1,124 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/internal/chunkid"
+)
+
+// Defaults for Config. What they cost on AWS S3 is in docs/operations.md.
+const (
+	// DefaultFlushBytes seals a chunk once this much is buffered.
+	DefaultFlushBytes = 8 << 20
+	// DefaultFlushInterval seals a chunk once its oldest record is this
+	// old: the floor of a durable produce's latency, and the most PUTs a
+	// node makes per second when idle traffic trickles in (4 per second).
+	DefaultFlushInterval = 250 * time.Millisecond
+	// DefaultMaxBufferedBytes bounds the bytes a node holds that are not
+	// yet acknowledged; beyond it produce answers 429.
+	DefaultMaxBufferedBytes = 256 << 20
+	// DefaultUploadConcurrency is how many chunk PUTs run at once.
+	DefaultUploadConcurrency = 4
+	// DefaultCacheBytes bounds the node's cache of recent batches.
+	DefaultCacheBytes = 256 << 20
+	// DefaultMaxRecordBytes bounds one record (key, value and headers).
+	DefaultMaxRecordBytes = 1 << 20
+	// DefaultWriteTimeout bounds the retries of a chunk's PUT and commit;
+	// past it the waiting producers get 503.
+	DefaultWriteTimeout = 15 * time.Second
+	// DefaultMaxWait caps a fetch's long-poll.
+	DefaultMaxWait = 30 * time.Second
+)
+
+// Config configures a Node. Zero fields take their defaults.
+type Config struct {
+	// NodeID names this node in chunk ids; required, unique per node.
+	NodeID string
+	// FlushBytes and FlushInterval decide when the buffered records become
+	// a chunk: whichever comes first.
+	FlushBytes    int
+	FlushInterval time.Duration
+	// MaxBufferedBytes bounds unacknowledged bytes; must be at least
+	// FlushBytes.
+	MaxBufferedBytes int64
+	// UploadConcurrency is how many chunk uploads run in parallel.
+	UploadConcurrency int
+	// CacheBytes bounds the cache of recently written and read batches.
+	CacheBytes int64
+	// MaxRecordBytes bounds one record.
+	MaxRecordBytes int
+	// WriteTimeout bounds the retries of one chunk's PUT and commit.
+	WriteTimeout time.Duration
+	// MaxWait caps how long a fetch waits for new records.
+	MaxWait time.Duration
+	// Codec compresses each batch; CodecNone by default.
+	Codec chunk.Codec
+}
+
+// withDefaults returns cfg with zero fields set to their defaults.
+func (cfg Config) withDefaults() Config {
+	set := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	set(&cfg.FlushBytes, DefaultFlushBytes)
+	set(&cfg.UploadConcurrency, DefaultUploadConcurrency)
+	set(&cfg.MaxRecordBytes, DefaultMaxRecordBytes)
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	if cfg.MaxBufferedBytes == 0 {
+		cfg.MaxBufferedBytes = max(DefaultMaxBufferedBytes, int64(cfg.FlushBytes))
+	}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.MaxWait == 0 {
+		cfg.MaxWait = DefaultMaxWait
+	}
+	return cfg
+}
+
+// Validate reports every bad field at once, after defaults are applied.
+func (cfg Config) Validate() error {
+	cfg = cfg.withDefaults()
+	var errs []error
+	if err := chunkid.ValidateNode(cfg.NodeID); err != nil {
+		errs = append(errs, fmt.Errorf("node id: %w", err))
+	}
+	if cfg.FlushBytes < 1024 || cfg.FlushBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("flush bytes: %d is outside 1 KiB..1 GiB", cfg.FlushBytes))
+	}
+	if cfg.FlushInterval < time.Millisecond {
+		errs = append(errs, fmt.Errorf("flush interval: %v is under 1ms", cfg.FlushInterval))
+	}
+	if cfg.MaxBufferedBytes < int64(cfg.FlushBytes) {
+		errs = append(errs, fmt.Errorf("max buffered bytes: %d is less than flush bytes %d", cfg.MaxBufferedBytes, cfg.FlushBytes))
+	}
+	if cfg.UploadConcurrency < 1 || cfg.UploadConcurrency > 256 {
+		errs = append(errs, fmt.Errorf("upload concurrency: %d is outside 1..256", cfg.UploadConcurrency))
+	}
+	if cfg.CacheBytes < 0 {
+		errs = append(errs, fmt.Errorf("cache bytes: %d is negative", cfg.CacheBytes))
+	}
+	if cfg.MaxRecordBytes < 1 || cfg.MaxRecordBytes > chunk.MaxBatchBytes/2 {
+		errs = append(errs, fmt.Errorf("max record bytes: %d is outside 1..%d", cfg.MaxRecordBytes, chunk.MaxBatchBytes/2))
+	}
+	if cfg.WriteTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("write timeout: %v is under 100ms", cfg.WriteTimeout))
+	}
+	if cfg.MaxWait < 0 {
+		errs = append(errs, fmt.Errorf("max wait: %v is negative", cfg.MaxWait))
+	}
+	if cfg.Codec != chunk.CodecNone && cfg.Codec != chunk.CodecZstd {
+		errs = append(errs, fmt.Errorf("codec: unknown codec %d", cfg.Codec))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,428 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/metadata"
+)
+
+// maxSharedBatchBytes starts a new batch for a partition once the records
+// merged into its current one reach this size, keeping every batch well
+// under chunk.MaxBatchBytes and cheap to read back.
+const maxSharedBatchBytes = 16 << 20
+
+// topicPlan is one topic's part of a chunk: its batches in chunk order, the
+// records of each, and what to commit.
+type topicPlan struct {
+	topic   metadata.Topic
+	recs    [][]chunk.Record
+	bytes   []int
+	batches []metadata.Batch
+	reqs    []*produceReq
+	shared  map[int32]int // partition -> open shared batch, while planning
+}
+
+// dispatch starts an upload for each sealed chunk, at most
+// UploadConcurrency at once, and hands the chunks in seal order to the
+// commit loop.
+func (n *Node) dispatch(ctx context.Context, commitQueue chan<- *pendingChunk) {
+	defer close(commitQueue)
+	sem := make(chan struct{}, n.cfg.UploadConcurrency)
+	for {
+		select {
+		case <-ctx.Done():
+			n.failQueued(ErrShuttingDown)
+			return
+		case <-n.sealSignal:
+		}
+		n.mu.Lock()
+		queue := n.sealQueue
+		n.sealQueue = nil
+		n.mu.Unlock()
+		for i, pc := range queue {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				for _, rest := range queue[i:] {
+					n.answerAll(rest, nil, ErrShuttingDown)
+				}
+				n.failQueued(ErrShuttingDown)
+				return
+			}
+			go func() {
+				defer func() { <-sem }()
+				n.upload(ctx, pc)
+			}()
+			select {
+			case commitQueue <- pc:
+			case <-ctx.Done():
+				<-pc.uploaded
+				n.answerAll(pc, nil, ErrShuttingDown)
+				for _, rest := range queue[i+1:] {
+					n.answerAll(rest, nil, ErrShuttingDown)
+				}
+				n.failQueued(ErrShuttingDown)
+				return
+			}
+		}
+	}
+}
+
+// failQueued answers every chunk still waiting for the pipeline.
+func (n *Node) failQueued(err error) {
+	n.mu.Lock()
+	queue := n.sealQueue
+	n.sealQueue = nil
+	n.mu.Unlock()
+	for _, pc := range queue {
+		n.answerAll(pc, nil, err)
+	}
+}
+
+// upload encodes the chunk and PUTs it, retrying until the chunk's
+// deadline. It always closes pc.uploaded.
+func (n *Node) upload(ctx context.Context, pc *pendingChunk) {
+	defer close(pc.uploaded)
+	if pc.uploadErr != nil {
+		return
+	}
+	data, err := n.encode(pc)
+	if err != nil {
+		pc.uploadErr = err
+		n.log.Error("encode chunk", "chunk", pc.id.String(), "err", err)
+		return
+	}
+	pc.size = len(data)
+	key := chunkPrefix + pc.id.String()
+	deadline := pc.sealed.Add(n.cfg.WriteTimeout)
+	err = retryUntil(ctx, deadline, func(ctx context.Context) error {
+		err := n.put(ctx, key, data)
+		if err != nil {
+			n.log.Warn("upload chunk", "chunk", pc.id.String(), "bytes", len(data), "err", err)
+		}
+		return err
+	}, func(error) bool { return true })
+	if err != nil {
+		pc.uploadErr = fmt.Errorf("upload chunk %s: %w: %w", pc.id, ErrUnavailable, err)
+		return
+	}
+	// Tailing consumers read these batches from memory.
+	for _, tp := range pc.plans {
+		for _, b := range tp.batches {
+			n.cache.put(cacheKey(pc.id.String(), b.Offset), data[b.Offset:b.Offset+b.Length:b.Offset+b.Length])
+		}
+	}
+}
+
+func cacheKey(chunkID string, off int64) string {
+	return chunkID + "@" + strconv.FormatInt(off, 10)
+}
+
+// encode plans the chunk's batches and encodes it. Records of requests
+// without an idempotency key share one batch per partition; each request
+// with a key gets batches of its own, so that the key can be recognised
+// and the whole request dropped on a repeat.
+func (n *Node) encode(pc *pendingChunk) ([]byte, error) {
+	byTopic := map[string]*topicPlan{}
+	for _, req := range pc.reqs {
+		tp := byTopic[req.topic.ID]
+		if tp == nil {
+			tp = &topicPlan{topic: req.topic}
+			byTopic[req.topic.ID] = tp
+			pc.plans = append(pc.plans, tp)
+		}
+		tp.add(req)
+	}
+	w, err := chunk.NewWriter(pc.id.String())
+	if err != nil {
+		return nil, err
+	}
+	for _, tp := range pc.plans {
+		for b := range tp.batches {
+			spec := chunk.BatchSpec{Topic: tp.topic.Name, Partition: tp.batches[b].Partition,
+				IdempotencyKey: tp.batches[b].IdempotencyKey, Codec: n.cfg.Codec}
+			if _, err := w.Add(spec, tp.recs[b]); err != nil {
+				return nil, fmt.Errorf("encode batch of %s/%d: %w", tp.topic.Name, spec.Partition, err)
+			}
+		}
+	}
+	data, infos, err := w.Finish()
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	for _, tp := range pc.plans {
+		for b := range tp.batches {
+			tp.batches[b].Offset = infos[i].Offset
+			tp.batches[b].Length = infos[i].Length
+			tp.recs[b] = nil // encoded; let the records go
+			i++
+		}
+	}
+	return data, nil
+}
+
+// add places req's records in batches of tp and records each record's slot.
+func (tp *topicPlan) add(req *produceReq) {
+	if tp.shared == nil {
+		tp.shared = map[int32]int{}
+	}
+	shared := tp.shared
+	req.plan = tp
+	req.slots = make([]slot, len(req.records))
+	tp.reqs = append(tp.reqs, req)
+	own := map[int32]int{} // partition -> batch, for a request with a key
+	var ownOrder []int32
+	for i, rec := range req.records {
+		p := req.parts[i]
+		var b int
+		var ok bool
+		if req.idemKey != "" {
+			if b, ok = own[p]; !ok {
+				b = tp.newBatch(p, req.idemKey)
+				own[p] = b
+				ownOrder = append(ownOrder, p)
+			}
+		} else if b, ok = shared[p]; !ok || tp.bytes[b] >= maxSharedBatchBytes {
+			b = tp.newBatch(p, "")
+			shared[p] = b
+		}
+		req.slots[i] = slot{b: b, idx: len(tp.recs[b])}
+		tp.recs[b] = append(tp.recs[b], rec)
+		tp.bytes[b] += recordSize(rec.Key, rec.Value, rec.Headers)
+		tp.batches[b].Records++
+	}
+	if req.idemKey != "" {
+		tp.batches[own[ownOrder[0]]].Layout = encodeLayout(req, own, ownOrder)
+	}
+}
+
+func (tp *topicPlan) newBatch(p int32, key string) int {
+	tp.batches = append(tp.batches, metadata.Batch{Partition: p, IdempotencyKey: key})
+	tp.recs = append(tp.recs, nil)
+	tp.bytes = append(tp.bytes, 0)
+	return len(tp.batches) - 1
+}
+
+// encodeLayout records how a request with an idempotency key maps onto its
+// batches, so that a repeat can be answered from the stored base offsets
+// alone: "p0,p1,...;k*n,k*n,..." lists the partition of each of the
+// request's batches (in commit order), then runs of records in input
+// order, each run n records long and in the request's k-th batch.
+func encodeLayout(req *produceReq, own map[int32]int, order []int32) string {
+	var sb strings.Builder
+	kIndex := make(map[int32]int, len(order))
+	for k, p := range order {
+		if k > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(strconv.Itoa(int(p)))
+		kIndex[p] = k
+	}
+	sb.WriteByte(';')
+	runK, runN := -1, 0
+	flush := func() {
+		if runN == 0 {
+			return
+		}
+		if sb.Len() > 0 && sb.String()[sb.Len()-1] != ';' {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(strconv.Itoa(runK) + "*" + strconv.Itoa(runN))
+	}
+	for _, p := range req.parts {
+		k := kIndex[p]
+		if k != runK {
+			flush()
+			runK, runN = k, 0
+		}
+		runN++
+	}
+	flush()
+	return sb.String()
+}
+
+// decodeLayout rebuilds the answer to a request from its stored layout and
+// the base offsets of its batches.
+func decodeLayout(layout string, bases []int64) ([]RecordResult, error) {
+	partsStr, runsStr, ok := strings.Cut(layout, ";")
+	if !ok {
+		return nil, fmt.Errorf("malformed layout %q", layout)
+	}
+	var parts []int32
+	for s := range strings.SplitSeq(partsStr, ",") {
+		p, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("malformed layout %q", layout)
+		}
+		parts = append(parts, int32(p))
+	}
+	if len(parts) != len(bases) {
+		return nil, fmt.Errorf("layout %q names %d batches, %d base offsets stored", layout, len(parts), len(bases))
+	}
+	next := make([]int64, len(bases))
+	copy(next, bases)
+	var out []RecordResult
+	for run := range strings.SplitSeq(runsStr, ",") {
+		ks, ns, ok := strings.Cut(run, "*")
+		k, err1 := strconv.Atoi(ks)
+		cnt, err2 := strconv.Atoi(ns)
+		if !ok || err1 != nil || err2 != nil || k < 0 || k >= len(parts) || cnt <= 0 {
+			return nil, fmt.Errorf("malformed layout %q", layout)
+		}
+		for range cnt {
+			out = append(out, RecordResult{Partition: parts[k], Offset: next[k]})
+			next[k]++
+		}
+	}
+	return out, nil
+}
+
+// commitLoop commits chunks in seal order and answers their producers.
+func (n *Node) commitLoop(ctx context.Context, queue <-chan *pendingChunk) {
+	for pc := range queue {
+		select {
+		case <-pc.uploaded:
+		case <-ctx.Done():
+			<-pc.uploaded
+		}
+		if ctx.Err() != nil {
+			n.answerAll(pc, nil, ErrShuttingDown)
+			continue
+		}
+		if pc.uploadErr != nil {
+			n.answerAll(pc, nil, pc.uploadErr)
+			continue
+		}
+		n.commit(ctx, pc)
+	}
+}
+
+// commit applies the chunk's commits, one script per topic, all at once,
+// and answers each topic's requests with its outcome.
+func (n *Node) commit(ctx context.Context, pc *pendingChunk) {
+	start := time.Now()
+	deadline := pc.sealed.Add(n.cfg.WriteTimeout)
+	var wg sync.WaitGroup
+	for _, tp := range pc.plans {
+		wg.Go(func() {
+			var res metadata.CommitResult
+			err := retryUntil(ctx, deadline, func(ctx context.Context) error {
+				var err error
+				res, err = n.meta.Commit(ctx, tp.topic, pc.id.String(), tp.batches)
+				if err != nil && retryableCommit(err) {
+					n.metrics.commitRetries.Inc()
+					n.log.Warn("commit chunk", "chunk", pc.id.String(), "topic", tp.topic.Name, "err", err)
+				}
+				return err
+			}, retryableCommit)
+			switch {
+			case errors.Is(err, metadata.ErrTopicNotFound):
+				n.forgetTopic(tp.topic.Name)
+			case err != nil && retryableCommit(err):
+				// Redis may or may not have applied the commit: a retry
+				// with the same idempotency key finds out.
+				err = fmt.Errorf("commit chunk %s: %w: %w", pc.id, ErrUnavailable, err)
+			}
+			n.answerTopic(tp, res, err)
+			if err == nil {
+				for p := range res.HighWatermarks {
+					n.waiters.wake(tp.topic.Name, p)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n.metrics.commitLatency.Observe(time.Since(start).Seconds())
+	n.metrics.flushLatency.Observe(time.Since(pc.sealed).Seconds())
+	n.metrics.flushBytes.Observe(float64(pc.size))
+}
+
+func retryableCommit(err error) bool {
+	return !errors.Is(err, metadata.ErrTopicNotFound) && !errors.Is(err, metadata.ErrPartitionNotFound) &&
+		!errors.Is(err, context.Canceled)
+}
+
+// answerTopic answers the requests of one topic plan from a commit result.
+func (n *Node) answerTopic(tp *topicPlan, res metadata.CommitResult, err error) {
+	for _, req := range tp.reqs {
+		if err != nil {
+			n.answer(req, nil, err)
+			continue
+		}
+		if ans, dup := res.Duplicates[req.idemKey]; dup && req.idemKey != "" {
+			results, derr := decodeLayout(ans.Layout, ans.BaseOffsets)
+			n.answer(req, results, derr)
+			continue
+		}
+		results := make([]RecordResult, len(req.records))
+		for i, s := range req.slots {
+			results[i] = RecordResult{Partition: req.parts[i], Offset: res.BaseOffsets[s.b] + int64(s.idx)}
+		}
+		n.answer(req, results, nil)
+	}
+}
+
+// answerAll fails (or answers) every request of a chunk.
+func (n *Node) answerAll(pc *pendingChunk, results []RecordResult, err error) {
+	for _, req := range pc.reqs {
+		n.answer(req, results, err)
+	}
+}
+
+// answer delivers the outcome to req and its followers and releases
+// their bytes from the buffer.
+func (n *Node) answer(req *produceReq, results []RecordResult, err error) {
+	var released int64
+	for _, r := range append([]*produceReq{req}, req.followers...) {
+		r.done <- produceAnswer{results: results, err: err}
+		released += r.size
+		n.metrics.produceOutcomes.WithLabelValues(outcome(err)).Inc()
+		if err == nil {
+			n.metrics.recordsIn.Add(float64(len(r.records)))
+			n.metrics.bytesIn.Add(float64(r.size))
+		}
+	}
+	n.mu.Lock()
+	n.buffered -= released
+	n.metrics.bufferedBytes.Set(float64(n.buffered))
+	n.checkDrainedLocked()
+	n.mu.Unlock()
+}
+
+// retryUntil calls fn until it succeeds, fails with an error retryable
+// rejects, or the deadline passes, backing off exponentially with jitter
+// between attempts. It returns fn's last error.
+func retryUntil(ctx context.Context, deadline time.Time, fn func(context.Context) error, retryable func(error) bool) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	backoff := 25 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		if time.Until(deadline) < wait {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+func isErr(err, target error) bool { return errors.Is(err, target) }

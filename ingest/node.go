@@ -1,0 +1,348 @@
+// Package ingest is Mamba's ingest node: it takes records over the HTTP API,
+// buffers them for all topics at once, writes each flush as one chunk to
+// the bucket, commits the chunk's offsets in Redis and only then answers
+// the producers. It also serves fetches by offset, from its cache of recent
+// batches or with one ranged GET per batch, and long-polls at the end of a
+// partition until a commit on any node wakes it.
+//
+// A Node is stateless: everything it acknowledged is in the bucket and in
+// Redis, so any number of nodes can serve the same topics behind a plain
+// load balancer, and killing one loses nothing that was acknowledged.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/internal/chunkid"
+	"github.com/mambamq/mamba/metadata"
+	"github.com/mambamq/mamba/objectstore"
+)
+
+// Object keys in the bucket.
+const (
+	chunkPrefix = "chunks/"
+	topicPrefix = "topics/"
+)
+
+// topicCacheTTL is how long a node trusts its copy of a topic's registry
+// entry. A topic deleted meanwhile is caught by the commit, which checks
+// the topic's id.
+const topicCacheTTL = 2 * time.Second
+
+// Node is one ingest node. Create it with New, start it with Run, and stop
+// it with Close, which drains what was accepted.
+type Node struct {
+	cfg     Config
+	meta    *metadata.Store
+	store   objectstore.Store
+	log     *slog.Logger
+	metrics *nodeMetrics
+	ids     *chunkid.Generator
+	now     func() time.Time
+	cache   *batchCache
+	gets    singleflight.Group
+
+	topicsMu sync.Mutex
+	topics   map[string]cachedTopic
+
+	mu       sync.Mutex
+	open     *pendingChunk // accepting requests; nil when empty
+	buffered int64         // bytes accepted and not yet answered
+	closing  bool
+	stopping chan struct{} // closed by Close: long-polls return at once
+	drained  chan struct{} // closed when closing and nothing is buffered
+
+	// Sealed chunks wait here, in seal order, for the pipeline; the
+	// queue is a slice so that sealing never blocks while holding mu.
+	sealQueue  []*pendingChunk
+	sealSignal chan struct{}
+
+	waiters *waiters
+}
+
+type cachedTopic struct {
+	topic   metadata.Topic
+	fetched time.Time
+}
+
+// New returns a node. It does not start any work until Run.
+func New(cfg Config, meta *metadata.Store, store objectstore.Store, reg prometheus.Registerer, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ingest config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	ids, err := chunkid.NewGenerator(cfg.NodeID, nil)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cache := newBatchCache(cfg.CacheBytes)
+	n := &Node{
+		cfg:        cfg,
+		meta:       meta,
+		store:      store,
+		log:        log,
+		metrics:    newNodeMetrics(reg, cache),
+		ids:        ids,
+		now:        time.Now,
+		cache:      cache,
+		topics:     make(map[string]cachedTopic),
+		drained:    make(chan struct{}),
+		stopping:   make(chan struct{}),
+		sealSignal: make(chan struct{}, 1),
+		waiters:    newWaiters(),
+	}
+	return n, nil
+}
+
+var _ Service = (*Node)(nil)
+
+// Run runs the flush pipeline and the commit subscription until Close has
+// drained the node or ctx ends. If ctx ends first, requests still waiting
+// get ErrShuttingDown.
+func (n *Node) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	sub, err := n.meta.SubscribeCommits(ctx)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	wg.Go(func() {
+		_ = sub.Run(ctx, func(e metadata.CommitEvent) { n.waiters.wake(e.Topic, e.Partition) })
+	})
+
+	commitQueue := make(chan *pendingChunk, 64)
+	wg.Go(func() { n.dispatch(ctx, commitQueue) })
+	wg.Go(func() { n.commitLoop(ctx, commitQueue) })
+
+	select {
+	case <-n.drained:
+		return nil
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Close stops accepting records, flushes what is buffered and waits until
+// every accepted request has been answered, or ctx ends.
+func (n *Node) Close(ctx context.Context) error {
+	n.mu.Lock()
+	if !n.closing {
+		n.closing = true
+		close(n.stopping)
+		n.sealLocked()
+		n.checkDrainedLocked()
+	}
+	n.mu.Unlock()
+	select {
+	case <-n.drained:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain ingest node: %w", ctx.Err())
+	}
+}
+
+// checkDrainedLocked closes drained once the node is closing and holds no
+// unanswered bytes.
+func (n *Node) checkDrainedLocked() {
+	if n.closing && n.buffered == 0 && n.open == nil {
+		select {
+		case <-n.drained:
+		default:
+			close(n.drained)
+		}
+	}
+}
+
+// Ready reports whether Redis and the bucket answer.
+func (n *Node) Ready(ctx context.Context) error {
+	if err := n.meta.Ping(ctx); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	if _, err := n.store.Stat(ctx, "readyz"); err != nil && !errors.Is(err, objectstore.ErrNotExist) {
+		return fmt.Errorf("bucket: %w", err)
+	}
+	n.mu.Lock()
+	closing := n.closing
+	n.mu.Unlock()
+	if closing {
+		return ErrShuttingDown
+	}
+	return nil
+}
+
+// topicConfig is the topic's configuration as stored in the bucket at
+// topics/<name>/<id>.json, written before the topic becomes visible so
+// that the bucket alone knows every topic.
+type topicConfig struct {
+	Name        string `json:"name"`
+	ID          string `json:"id"`
+	Partitions  int    `json:"partitions"`
+	RetentionMS int64  `json:"retention_ms"`
+	CreatedMS   int64  `json:"created_ms"`
+}
+
+func topicConfigKey(name, id string) string { return topicPrefix + name + "/" + id + ".json" }
+
+// CreateTopic writes the topic's configuration to the bucket, then
+// registers it in Redis.
+func (n *Node) CreateTopic(ctx context.Context, cfg TopicConfig) (TopicConfig, error) {
+	t := metadata.Topic{
+		Name:        cfg.Name,
+		ID:          ulid.Make().String(),
+		Partitions:  cfg.Partitions,
+		RetentionMS: cfg.RetentionMS,
+		CreatedMS:   n.now().UnixMilli(),
+	}
+	if err := t.Validate(); err != nil {
+		return TopicConfig{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	if _, err := n.meta.Topic(ctx, t.Name); err == nil {
+		return TopicConfig{}, fmt.Errorf("topic %s: %w", t.Name, ErrTopicExists)
+	} else if !errors.Is(err, metadata.ErrTopicNotFound) {
+		return TopicConfig{}, metaErr(err)
+	}
+	body, err := json.Marshal(topicConfig(t))
+	if err != nil {
+		return TopicConfig{}, err
+	}
+	key := topicConfigKey(t.Name, t.ID)
+	if err := n.put(ctx, key, body); err != nil {
+		return TopicConfig{}, fmt.Errorf("write topic config: %w: %w", ErrUnavailable, err)
+	}
+	if err := n.meta.CreateTopic(ctx, t); err != nil {
+		// Lost a race with another creator: our config object names an
+		// incarnation that never existed.
+		_ = n.store.Delete(context.WithoutCancel(ctx), key)
+		return TopicConfig{}, metaErr(err)
+	}
+	return TopicConfig{Name: t.Name, Partitions: t.Partitions, RetentionMS: t.RetentionMS}, nil
+}
+
+// ListTopics returns every topic.
+func (n *Node) ListTopics(ctx context.Context) ([]TopicConfig, error) {
+	ts, err := n.meta.Topics(ctx)
+	if err != nil {
+		return nil, metaErr(err)
+	}
+	out := make([]TopicConfig, len(ts))
+	for i, t := range ts {
+		out[i] = TopicConfig{Name: t.Name, Partitions: t.Partitions, RetentionMS: t.RetentionMS}
+	}
+	return out, nil
+}
+
+// DescribeTopic returns the topic and its partitions' offsets.
+func (n *Node) DescribeTopic(ctx context.Context, name string) (TopicDescription, error) {
+	t, stats, err := n.meta.PartitionStats(ctx, name)
+	if err != nil {
+		return TopicDescription{}, metaErr(err)
+	}
+	return TopicDescription{
+		TopicConfig:    TopicConfig{Name: t.Name, Partitions: t.Partitions, RetentionMS: t.RetentionMS},
+		PartitionStats: stats,
+	}, nil
+}
+
+// DeleteTopic removes the topic's configuration from the bucket, then
+// from Redis. Its chunks stay until garbage collection.
+func (n *Node) DeleteTopic(ctx context.Context, name string) error {
+	t, err := n.meta.Topic(ctx, name)
+	if err != nil {
+		return metaErr(err)
+	}
+	if err := n.store.Delete(ctx, topicConfigKey(t.Name, t.ID)); err != nil {
+		return fmt.Errorf("delete topic config: %w: %w", ErrUnavailable, err)
+	}
+	if err := n.meta.DeleteTopic(ctx, name); err != nil {
+		return metaErr(err)
+	}
+	n.topicsMu.Lock()
+	delete(n.topics, name)
+	n.topicsMu.Unlock()
+	return nil
+}
+
+// topic returns the topic's registry entry, from a short-lived cache.
+func (n *Node) topic(ctx context.Context, name string) (metadata.Topic, error) {
+	now := n.now()
+	n.topicsMu.Lock()
+	c, ok := n.topics[name]
+	n.topicsMu.Unlock()
+	if ok && now.Sub(c.fetched) < topicCacheTTL {
+		return c.topic, nil
+	}
+	t, err := n.meta.Topic(ctx, name)
+	if err != nil {
+		return metadata.Topic{}, metaErr(err)
+	}
+	n.topicsMu.Lock()
+	n.topics[name] = cachedTopic{topic: t, fetched: now}
+	n.topicsMu.Unlock()
+	return t, nil
+}
+
+func (n *Node) forgetTopic(name string) {
+	n.topicsMu.Lock()
+	delete(n.topics, name)
+	n.topicsMu.Unlock()
+}
+
+// metaErr maps metadata errors to the node's: Redis failures become
+// ErrUnavailable, the rest keep their sentinels.
+func metaErr(err error) error {
+	if errors.Is(err, metadata.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// put writes an object, with metrics.
+func (n *Node) put(ctx context.Context, key string, data []byte) error {
+	start := time.Now()
+	err := n.store.Put(ctx, key, data)
+	n.observeStore("put", start, err)
+	return err
+}
+
+func (n *Node) getRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
+	start := time.Now()
+	b, err := n.store.GetRange(ctx, key, off, length)
+	n.observeStore("get", start, err)
+	return b, err
+}
+
+func (n *Node) observeStore(op string, start time.Time, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	n.metrics.storeRequests.WithLabelValues(op, result).Inc()
+	n.metrics.storeLatency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+}
+
+// recordSize is what a record counts against buffer and size limits.
+func recordSize(key, value []byte, headers []chunk.Header) int {
+	size := len(key) + len(value) + 16
+	for _, h := range headers {
+		size += len(h.Name) + len(h.Value) + 4
+	}
+	return size
+}

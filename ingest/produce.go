@@ -1,0 +1,226 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/internal/chunkid"
+	"github.com/mambamq/mamba/internal/keyhash"
+	"github.com/mambamq/mamba/metadata"
+)
+
+// maxRequestBytes bounds one produce call so that its records for one
+// partition always fit in one batch.
+const maxRequestBytes = chunk.MaxBatchBytes / 2
+
+// produceReq is one accepted produce call, waiting for its chunk.
+type produceReq struct {
+	topic   metadata.Topic
+	records []chunk.Record
+	parts   []int32 // partition of each record
+	idemKey string
+	size    int64
+	done    chan produceAnswer // buffered: the pipeline never blocks on it
+
+	// followers are later calls with the same idempotency key that reached
+	// this node while this one was still buffered: they get its answer.
+	followers []*produceReq
+
+	// slots place each record in the chunk, set when the chunk is planned.
+	slots []slot
+	plan  *topicPlan
+}
+
+// slot is where one record sits: batch b of its topic plan, at index idx.
+type slot struct{ b, idx int }
+
+type produceAnswer struct {
+	results []RecordResult
+	err     error
+}
+
+// pendingChunk collects requests until it is sealed, then carries them
+// through upload and commit.
+type pendingChunk struct {
+	reqs   []*produceReq
+	byKey  map[string]*produceReq // topic id + NUL + idempotency key
+	bytes  int64
+	timer  *time.Timer
+	id     chunkid.ID
+	sealed time.Time
+
+	// Set by the upload, read by the commit after uploaded is closed.
+	plans     []*topicPlan
+	size      int
+	uploadErr error
+	uploaded  chan struct{}
+}
+
+// Produce validates the records, adds them to the open chunk and, unless
+// opts.Ack is AckBuffered, waits until that chunk is in the bucket and
+// committed.
+func (n *Node) Produce(ctx context.Context, topicName string, records []ProduceRecord, opts ProduceOptions) ([]RecordResult, error) {
+	if len(records) == 0 {
+		return nil, invalidf("no records")
+	}
+	if opts.IdempotencyKey != "" {
+		if err := metadata.ValidateIdempotencyKey(opts.IdempotencyKey); err != nil {
+			return nil, invalidf("%v", err)
+		}
+	}
+	t, err := n.topic(ctx, topicName)
+	if err != nil {
+		return nil, err
+	}
+	req := &produceReq{
+		topic:   t,
+		records: make([]chunk.Record, len(records)),
+		parts:   make([]int32, len(records)),
+		idemKey: opts.IdempotencyKey,
+		done:    make(chan produceAnswer, 1),
+	}
+	now := n.now().UnixMilli()
+	sticky := int32(-1) // one partition for all keyless records of the call
+	for i, r := range records {
+		p := r.Partition
+		switch {
+		case p == AnyPartition && r.Key != nil:
+			p = keyhash.Partition(r.Key, t.Partitions)
+		case p == AnyPartition:
+			if sticky < 0 {
+				sticky = int32(rand.IntN(t.Partitions))
+			}
+			p = sticky
+		case p < 0:
+			return nil, invalidf("record %d: partition %d is negative", i, p)
+		case int(p) >= t.Partitions:
+			return nil, fmt.Errorf("record %d: partition %d of topic %s with %d partitions: %w",
+				i, p, t.Name, t.Partitions, ErrPartitionNotFound)
+		}
+		size := recordSize(r.Key, r.Value, r.Headers)
+		if size > n.cfg.MaxRecordBytes {
+			return nil, fmt.Errorf("record %d is %d bytes, over the limit of %d: %w", i, size, n.cfg.MaxRecordBytes, ErrTooLarge)
+		}
+		for _, h := range r.Headers {
+			if h.Name == "" {
+				return nil, invalidf("record %d: empty header name", i)
+			}
+		}
+		ts := r.Timestamp
+		if ts == 0 {
+			ts = now
+		}
+		req.records[i] = chunk.Record{Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: ts}
+		req.parts[i] = p
+		req.size += int64(size)
+	}
+	if req.size > maxRequestBytes {
+		return nil, fmt.Errorf("request is %d bytes, over the limit of %d: %w", req.size, maxRequestBytes, ErrTooLarge)
+	}
+	if err := n.accept(req); err != nil {
+		n.metrics.produceOutcomes.WithLabelValues(outcome(err)).Inc()
+		return nil, err
+	}
+	if opts.Ack == AckBuffered {
+		results := make([]RecordResult, len(records))
+		for i, p := range req.parts {
+			results[i] = RecordResult{Partition: p, Offset: -1}
+		}
+		return results, nil
+	}
+	select {
+	case ans := <-req.done:
+		return ans.results, ans.err
+	case <-ctx.Done():
+		// The records may still be committed; the caller's retry with the
+		// same idempotency key would learn their offsets.
+		return nil, ctx.Err()
+	}
+}
+
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case isErr(err, ErrOverloaded):
+		return "overloaded"
+	case isErr(err, ErrShuttingDown):
+		return "shutting_down"
+	case isErr(err, ErrUnavailable):
+		return "unavailable"
+	}
+	return "error"
+}
+
+// accept adds req to the open chunk, or refuses it when the node is
+// draining or its buffer is full.
+func (n *Node) accept(req *produceReq) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return ErrShuttingDown
+	}
+	if n.buffered+req.size > n.cfg.MaxBufferedBytes {
+		// Room frees as chunks commit, at most a flush interval apart
+		// when the store is healthy.
+		return &OverloadedError{RetryAfter: max(time.Second, 2*n.cfg.FlushInterval)}
+	}
+	n.buffered += req.size
+	n.metrics.bufferedBytes.Set(float64(n.buffered))
+	pc := n.open
+	if pc == nil {
+		pc = &pendingChunk{byKey: make(map[string]*produceReq), uploaded: make(chan struct{})}
+		pc.timer = time.AfterFunc(n.cfg.FlushInterval, func() { n.sealIfOpen(pc) })
+		n.open = pc
+	}
+	if req.idemKey != "" {
+		k := req.topic.ID + "\x00" + req.idemKey
+		if leader := pc.byKey[k]; leader != nil {
+			leader.followers = append(leader.followers, req)
+			return nil
+		}
+		pc.byKey[k] = req
+	}
+	pc.reqs = append(pc.reqs, req)
+	pc.bytes += req.size
+	if pc.bytes >= int64(n.cfg.FlushBytes) {
+		n.sealLocked()
+	}
+	return nil
+}
+
+func (n *Node) sealIfOpen(pc *pendingChunk) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.open == pc {
+		n.sealLocked()
+	}
+}
+
+// sealLocked closes the open chunk to new requests and queues it for
+// upload. Chunk ids come from one generator under n.mu, so they increase
+// in seal order, which is the order commits are applied in.
+func (n *Node) sealLocked() {
+	pc := n.open
+	if pc == nil {
+		return
+	}
+	n.open = nil
+	pc.timer.Stop()
+	pc.sealed = n.now()
+	id, err := n.ids.New()
+	if err != nil {
+		// Cannot happen short of 2^80 ids in one millisecond; fail the
+		// chunk rather than the node.
+		pc.uploadErr = err
+	}
+	pc.id = id
+	n.sealQueue = append(n.sealQueue, pc)
+	select {
+	case n.sealSignal <- struct{}{}:
+	default:
+	}
+}
