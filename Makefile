@@ -16,3 +16,6 @@ FUZZTIME ?= 60s
 fuzz:
 	go test ./chunk/ -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	go test ./chunk/ -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME)
+	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeProduceRequest$$' -fuzztime $(FUZZTIME)
+	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeProduceResponse$$' -fuzztime $(FUZZTIME)
+	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeFetchResponse$$' -fuzztime $(FUZZTIME)

@@ -101,6 +101,9 @@ func (n *Node) upload(ctx context.Context, pc *pendingChunk) {
 		return
 	}
 	pc.size = len(data)
+	for _, req := range pc.reqs {
+		pc.records += len(req.records)
+	}
 	key := chunkPrefix + pc.id.String()
 	deadline := pc.sealed.Add(n.cfg.WriteTimeout)
 	err = retryUntil(ctx, deadline, func(ctx context.Context) error {
@@ -344,6 +347,7 @@ func (n *Node) commit(ctx context.Context, pc *pendingChunk) {
 	n.metrics.commitLatency.Observe(time.Since(start).Seconds())
 	n.metrics.flushLatency.Observe(time.Since(pc.sealed).Seconds())
 	n.metrics.flushBytes.Observe(float64(pc.size))
+	n.metrics.flushRecords.Observe(float64(pc.records))
 }
 
 func retryableCommit(err error) bool {

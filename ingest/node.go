@@ -114,10 +114,10 @@ var _ Service = (*Node)(nil)
 // drained the node or ctx ends. If ctx ends first, requests still waiting
 // get ErrShuttingDown.
 func (n *Node) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait() // runs after cancel: the goroutines stop on ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 
 	sub, err := n.meta.SubscribeCommits(ctx)
 	if err != nil {

@@ -488,3 +488,30 @@ func TestNodeErrors(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// Past the write timeout, waiting producers get ErrUnavailable and nothing
+// of theirs is indexed, even if the store comes back later.
+func TestWriteTimeoutFailsWithoutIndexing(t *testing.T) {
+	c := newCluster(t)
+	stalled := &gatedStore{Store: c.store, gate: make(chan struct{})}
+	n := c.node(Config{NodeID: "stalled", WriteTimeout: 300 * time.Millisecond}, stalled)
+	ctx := t.Context()
+	if _, err := n.CreateTopic(ctx, TopicConfig{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := n.Produce(ctx, "t", []ProduceRecord{{Value: []byte("lost")}}, ProduceOptions{})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("produce against a stalled store: err = %v, want ErrUnavailable", err)
+	}
+	close(stalled.gate)
+	stalled.mu.Lock()
+	stalled.gate = nil
+	stalled.mu.Unlock()
+	if _, err := n.Produce(ctx, "t", []ProduceRecord{{Value: []byte("kept")}}, ProduceOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	read := readAll(t, n, "t")
+	if len(read[0]) != 1 || string(read[0][0].Value) != "kept" || read[0][0].Offset != 0 {
+		t.Fatalf("partition holds %+v, want only the record produced after the store came back, at offset 0", read[0])
+	}
+}

@@ -54,7 +54,8 @@ type pendingChunk struct {
 
 	// Set by the upload, read by the commit after uploaded is closed.
 	plans     []*topicPlan
-	size      int
+	size      int // bytes of the encoded chunk
+	records   int
 	uploadErr error
 	uploaded  chan struct{}
 }

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/metadata"
+	"github.com/mambamq/mamba/objectstore"
+	"github.com/mambamq/mamba/objectstore/storeurl"
+)
+
+type serveOptions struct {
+	listen          string
+	redisURL        string
+	bucket          string
+	nodeID          string
+	keyPrefix       string
+	flushInterval   time.Duration
+	flushBytes      byteSize
+	maxBuffered     byteSize
+	uploads         int
+	cacheBytes      byteSize
+	maxRecordBytes  byteSize
+	maxRequestBytes byteSize
+	writeTimeout    time.Duration
+	dedupWindow     time.Duration
+	maxWait         time.Duration
+	codec           string
+	shutdownTimeout time.Duration
+	logLevel        string
+}
+
+func newServeCmd() *cobra.Command {
+	o := serveOptions{
+		listen:          "127.0.0.1:8080",
+		redisURL:        "redis://127.0.0.1:6379/0",
+		nodeID:          defaultNodeID(),
+		keyPrefix:       metadata.DefaultPrefix,
+		flushInterval:   ingest.DefaultFlushInterval,
+		flushBytes:      ingest.DefaultFlushBytes,
+		maxBuffered:     ingest.DefaultMaxBufferedBytes,
+		uploads:         ingest.DefaultUploadConcurrency,
+		cacheBytes:      ingest.DefaultCacheBytes,
+		maxRecordBytes:  ingest.DefaultMaxRecordBytes,
+		maxRequestBytes: byteSize(ingest.DefaultHTTPMaxRequestBytes),
+		writeTimeout:    ingest.DefaultWriteTimeout,
+		dedupWindow:     metadata.DefaultDedupWindow,
+		maxWait:         ingest.DefaultMaxWait,
+		codec:           "none",
+		shutdownTimeout: 30 * time.Second,
+		logLevel:        "info",
+	}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run an ingest node",
+		Long: `Run an ingest node: the HTTP API on --listen, chunks in the bucket named by
+--bucket, offsets and the chunk index in the Redis at --redis.
+
+Every flag can also be set with the environment variable shown beside it.
+Nodes are stateless: run as many as you like against the same bucket and
+Redis, each with its own --node-id. On SIGTERM or SIGINT a node stops taking
+records, flushes and answers everything it accepted, then exits.
+
+Cost on AWS S3 (PUT $0.005 per 1,000): a busy node makes one PUT per flush,
+at most 1/--flush-interval plus (ingest MiB/s)/--flush-bytes PUTs a second.
+At the defaults (250ms, 8MiB) that is at most 345,600 PUTs ($1.73) a day
+for light traffic, plus one PUT per 8 MiB ingested; a node that receives
+nothing makes none.`,
+		Example: `  mamba serve --bucket 's3://mamba?endpoint=http://127.0.0.1:9000' --redis redis://127.0.0.1:6379/0
+  MAMBA_BUCKET=file:///var/lib/mamba MAMBA_NODE_ID=node-a mamba serve`,
+		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return bindEnv(cmd.Flags())
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", o.listen, "address for the HTTP API")
+	f.StringVar(&o.redisURL, "redis", o.redisURL, "Redis URL (redis://[user:password@]host:port/db, rediss:// for TLS)")
+	f.StringVar(&o.bucket, "bucket", "", "bucket URL: s3://bucket/prefix?endpoint=..., file:///dir or mem:// (see docs/objectstore.md); required")
+	f.StringVar(&o.nodeID, "node-id", o.nodeID, "this node's id in chunk names, unique per node (default: the host name)")
+	f.StringVar(&o.keyPrefix, "key-prefix", o.keyPrefix, "prefix of every Redis key, to share one Redis between deployments")
+	f.DurationVar(&o.flushInterval, "flush-interval", o.flushInterval, "seal a chunk once its oldest record is this old")
+	f.Var(&o.flushBytes, "flush-bytes", "seal a chunk once this many bytes are buffered")
+	f.Var(&o.maxBuffered, "max-buffered-bytes", "unacknowledged bytes a node holds before answering 429")
+	f.IntVar(&o.uploads, "upload-concurrency", o.uploads, "chunk uploads in flight at once")
+	f.Var(&o.cacheBytes, "cache-bytes", "memory for recently written and read batches")
+	f.Var(&o.maxRecordBytes, "max-record-bytes", "largest record (key, value and headers); larger ones get 413")
+	f.Var(&o.maxRequestBytes, "max-request-bytes", "largest produce request body; larger ones get 413")
+	f.DurationVar(&o.writeTimeout, "write-timeout", o.writeTimeout, "how long a chunk's PUT and commit are retried before producers get 503")
+	f.DurationVar(&o.dedupWindow, "dedup-window", o.dedupWindow, "how long an Idempotency-Key is remembered")
+	f.DurationVar(&o.maxWait, "max-wait", o.maxWait, "longest long-poll a fetch may ask for")
+	f.StringVar(&o.codec, "codec", o.codec, "batch compression: none or zstd")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", o.shutdownTimeout, "how long a draining node may take to answer what it accepted")
+	f.StringVar(&o.logLevel, "log-level", o.logLevel, "debug, info, warn or error")
+	documentEnv(f)
+	return cmd
+}
+
+var nodeIDChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+
+func defaultNodeID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "node"
+	}
+	h = nodeIDChars.ReplaceAllString(h, "-")
+	if len(h) > 64 {
+		h = h[:64]
+	}
+	return h
+}
+
+func parseCodec(s string) (chunk.Codec, error) {
+	switch strings.ToLower(s) {
+	case "none", "":
+		return chunk.CodecNone, nil
+	case "zstd":
+		return chunk.CodecZstd, nil
+	}
+	return 0, fmt.Errorf("--codec %q: want none or zstd", s)
+}
+
+func runServe(ctx context.Context, o serveOptions) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if o.bucket == "" {
+		return errors.New("--bucket (or MAMBA_BUCKET) is required, for example s3://mamba?endpoint=http://127.0.0.1:9000")
+	}
+	codec, err := parseCodec(o.codec)
+	if err != nil {
+		return err
+	}
+	cfg := ingest.Config{
+		NodeID:            o.nodeID,
+		FlushBytes:        int(o.flushBytes),
+		FlushInterval:     o.flushInterval,
+		MaxBufferedBytes:  int64(o.maxBuffered),
+		UploadConcurrency: o.uploads,
+		CacheBytes:        int64(o.cacheBytes),
+		MaxRecordBytes:    int(o.maxRecordBytes),
+		WriteTimeout:      o.writeTimeout,
+		MaxWait:           o.maxWait,
+		Codec:             codec,
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	ropts, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return fmt.Errorf("--redis: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+	store, err := storeurl.Open(ctx, o.bucket)
+	if err != nil {
+		return err
+	}
+	defer objectstore.Close(store)
+	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	node, err := ingest.New(cfg, meta, store, reg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           ingest.NewHandler(node, ingest.HTTPOptions{MaxRequestBytes: int64(o.maxRequestBytes), MaxWait: o.maxWait}, reg, reg, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return serve(ctx, log, node, srv, ln, o.shutdownTimeout)
+}
+
+// serve runs the node and the HTTP server until SIGTERM or SIGINT (or ctx
+// ends), then drains: the node stops taking records and answers all it
+// accepted while the server finishes the requests in progress.
+func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, srv *http.Server, ln net.Listener, drain time.Duration) error {
+	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+
+	errs := make(chan error, 2)
+	go func() { errs <- node.Run(runCtx) }()
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errs <- err
+		}
+	}()
+	log.Info("serving", "addr", ln.Addr().String())
+	var runErr error
+	select {
+	case <-sigCtx.Done():
+		log.Info("draining")
+	case runErr = <-errs:
+		log.Error("stopping", "err", runErr)
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := node.Close(dctx); err != nil {
+			log.Error("drain node", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := srv.Shutdown(dctx); err != nil {
+			log.Error("shut down HTTP server", "err", err)
+		}
+	})
+	wg.Wait()
+	cancelRun()
+	log.Info("stopped")
+	return runErr
+}

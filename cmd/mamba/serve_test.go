@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mambamq/mamba/internal/testserver"
+)
+
+// buildMamba compiles the binary once per test run.
+var buildMamba = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "mamba-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "mamba")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// servedNode is a `mamba serve` process.
+type servedNode struct {
+	url string
+	cmd *exec.Cmd
+	log *bytes.Buffer
+	mu  *sync.Mutex
+}
+
+func startServe(t *testing.T, m *testserver.MinIO, r *testserver.Redis, bucket, nodeID string, extra ...string) *servedNode {
+	t.Helper()
+	bin, err := buildMamba()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(testserver.FreePort(t))
+	args := append([]string{"serve", "--listen", addr, "--node-id", nodeID}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(),
+		"MAMBA_BUCKET=s3://"+bucket+"?endpoint="+m.Endpoint,
+		"MAMBA_REDIS=redis://"+r.Addr+"/0",
+		"AWS_ACCESS_KEY_ID="+m.AccessKey,
+		"AWS_SECRET_ACCESS_KEY="+m.SecretKey,
+		"AWS_REGION=us-east-1",
+	)
+	var mu sync.Mutex
+	log := &bytes.Buffer{}
+	cmd.Stdout = &lockedWriter{w: log, mu: &mu}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &servedNode{url: "http://" + addr, cmd: cmd, log: log, mu: &mu}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("%s log:\n%s", nodeID, log.String())
+			mu.Unlock()
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(n.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return n
+			}
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("mamba serve not ready after 30s (%v); log:\n%s", err, log.String())
+		}
+		time.Sleep(50 * time.Millisecond) // readiness poll, not synchronisation
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func doJSON(t *testing.T, method, url string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: decode %d answer: %v", method, url, resp.StatusCode, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type produceAnswer struct {
+	Records []struct {
+		Partition int32 `json:"partition"`
+		Offset    int64 `json:"offset"`
+	} `json:"records"`
+}
+
+type fetchAnswer struct {
+	Records []struct {
+		Offset int64  `json:"offset"`
+		Value  string `json:"value"`
+	} `json:"records"`
+	NextOffset    int64 `json:"next_offset"`
+	HighWatermark int64 `json:"high_watermark"`
+}
+
+// SIGTERM while producers run: every request the node accepted is
+// answered 200, and every record answered 200 is readable at its offset;
+// nothing else is in the log.
+func TestSIGTERMDrainsAcceptedRecords(t *testing.T) {
+	m := testserver.StartMinIO(t)
+	r := testserver.StartRedis(t, testserver.RedisOptions{AppendFsync: "always"})
+	bucket := m.CreateBucket(t, "mamba")
+	// A long flush interval keeps records buffered when the signal lands.
+	n := startServe(t, m, r, bucket, "draining", "--flush-interval", "400ms")
+	if code := doJSON(t, "POST", n.url+"/v1/topics", map[string]any{"name": "orders", "partitions": 3}, nil); code != http.StatusCreated {
+		t.Fatalf("create topic: %d", code)
+	}
+
+	type acked struct {
+		partition int32
+		offset    int64
+		value     string
+	}
+	var mu sync.Mutex
+	var acks []acked
+	refused, unavailable, afterSignal := 0, 0, 0
+	var signalled bool
+	var wg sync.WaitGroup
+	firstAcks := make(chan struct{})
+	var once sync.Once
+	for w := range 6 {
+		wg.Go(func() {
+			client := &http.Client{Timeout: 60 * time.Second}
+			for i := 0; ; i++ {
+				value := fmt.Sprintf("w%d-%d", w, i)
+				body, _ := json.Marshal(map[string]any{"records": []map[string]any{{"value": value}}})
+				resp, err := client.Post(n.url+"/v1/topics/orders/records", "application/json", bytes.NewReader(body))
+				if err != nil {
+					// Refused after the listener closed, or an idle
+					// connection closed before the node read the request.
+					mu.Lock()
+					refused++
+					mu.Unlock()
+					return
+				}
+				var ans produceAnswer
+				decErr := json.NewDecoder(resp.Body).Decode(&ans)
+				resp.Body.Close()
+				switch {
+				case resp.StatusCode == http.StatusOK && decErr == nil && len(ans.Records) == 1:
+					mu.Lock()
+					acks = append(acks, acked{ans.Records[0].Partition, ans.Records[0].Offset, value})
+					if signalled {
+						afterSignal++
+					}
+					if len(acks) >= 30 {
+						once.Do(func() { close(firstAcks) })
+					}
+					mu.Unlock()
+				case resp.StatusCode == http.StatusServiceUnavailable:
+					mu.Lock()
+					unavailable++
+					mu.Unlock()
+					return
+				default:
+					t.Errorf("produce answered %d (%v)", resp.StatusCode, decErr)
+					return
+				}
+			}
+		})
+	}
+	select {
+	case <-firstAcks:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no acknowledgements within 30s")
+	}
+	mu.Lock()
+	signalled = true
+	err := n.cmd.Process.Signal(syscall.SIGTERM)
+	mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	err = n.cmd.Wait()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatal(err)
+	}
+	if code := n.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("mamba serve exited with %d after SIGTERM", code)
+	}
+	t.Logf("acknowledged %d records, %d of them answered after the signal; then %d producers were refused and %d got 503",
+		len(acks), afterSignal, refused, unavailable)
+	// With a 400ms flush interval every producer has a request buffered
+	// when the signal lands: the drain must have answered them.
+	if afterSignal == 0 {
+		t.Fatal("no request in flight at SIGTERM was answered: the node did not drain")
+	}
+
+	// A new node reads back exactly what was acknowledged.
+	reader := startServe(t, m, r, bucket, "reader")
+	want := map[[2]int64]string{}
+	for _, a := range acks {
+		want[[2]int64{int64(a.partition), a.offset}] = a.value
+	}
+	read := 0
+	for p := range 3 {
+		off := int64(0)
+		for {
+			var ans fetchAnswer
+			url := fmt.Sprintf("%s/v1/topics/orders/partitions/%d/records?offset=%d", reader.url, p, off)
+			if code := doJSON(t, "GET", url, nil, &ans); code != http.StatusOK {
+				t.Fatalf("fetch: %d", code)
+			}
+			for _, rec := range ans.Records {
+				if rec.Offset != off {
+					t.Fatalf("partition %d: offset %d after %d: gap", p, rec.Offset, off-1)
+				}
+				if w, ok := want[[2]int64{int64(p), rec.Offset}]; !ok || w != rec.Value {
+					t.Fatalf("partition %d offset %d holds %q; acknowledged: %q (%v)", p, rec.Offset, rec.Value, w, ok)
+				}
+				off++
+				read++
+			}
+			if off >= ans.HighWatermark {
+				break
+			}
+		}
+	}
+	if read != len(acks) {
+		t.Fatalf("read %d records, %d were acknowledged", read, len(acks))
+	}
+}
+
+// Every client error the API defines, sent to a real node over HTTP.
+func TestHTTPErrorsFromRealNode(t *testing.T) {
+	m := testserver.StartMinIO(t)
+	r := testserver.StartRedis(t, testserver.RedisOptions{})
+	bucket := m.CreateBucket(t, "mamba")
+	n := startServe(t, m, r, bucket, "errors", "--max-record-bytes", "1KiB", "--max-request-bytes", "64KiB", "--flush-interval", "10ms")
+	if code := doJSON(t, "POST", n.url+"/v1/topics", map[string]any{"name": "t", "partitions": 2}, nil); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	if code := doJSON(t, "POST", n.url+"/v1/topics/t/records", map[string]any{"records": []any{map[string]any{"value": "v", "partition": 0}}}, nil); code != http.StatusOK {
+		t.Fatalf("produce: %d", code)
+	}
+	big := string(bytes.Repeat([]byte("x"), 2000))
+	huge := string(bytes.Repeat([]byte("x"), 70<<10))
+	tests := []struct {
+		name, method, path, contentType, body string
+		status                                int
+		code                                  string
+	}{
+		{"topic exists", "POST", "/v1/topics", "application/json", `{"name":"t","partitions":1}`, 409, "topic_exists"},
+		{"bad topic name", "POST", "/v1/topics", "application/json", `{"name":"a b","partitions":1}`, 400, "invalid_request"},
+		{"too many partitions", "POST", "/v1/topics", "application/json", `{"name":"u","partitions":10001}`, 400, "invalid_request"},
+		{"describe unknown topic", "GET", "/v1/topics/nope", "", "", 404, "topic_not_found"},
+		{"delete unknown topic", "DELETE", "/v1/topics/nope", "", "", 404, "topic_not_found"},
+		{"produce unknown topic", "POST", "/v1/topics/nope/records", "application/json", `{"records":[{"value":"v"}]}`, 404, "topic_not_found"},
+		{"malformed JSON", "POST", "/v1/topics/t/records", "application/json", `{"records":[`, 400, "invalid_request"},
+		{"no records", "POST", "/v1/topics/t/records", "application/json", `{"records":[]}`, 400, "invalid_request"},
+		{"bad base64", "POST", "/v1/topics/t/records?format=base64", "application/json", `{"records":[{"value":"!!"}]}`, 400, "invalid_request"},
+		{"partition out of range", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"v","partition":2}]}`, 400, "invalid_request"},
+		{"record too large", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"` + big + `"}]}`, 413, "payload_too_large"},
+		{"body too large", "POST", "/v1/topics/t/records", "application/json", `{"records":[{"value":"` + huge + `"}]}`, 413, "payload_too_large"},
+		{"wrong content type", "POST", "/v1/topics/t/records", "text/plain", `v`, 415, "unsupported_media_type"},
+		{"offset past the end", "GET", "/v1/topics/t/partitions/0/records?offset=5", "", "", 400, "offset_out_of_range"},
+		{"unknown partition", "GET", "/v1/topics/t/partitions/9/records?offset=0", "", "", 404, "partition_not_found"},
+		{"unknown route", "GET", "/v2/nothing", "", "", 404, "not_found"},
+		{"wrong method", "PUT", "/v1/topics", "application/json", `{}`, 405, "method_not_allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, n.url+tt.path, bytes.NewReader([]byte(tt.body)))
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Error struct {
+					Code    string `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatalf("error body is not JSON: %v", err)
+			}
+			if resp.StatusCode != tt.status || body.Error.Code != tt.code || body.Error.Message == "" {
+				t.Fatalf("%s %s = %d %+v, want %d %s with a message", tt.method, tt.path, resp.StatusCode, body.Error, tt.status, tt.code)
+			}
+		})
+	}
+}
