@@ -5,16 +5,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
-	"fmt"
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mambamq/mamba/internal/fuzzcorpus"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpus under testdata/fuzz")
@@ -275,7 +275,7 @@ func TestFuzzCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range target.seeds {
-				if err := os.WriteFile(filepath.Join(dir, s.name), marshalCorpusFile(s.data), 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(dir, s.name), fuzzcorpus.Marshal(s.data), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -286,7 +286,7 @@ func TestFuzzCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatalf("read seed (run go test -run TestFuzzCorpus -update-corpus): %v", err)
 			}
-			data, err := unmarshalCorpusFile(raw)
+			data, err := fuzzcorpus.Unmarshal(raw)
 			if err != nil {
 				t.Fatalf("%s: %v", path, err)
 			}
@@ -301,34 +301,4 @@ func TestFuzzCorpus(t *testing.T) {
 			}
 		}
 	}
-}
-
-const corpusHeader = "go test fuzz v1\n"
-
-// marshalCorpusFile encodes one []byte input in the format of go test's
-// fuzz corpus files.
-func marshalCorpusFile(b []byte) []byte {
-	return fmt.Appendf(nil, "%s[]byte(%s)\n", corpusHeader, strconv.Quote(string(b)))
-}
-
-// unmarshalCorpusFile decodes a corpus file holding one []byte input.
-func unmarshalCorpusFile(raw []byte) ([]byte, error) {
-	s, ok := strings.CutPrefix(string(raw), corpusHeader)
-	if !ok {
-		return nil, errors.New("missing corpus file header")
-	}
-	s = strings.TrimSpace(s)
-	s, ok = strings.CutPrefix(s, "[]byte(")
-	if !ok {
-		return nil, errors.New("corpus value is not a []byte")
-	}
-	s, ok = strings.CutSuffix(s, ")")
-	if !ok {
-		return nil, errors.New("corpus value is not a []byte")
-	}
-	v, err := strconv.Unquote(s)
-	if err != nil {
-		return nil, fmt.Errorf("unquote corpus value: %w", err)
-	}
-	return []byte(v), nil
 }

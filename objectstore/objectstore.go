@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"net"
 	"strings"
 	"syscall"
@@ -196,4 +197,25 @@ func Close(s Store) error {
 		return c.Close()
 	}
 	return nil
+}
+
+// PrepareRange serves backends whose ranged reads are HTTP Range requests,
+// which cannot express a zero-length range. It rejects a negative offset or
+// length; for a zero-length range it checks with s.Stat that the object
+// exists and off lies within it, and reports done (the answer is no
+// bytes); otherwise it returns the inclusive last byte to request, which
+// never overflows.
+func PrepareRange(ctx context.Context, s Store, key string, off, length int64) (last int64, done bool, err error) {
+	if _, err := CheckRange(key, off, length, math.MaxInt64); err != nil {
+		return 0, false, err
+	}
+	if length == 0 {
+		info, err := s.Stat(ctx, key)
+		if err != nil {
+			return 0, false, err
+		}
+		_, err = CheckRange(key, off, 0, info.Size)
+		return 0, err == nil, err
+	}
+	return off + min(length, math.MaxInt64-off) - 1, false, nil
 }

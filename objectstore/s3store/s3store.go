@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -149,20 +148,13 @@ func (s *Store) GetRange(ctx context.Context, key string, off, length int64) ([]
 	if err := begin(ctx, "get range", key); err != nil {
 		return nil, err
 	}
-	if off < 0 || length < 0 {
-		return nil, fmt.Errorf("%w: %s: offset %d length %d", objectstore.ErrInvalidRange, key, off, length)
+	last, done, err := objectstore.PrepareRange(ctx, s, key, off, length)
+	if err != nil {
+		return nil, err
 	}
-	if length == 0 {
-		info, err := s.Stat(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := objectstore.CheckRange(key, off, 0, info.Size); err != nil {
-			return nil, err
-		}
+	if done {
 		return []byte{}, nil
 	}
-	last := off + min(length, math.MaxInt64-off) - 1
 	rng := "bytes=" + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(last, 10)
 	return s.read(ctx, "get range", key, &rng)
 }
