@@ -144,6 +144,12 @@ type Service interface {
 	DeleteTopic(ctx context.Context, name string) error
 	Produce(ctx context.Context, topic string, records []ProduceRecord, opts ProduceOptions) ([]RecordResult, error)
 	Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
+	ListGroups(ctx context.Context) ([]string, error)
+	DescribeGroup(ctx context.Context, group string) (GroupDescription, error)
+	JoinGroup(ctx context.Context, group string, topics []string, session time.Duration) (member string, assignments []metadata.Assignment, err error)
+	Heartbeat(ctx context.Context, group, member string) ([]metadata.Assignment, error)
+	LeaveGroup(ctx context.Context, group, member string) error
+	CommitOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) error
 	// Ready reports whether Redis and the bucket are reachable.
 	Ready(ctx context.Context) error
 }

@@ -60,6 +60,9 @@ const (
 	CodeNotFound             = "not_found"
 	CodeTopicNotFound        = "topic_not_found"
 	CodePartitionNotFound    = "partition_not_found"
+	CodeGroupNotFound        = "group_not_found"
+	CodeMemberNotFound       = "member_not_found"
+	CodeLeaseLost            = "lease_lost"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeTopicExists          = "topic_exists"
 	CodePayloadTooLarge      = "payload_too_large"
@@ -88,8 +91,11 @@ func ErrorCodes() []ErrorCode {
 		{CodeNotFound, http.StatusNotFound, "No route has this path."},
 		{CodeTopicNotFound, http.StatusNotFound, "The topic does not exist."},
 		{CodePartitionNotFound, http.StatusNotFound, "The topic has no such partition (fetch)."},
+		{CodeGroupNotFound, http.StatusNotFound, "The consumer group never had a member."},
+		{CodeMemberNotFound, http.StatusNotFound, "The group member left, or missed heartbeats for its session timeout; join again."},
 		{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "The path exists but not with this method; the Allow header lists those it has."},
 		{CodeTopicExists, http.StatusConflict, "A topic with this name already exists."},
+		{CodeLeaseLost, http.StatusConflict, "An offset commit named a lease that is no longer the partition's current lease; nothing was committed."},
 		{CodePayloadTooLarge, http.StatusRequestEntityTooLarge, "The request body, a record or the record count is over a limit."},
 		{CodeUnsupportedMediaType, http.StatusUnsupportedMediaType, "The produce body is neither application/json nor application/vnd.mamba.v1+binary."},
 		{CodeOverloaded, http.StatusTooManyRequests, "The node's buffer is full; retry after the Retry-After header's seconds."},
@@ -118,6 +124,9 @@ var errorTable = []struct {
 	{ErrTopicNotFound, http.StatusNotFound, CodeTopicNotFound},
 	{ErrTopicExists, http.StatusConflict, CodeTopicExists},
 	{ErrPartitionNotFound, http.StatusNotFound, CodePartitionNotFound},
+	{ErrGroupNotFound, http.StatusNotFound, CodeGroupNotFound},
+	{ErrMemberNotFound, http.StatusNotFound, CodeMemberNotFound},
+	{ErrLeaseLost, http.StatusConflict, CodeLeaseLost},
 	{ErrOffsetOutOfRange, http.StatusBadRequest, CodeOffsetOutOfRange},
 	{ErrInvalidRequest, http.StatusBadRequest, CodeInvalidRequest},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, CodePayloadTooLarge},
@@ -184,6 +193,12 @@ var apiRoutes = []apiRoute{
 	{http.MethodDelete, "/v1/topics/{topic}", (*apiHandler).deleteTopic},
 	{http.MethodPost, "/v1/topics/{topic}/records", (*apiHandler).produce},
 	{http.MethodGet, "/v1/topics/{topic}/partitions/{partition}/records", (*apiHandler).fetch},
+	{http.MethodGet, "/v1/groups", (*apiHandler).listGroups},
+	{http.MethodGet, "/v1/groups/{group}", (*apiHandler).describeGroup},
+	{http.MethodPost, "/v1/groups/{group}/members", (*apiHandler).joinGroup},
+	{http.MethodPost, "/v1/groups/{group}/members/{member}/heartbeat", (*apiHandler).heartbeat},
+	{http.MethodDelete, "/v1/groups/{group}/members/{member}", (*apiHandler).leaveGroup},
+	{http.MethodPost, "/v1/groups/{group}/offsets", (*apiHandler).commitOffsets},
 	{http.MethodGet, "/healthz", (*apiHandler).healthz},
 	{http.MethodGet, "/readyz", (*apiHandler).readyz},
 	{http.MethodGet, "/metrics", (*apiHandler).metricsPage},

@@ -55,6 +55,42 @@ type producedCall struct {
 	opts    ProduceOptions
 }
 
+func (s *scriptedService) ListGroups(ctx context.Context) ([]string, error) {
+	if err := s.record("ListGroups"); err != nil {
+		return nil, err
+	}
+	return []string{"g"}, nil
+}
+
+func (s *scriptedService) DescribeGroup(ctx context.Context, group string) (GroupDescription, error) {
+	if err := s.record("DescribeGroup"); err != nil {
+		return GroupDescription{}, err
+	}
+	return GroupDescription{Group: group}, nil
+}
+
+func (s *scriptedService) JoinGroup(ctx context.Context, group string, topics []string, session time.Duration) (string, []metadata.Assignment, error) {
+	if err := s.record("JoinGroup"); err != nil {
+		return "", nil, err
+	}
+	return "m1", []metadata.Assignment{{Topic: topics[0], Partition: 0, Lease: 1, CommittedOffset: -1}}, nil
+}
+
+func (s *scriptedService) Heartbeat(ctx context.Context, group, member string) ([]metadata.Assignment, error) {
+	if err := s.record("Heartbeat"); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (s *scriptedService) LeaveGroup(ctx context.Context, group, member string) error {
+	return s.record("LeaveGroup")
+}
+
+func (s *scriptedService) CommitOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) error {
+	return s.record("CommitOffsets")
+}
+
 func (s *scriptedService) record(method string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -215,6 +251,20 @@ func TestAPIStatusesAndCodes(t *testing.T) {
 		// Topics.
 		{name: "create", method: "POST", target: "/v1/topics", body: `{"name":"orders","partitions":8}`, status: 201},
 		{name: "create with retention", method: "POST", target: "/v1/topics", body: `{"name":"a.b_c-9","partitions":1,"retention_ms":60000}`, status: 201},
+		{name: "join", method: "POST", target: "/v1/groups/g/members", body: `{"topics":["orders"],"session_timeout_ms":10000}`, status: 201},
+		{name: "join bad group", method: "POST", target: "/v1/groups/b%20d/members", body: `{"topics":["orders"]}`, status: 400, code: "invalid_request"},
+		{name: "join unknown topic", method: "POST", target: "/v1/groups/g/members", body: `{"topics":["nope"]}`, errs: map[string]error{"JoinGroup": fmt.Errorf("topic nope: %w", ErrTopicNotFound)}, status: 404, code: "topic_not_found"},
+		{name: "join negative session", method: "POST", target: "/v1/groups/g/members", body: `{"topics":["orders"],"session_timeout_ms":-1}`, status: 400, code: "invalid_request"},
+		{name: "heartbeat", method: "POST", target: "/v1/groups/g/members/m1/heartbeat", status: 200},
+		{name: "heartbeat expired", method: "POST", target: "/v1/groups/g/members/m1/heartbeat", errs: map[string]error{"Heartbeat": fmt.Errorf("member m1: %w", ErrMemberNotFound)}, status: 404, code: "member_not_found"},
+		{name: "leave", method: "DELETE", target: "/v1/groups/g/members/m1", status: 204},
+		{name: "leave unknown", method: "DELETE", target: "/v1/groups/g/members/m9", errs: map[string]error{"LeaveGroup": ErrMemberNotFound}, status: 404, code: "member_not_found"},
+		{name: "commit", method: "POST", target: "/v1/groups/g/offsets", body: `{"offsets":[{"topic":"orders","partition":0,"offset":5,"lease":1}]}`, status: 200},
+		{name: "commit lease lost", method: "POST", target: "/v1/groups/g/offsets", body: `{"offsets":[{"topic":"orders","partition":0,"offset":5,"lease":1}]}`, errs: map[string]error{"CommitOffsets": fmt.Errorf("orders/0: %w", ErrLeaseLost)}, status: 409, code: "lease_lost"},
+		{name: "commit malformed", method: "POST", target: "/v1/groups/g/offsets", body: `{"offsets":[{"topic":"orders","partition":"x"}]}`, status: 400, code: "invalid_request"},
+		{name: "describe group", method: "GET", target: "/v1/groups/g", status: 200},
+		{name: "describe unknown group", method: "GET", target: "/v1/groups/g", errs: map[string]error{"DescribeGroup": ErrGroupNotFound}, status: 404, code: "group_not_found"},
+		{name: "list groups", method: "GET", target: "/v1/groups", status: 200},
 		{name: "create existing", method: "POST", target: "/v1/topics", body: `{"name":"orders","partitions":8}`, errs: map[string]error{"CreateTopic": fmt.Errorf("create orders: %w", ErrTopicExists)}, status: 409, code: "topic_exists"},
 		{name: "create bad name", method: "POST", target: "/v1/topics", body: `{"name":"a/b","partitions":8}`, status: 400, code: "invalid_request", inMessage: "name"},
 		{name: "create empty name", method: "POST", target: "/v1/topics", body: `{"partitions":8}`, status: 400, code: "invalid_request", inMessage: "name"},

@@ -134,10 +134,24 @@ func (n *Node) Run(ctx context.Context) error {
 
 	select {
 	case <-n.drained:
-		return nil
 	case <-ctx.Done():
-		return nil
+		n.abort()
 	}
+	return nil
+}
+
+// abort stops a node that was not drained: it takes no more records and
+// fails what it holds that the pipeline has not taken, so that no producer
+// waits for an answer that cannot come.
+func (n *Node) abort() {
+	n.mu.Lock()
+	if !n.closing {
+		n.closing = true
+		close(n.stopping)
+	}
+	n.sealLocked()
+	n.mu.Unlock()
+	n.failQueued(ErrShuttingDown)
 }
 
 // Close stops accepting records, flushes what is buffered and waits until

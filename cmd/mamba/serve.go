@@ -195,7 +195,11 @@ func runServe(ctx context.Context, o serveOptions) error {
 	srv := &http.Server{
 		Handler:           ingest.NewHandler(node, ingest.HTTPOptions{MaxRequestBytes: int64(o.maxRequestBytes), MaxWait: o.maxWait}, reg, reg, log),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ReadTimeout:       2 * time.Minute,
+		// A response may wait for a long-poll or for a flush and its retries.
+		WriteTimeout: o.maxWait + o.writeTimeout + o.flushInterval + time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return serve(ctx, log, node, srv, ln, o.shutdownTimeout)
 }

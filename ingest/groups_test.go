@@ -1,0 +1,96 @@
+package ingest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mambamq/mamba/metadata"
+)
+
+func TestGroupsThroughNode(t *testing.T) {
+	c := newCluster(t)
+	n := c.node(Config{NodeID: "groups"}, nil)
+	ctx := t.Context()
+	if _, err := n.CreateTopic(ctx, TopicConfig{Name: "orders", Partitions: 12}); err != nil {
+		t.Fatal(err)
+	}
+	for p := range 12 {
+		if _, err := n.Produce(ctx, "orders", []ProduceRecord{{Value: []byte("a"), Partition: int32(p)}, {Value: []byte("b"), Partition: int32(p)}}, ProduceOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var members []string
+	for range 3 {
+		m, _, err := n.JoinGroup(ctx, "billing", []string{"orders"}, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, m)
+	}
+	held := map[string][]metadata.Assignment{}
+	for _, m := range members {
+		as, err := n.Heartbeat(ctx, "billing", m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(as) != 4 {
+			t.Fatalf("member holds %d partitions, want 4", len(as))
+		}
+		held[m] = as
+	}
+	first := held[members[0]][0]
+	if err := n.CommitOffsets(ctx, "billing", []metadata.OffsetCommit{{Topic: "orders", Partition: first.Partition, Offset: 2, Lease: first.Lease}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []metadata.OffsetCommit{
+		{Topic: "orders", Partition: first.Partition, Offset: 3, Lease: first.Lease},  // past the high watermark
+		{Topic: "orders", Partition: first.Partition, Offset: -1, Lease: first.Lease}, // negative
+		{Topic: "orders", Partition: 12, Offset: 0, Lease: first.Lease},               // no such partition
+		{Topic: "orders", Partition: first.Partition, Offset: 1, Lease: 0},            // not a lease
+	} {
+		if err := n.CommitOffsets(ctx, "billing", []metadata.OffsetCommit{bad}); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("commit %+v: err = %v, want ErrInvalidRequest", bad, err)
+		}
+	}
+	if err := n.CommitOffsets(ctx, "billing", []metadata.OffsetCommit{{Topic: "nope", Partition: 0, Offset: 0, Lease: 1}}); !errors.Is(err, ErrTopicNotFound) {
+		t.Errorf("commit to an unknown topic: err = %v", err)
+	}
+	if _, _, err := n.JoinGroup(ctx, "billing", []string{"nope"}, 0); !errors.Is(err, ErrTopicNotFound) {
+		t.Errorf("join with an unknown topic: err = %v", err)
+	}
+	for _, session := range []time.Duration{time.Millisecond, time.Hour} {
+		if _, _, err := n.JoinGroup(ctx, "billing", []string{"orders"}, session); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("join with session %v: err = %v", session, err)
+		}
+	}
+	desc, err := n.DescribeGroup(ctx, "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(desc.Members) != 3 || len(desc.Offsets) != 12 {
+		t.Fatalf("describe: %d members, %d offsets", len(desc.Members), len(desc.Offsets))
+	}
+	var lag int64
+	for _, o := range desc.Offsets {
+		lag += o.Lag
+		if o.Partition == first.Partition && (o.Committed != 2 || o.Lag != 0) {
+			t.Fatalf("partition %d: %+v, want committed 2, lag 0", o.Partition, o)
+		}
+	}
+	if lag != 22 {
+		t.Fatalf("total lag %d, want 22 (2 records in each of 11 uncommitted partitions)", lag)
+	}
+	if err := n.LeaveGroup(ctx, "billing", members[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.CommitOffsets(ctx, "billing", []metadata.OffsetCommit{{Topic: "orders", Partition: first.Partition, Offset: 1, Lease: first.Lease}}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("commit after leaving: err = %v, want ErrLeaseLost", err)
+	}
+	if _, err := n.Heartbeat(ctx, "billing", members[0]); !errors.Is(err, ErrMemberNotFound) {
+		t.Fatalf("heartbeat after leaving: err = %v", err)
+	}
+	if _, err := n.DescribeGroup(ctx, "never"); !errors.Is(err, ErrGroupNotFound) {
+		t.Fatalf("describe unknown group: err = %v", err)
+	}
+}

@@ -1,0 +1,191 @@
+package ingest
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/mambamq/mamba/metadata"
+)
+
+// Consumer group endpoints of the HTTP API (docs/api.md, "Consumer
+// groups").
+
+type apiJoinRequest struct {
+	Topics           []string `json:"topics"`
+	SessionTimeoutMS int64    `json:"session_timeout_ms"`
+}
+
+type apiAssignment struct {
+	Topic           string `json:"topic"`
+	Partition       int32  `json:"partition"`
+	Lease           int64  `json:"lease"`
+	CommittedOffset int64  `json:"committed_offset"`
+}
+
+type apiJoinResponse struct {
+	MemberID    string          `json:"member_id"`
+	Assignments []apiAssignment `json:"assignments"`
+}
+
+type apiAssignments struct {
+	Assignments []apiAssignment `json:"assignments"`
+}
+
+type apiOffsetCommit struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Lease     int64  `json:"lease"`
+}
+
+type apiCommitRequest struct {
+	Offsets []apiOffsetCommit `json:"offsets"`
+}
+
+type apiMember struct {
+	MemberID         string          `json:"member_id"`
+	Topics           []string        `json:"topics"`
+	SessionTimeoutMS int64           `json:"session_timeout_ms"`
+	ExpiresMS        int64           `json:"expires_ms"`
+	Assignments      []apiAssignment `json:"assignments"`
+}
+
+type apiGroupOffset struct {
+	Topic           string `json:"topic"`
+	Partition       int32  `json:"partition"`
+	CommittedOffset int64  `json:"committed_offset"`
+	HighWatermark   int64  `json:"high_watermark"`
+	Lag             int64  `json:"lag"`
+}
+
+type apiGroup struct {
+	Group   string           `json:"group"`
+	Members []apiMember      `json:"members"`
+	Offsets []apiGroupOffset `json:"offsets"`
+}
+
+type apiGroupList struct {
+	Groups []string `json:"groups"`
+}
+
+func assignmentsToAPI(as []metadata.Assignment) []apiAssignment {
+	out := make([]apiAssignment, 0, len(as))
+	for _, a := range as {
+		out = append(out, apiAssignment{Topic: a.Topic, Partition: a.Partition, Lease: a.Lease, CommittedOffset: a.CommittedOffset})
+	}
+	return out
+}
+
+func pathGroup(r *http.Request) (string, error) {
+	g := r.PathValue("group")
+	if err := metadata.ValidateGroupName(g); err != nil {
+		return "", invalidf("group: %v", err)
+	}
+	return g, nil
+}
+
+func (h *apiHandler) joinGroup(w http.ResponseWriter, r *http.Request) error {
+	group, err := pathGroup(r)
+	if err != nil {
+		return err
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var req apiJoinRequest
+	if err := decodeJSONBody(body, &req); err != nil {
+		return err
+	}
+	if req.SessionTimeoutMS < 0 {
+		return invalidf("session_timeout_ms %d is negative", req.SessionTimeoutMS)
+	}
+	member, as, err := h.svc.JoinGroup(r.Context(), group, req.Topics, time.Duration(req.SessionTimeoutMS)*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(member))
+	h.writeJSON(w, http.StatusCreated, apiJoinResponse{MemberID: member, Assignments: assignmentsToAPI(as)})
+	return nil
+}
+
+func (h *apiHandler) heartbeat(w http.ResponseWriter, r *http.Request) error {
+	group, err := pathGroup(r)
+	if err != nil {
+		return err
+	}
+	as, err := h.svc.Heartbeat(r.Context(), group, r.PathValue("member"))
+	if err != nil {
+		return err
+	}
+	h.writeJSON(w, http.StatusOK, apiAssignments{Assignments: assignmentsToAPI(as)})
+	return nil
+}
+
+func (h *apiHandler) leaveGroup(w http.ResponseWriter, r *http.Request) error {
+	group, err := pathGroup(r)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.LeaveGroup(r.Context(), group, r.PathValue("member")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *apiHandler) commitOffsets(w http.ResponseWriter, r *http.Request) error {
+	group, err := pathGroup(r)
+	if err != nil {
+		return err
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var req apiCommitRequest
+	if err := decodeJSONBody(body, &req); err != nil {
+		return err
+	}
+	offsets := make([]metadata.OffsetCommit, len(req.Offsets))
+	for i, o := range req.Offsets {
+		offsets[i] = metadata.OffsetCommit{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Lease: o.Lease}
+	}
+	if err := h.svc.CommitOffsets(r.Context(), group, offsets); err != nil {
+		return err
+	}
+	h.writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+func (h *apiHandler) describeGroup(w http.ResponseWriter, r *http.Request) error {
+	group, err := pathGroup(r)
+	if err != nil {
+		return err
+	}
+	d, err := h.svc.DescribeGroup(r.Context(), group)
+	if err != nil {
+		return err
+	}
+	out := apiGroup{Group: d.Group, Members: make([]apiMember, 0, len(d.Members)), Offsets: make([]apiGroupOffset, 0, len(d.Offsets))}
+	for _, m := range d.Members {
+		out.Members = append(out.Members, apiMember{MemberID: m.ID, Topics: m.Topics, SessionTimeoutMS: m.SessionTimeout.Milliseconds(),
+			ExpiresMS: m.Expires.UnixMilli(), Assignments: assignmentsToAPI(m.Assignments)})
+	}
+	for _, o := range d.Offsets {
+		out.Offsets = append(out.Offsets, apiGroupOffset{Topic: o.Topic, Partition: o.Partition, CommittedOffset: o.Committed,
+			HighWatermark: o.HighWatermark, Lag: o.Lag})
+	}
+	h.writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *apiHandler) listGroups(w http.ResponseWriter, r *http.Request) error {
+	groups, err := h.svc.ListGroups(r.Context())
+	if err != nil {
+		return err
+	}
+	h.writeJSON(w, http.StatusOK, apiGroupList{Groups: append([]string{}, groups...)})
+	return nil
+}
