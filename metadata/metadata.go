@@ -64,9 +64,10 @@ const DefaultPrefix = "mamba"
 const DefaultDedupWindow = 10 * time.Minute
 
 // commitMarkerTTL is how long the result of a chunk commit is remembered, so
-// that a commit retried after a lost reply gets the same offsets. Commits
-// are retried for seconds to minutes; a day leaves a wide margin.
-const commitMarkerTTL = 24 * time.Hour
+// that a commit retried after a lost reply gets the same offsets. A node
+// retries a commit only within its write timeout (seconds); ten minutes
+// leaves a wide margin while keeping one small key per topic per chunk.
+const commitMarkerTTL = 10 * time.Minute
 
 // Options configures a Store. The zero value is usable.
 type Options struct {
