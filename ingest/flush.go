@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -204,7 +203,15 @@ func (tp *topicPlan) add(req *produceReq) {
 		tp.batches[b].Records++
 	}
 	if req.idemKey != "" {
-		tp.batches[own[ownOrder[0]]].Layout = encodeLayout(req, own, ownOrder)
+		kIndex := make(map[int32]int, len(ownOrder))
+		for k, p := range ownOrder {
+			kIndex[p] = k
+		}
+		recordBatch := make([]int, len(req.parts))
+		for i, p := range req.parts {
+			recordBatch[i] = kIndex[p]
+		}
+		tp.batches[own[ownOrder[0]]].Layout = metadata.EncodeLayout(ownOrder, recordBatch)
 	}
 }
 
@@ -213,80 +220,6 @@ func (tp *topicPlan) newBatch(p int32, key string) int {
 	tp.recs = append(tp.recs, nil)
 	tp.bytes = append(tp.bytes, 0)
 	return len(tp.batches) - 1
-}
-
-// encodeLayout records how a request with an idempotency key maps onto its
-// batches, so that a repeat can be answered from the stored base offsets
-// alone: "p0,p1,...;k*n,k*n,..." lists the partition of each of the
-// request's batches (in commit order), then runs of records in input
-// order, each run n records long and in the request's k-th batch.
-func encodeLayout(req *produceReq, own map[int32]int, order []int32) string {
-	var sb strings.Builder
-	kIndex := make(map[int32]int, len(order))
-	for k, p := range order {
-		if k > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString(strconv.Itoa(int(p)))
-		kIndex[p] = k
-	}
-	sb.WriteByte(';')
-	runK, runN := -1, 0
-	flush := func() {
-		if runN == 0 {
-			return
-		}
-		if sb.Len() > 0 && sb.String()[sb.Len()-1] != ';' {
-			sb.WriteByte(',')
-		}
-		sb.WriteString(strconv.Itoa(runK) + "*" + strconv.Itoa(runN))
-	}
-	for _, p := range req.parts {
-		k := kIndex[p]
-		if k != runK {
-			flush()
-			runK, runN = k, 0
-		}
-		runN++
-	}
-	flush()
-	return sb.String()
-}
-
-// decodeLayout rebuilds the answer to a request from its stored layout and
-// the base offsets of its batches.
-func decodeLayout(layout string, bases []int64) ([]RecordResult, error) {
-	partsStr, runsStr, ok := strings.Cut(layout, ";")
-	if !ok {
-		return nil, fmt.Errorf("malformed layout %q", layout)
-	}
-	var parts []int32
-	for s := range strings.SplitSeq(partsStr, ",") {
-		p, err := strconv.ParseInt(s, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("malformed layout %q", layout)
-		}
-		parts = append(parts, int32(p))
-	}
-	if len(parts) != len(bases) {
-		return nil, fmt.Errorf("layout %q names %d batches, %d base offsets stored", layout, len(parts), len(bases))
-	}
-	next := make([]int64, len(bases))
-	copy(next, bases)
-	var out []RecordResult
-	for run := range strings.SplitSeq(runsStr, ",") {
-		ks, ns, ok := strings.Cut(run, "*")
-		k, err1 := strconv.Atoi(ks)
-		cnt, err2 := strconv.Atoi(ns)
-		if !ok || err1 != nil || err2 != nil || k < 0 || k >= len(parts) || cnt <= 0 {
-			return nil, fmt.Errorf("malformed layout %q", layout)
-		}
-		for range cnt {
-			out = append(out, RecordResult{Partition: parts[k], Offset: next[k]})
-			next[k]++
-		}
-	}
-	return out, nil
 }
 
 // commitLoop commits chunks in seal order and answers their producers.
@@ -363,7 +296,11 @@ func (n *Node) answerTopic(tp *topicPlan, res metadata.CommitResult, err error) 
 			continue
 		}
 		if ans, dup := res.Duplicates[req.idemKey]; dup && req.idemKey != "" {
-			results, derr := decodeLayout(ans.Layout, ans.BaseOffsets)
+			positions, derr := metadata.DecodeLayout(ans.Layout, ans.BaseOffsets)
+			results := make([]RecordResult, len(positions))
+			for i, pos := range positions {
+				results[i] = RecordResult{Partition: pos.Partition, Offset: pos.Offset}
+			}
 			n.answer(req, results, derr)
 			continue
 		}
