@@ -1,0 +1,236 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Topic is a topic's configuration.
+type Topic struct {
+	Name       string
+	Partitions int
+	// Retention is how long records are kept; zero keeps them forever.
+	Retention time.Duration
+}
+
+// PartitionStats are the offsets of one partition.
+type PartitionStats struct {
+	Partition int32
+	// LogStartOffset is the oldest offset still readable; it rises as
+	// retention deletes records.
+	LogStartOffset int64
+	// HighWatermark is the offset the next record will get: the number
+	// of records ever committed to the partition.
+	HighWatermark int64
+}
+
+// TopicDescription is a topic and its partitions' offsets.
+type TopicDescription struct {
+	Topic
+	// PartitionStats has one entry per partition, in partition order.
+	PartitionStats []PartitionStats
+}
+
+// TopicOpt is an option of CreateTopic.
+type TopicOpt func(*apiTopic)
+
+// WithRetention keeps the topic's records for d (to the millisecond);
+// without it they are kept forever.
+func WithRetention(d time.Duration) TopicOpt {
+	return func(t *apiTopic) { t.RetentionMS = d.Milliseconds() }
+}
+
+type apiTopic struct {
+	Name        string `json:"name"`
+	Partitions  int    `json:"partitions"`
+	RetentionMS int64  `json:"retention_ms"`
+}
+
+func (t apiTopic) topic() Topic {
+	return Topic{Name: t.Name, Partitions: t.Partitions, Retention: time.Duration(t.RetentionMS) * time.Millisecond}
+}
+
+// CreateTopic creates a topic with the given number of partitions (1 to
+// 10,000, fixed for the topic's life). It returns ErrTopicExists when the
+// name is taken. It is not retried, since a retry after a lost answer
+// would report ErrTopicExists for the caller's own topic.
+func (c *Client) CreateTopic(ctx context.Context, name string, partitions int, opts ...TopicOpt) (Topic, error) {
+	in := apiTopic{Name: name, Partitions: partitions}
+	for _, o := range opts {
+		o(&in)
+	}
+	var out apiTopic
+	if _, err := c.sendJSON(ctx, http.MethodPost, "/v1/topics", false, in, &out); err != nil {
+		return Topic{}, fmt.Errorf("create topic %s: %w", name, err)
+	}
+	return out.topic(), nil
+}
+
+// ListTopics returns every topic, sorted by name as the node lists them.
+func (c *Client) ListTopics(ctx context.Context) ([]Topic, error) {
+	var out struct {
+		Topics []apiTopic `json:"topics"`
+	}
+	if err := c.getJSON(ctx, "/v1/topics", &out); err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	topics := make([]Topic, len(out.Topics))
+	for i, t := range out.Topics {
+		topics[i] = t.topic()
+	}
+	return topics, nil
+}
+
+// DescribeTopic returns the topic and the offsets of its partitions, or
+// ErrTopicNotFound.
+func (c *Client) DescribeTopic(ctx context.Context, name string) (TopicDescription, error) {
+	if name == "" {
+		return TopicDescription{}, fmt.Errorf("describe topic: %w: empty topic name", ErrInvalidRequest)
+	}
+	var out struct {
+		apiTopic
+		PartitionStats []struct {
+			Partition      int32 `json:"partition"`
+			LogStartOffset int64 `json:"log_start_offset"`
+			HighWatermark  int64 `json:"high_watermark"`
+		} `json:"partition_stats"`
+	}
+	if err := c.getJSON(ctx, apiPath("v1", "topics", name), &out); err != nil {
+		return TopicDescription{}, fmt.Errorf("describe topic %s: %w", name, err)
+	}
+	d := TopicDescription{Topic: out.topic(), PartitionStats: make([]PartitionStats, len(out.PartitionStats))}
+	for i, s := range out.PartitionStats {
+		d.PartitionStats[i] = PartitionStats{Partition: s.Partition, LogStartOffset: s.LogStartOffset, HighWatermark: s.HighWatermark}
+	}
+	return d, nil
+}
+
+// DeleteTopic deletes the topic and its records, or returns
+// ErrTopicNotFound. It is not retried, since a retry after a lost answer
+// would report ErrTopicNotFound.
+func (c *Client) DeleteTopic(ctx context.Context, name string) error {
+	if name == "" {
+		return fmt.Errorf("delete topic: %w: empty topic name", ErrInvalidRequest)
+	}
+	if _, err := c.do(ctx, &request{method: http.MethodDelete, path: apiPath("v1", "topics", name)}); err != nil {
+		return fmt.Errorf("delete topic %s: %w", name, err)
+	}
+	return nil
+}
+
+// GroupDescription is a consumer group: its live members and its
+// committed offsets.
+type GroupDescription struct {
+	Group   string
+	Members []GroupMember
+	Offsets []GroupOffset
+}
+
+// GroupMember is a live member of a group.
+type GroupMember struct {
+	MemberID       string
+	Topics         []string
+	SessionTimeout time.Duration
+	// Expires is when the member expires unless it heartbeats first.
+	Expires     time.Time
+	Assignments []Assignment
+}
+
+// Assignment is a partition held by a group member.
+type Assignment struct {
+	TopicPartition
+	// Lease is the fencing token under which the member commits offsets;
+	// a partition that changes hands gets a new, greater lease.
+	Lease int64
+	// CommittedOffset is the next offset the group reads, or -1 when the
+	// group has committed none for the partition.
+	CommittedOffset int64
+}
+
+// GroupOffset is a group's position in one partition.
+type GroupOffset struct {
+	TopicPartition
+	// CommittedOffset is the next offset the group reads.
+	CommittedOffset int64
+	HighWatermark   int64
+	// Lag is how many records the group has yet to read.
+	Lag int64
+}
+
+type apiAssignment struct {
+	Topic           string `json:"topic"`
+	Partition       int32  `json:"partition"`
+	Lease           int64  `json:"lease"`
+	CommittedOffset int64  `json:"committed_offset"`
+}
+
+func (a apiAssignment) assignment() Assignment {
+	return Assignment{TopicPartition: TopicPartition{a.Topic, a.Partition}, Lease: a.Lease, CommittedOffset: a.CommittedOffset}
+}
+
+func assignmentsOf(in []apiAssignment) []Assignment {
+	out := make([]Assignment, len(in))
+	for i, a := range in {
+		out[i] = a.assignment()
+	}
+	return out
+}
+
+// ListGroups returns the name of every group that ever had a member,
+// sorted.
+func (c *Client) ListGroups(ctx context.Context) ([]string, error) {
+	var out struct {
+		Groups []string `json:"groups"`
+	}
+	if err := c.getJSON(ctx, "/v1/groups", &out); err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	return out.Groups, nil
+}
+
+// DescribeGroup returns a consumer group's live members, their partitions
+// and the group's committed offsets with their lag, or ErrGroupNotFound
+// when the group never had a member.
+func (c *Client) DescribeGroup(ctx context.Context, group string) (GroupDescription, error) {
+	if group == "" {
+		return GroupDescription{}, fmt.Errorf("describe group: %w: empty group name", ErrInvalidRequest)
+	}
+	var out struct {
+		Group   string `json:"group"`
+		Members []struct {
+			MemberID         string          `json:"member_id"`
+			Topics           []string        `json:"topics"`
+			SessionTimeoutMS int64           `json:"session_timeout_ms"`
+			ExpiresMS        int64           `json:"expires_ms"`
+			Assignments      []apiAssignment `json:"assignments"`
+		} `json:"members"`
+		Offsets []struct {
+			Topic           string `json:"topic"`
+			Partition       int32  `json:"partition"`
+			CommittedOffset int64  `json:"committed_offset"`
+			HighWatermark   int64  `json:"high_watermark"`
+			Lag             int64  `json:"lag"`
+		} `json:"offsets"`
+	}
+	if err := c.getJSON(ctx, apiPath("v1", "groups", group), &out); err != nil {
+		return GroupDescription{}, fmt.Errorf("describe group %s: %w", group, err)
+	}
+	d := GroupDescription{Group: out.Group}
+	for _, m := range out.Members {
+		d.Members = append(d.Members, GroupMember{
+			MemberID: m.MemberID, Topics: m.Topics,
+			SessionTimeout: time.Duration(m.SessionTimeoutMS) * time.Millisecond,
+			Expires:        time.UnixMilli(m.ExpiresMS),
+			Assignments:    assignmentsOf(m.Assignments),
+		})
+	}
+	for _, o := range out.Offsets {
+		d.Offsets = append(d.Offsets, GroupOffset{
+			TopicPartition:  TopicPartition{o.Topic, o.Partition},
+			CommittedOffset: o.CommittedOffset, HighWatermark: o.HighWatermark, Lag: o.Lag,
+		})
+	}
+	return d, nil
+}

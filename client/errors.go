@@ -1,0 +1,129 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Errors of the API, one per error code of docs/api.md. Every error a
+// request returns for an HTTP error answer is an *APIError, which matches
+// the sentinel of its code: errors.Is(err, client.ErrTopicNotFound).
+var (
+	ErrInvalidRequest       = errors.New("invalid request")        // 400 invalid_request
+	ErrOffsetOutOfRange     = errors.New("offset out of range")    // 400 offset_out_of_range
+	ErrNotFound             = errors.New("not found")              // 404 not_found: no such route
+	ErrTopicNotFound        = errors.New("topic not found")        // 404 topic_not_found
+	ErrPartitionNotFound    = errors.New("partition not found")    // 404 partition_not_found
+	ErrGroupNotFound        = errors.New("group not found")        // 404 group_not_found
+	ErrMemberNotFound       = errors.New("member not found")       // 404 member_not_found
+	ErrMethodNotAllowed     = errors.New("method not allowed")     // 405 method_not_allowed
+	ErrTopicExists          = errors.New("topic exists")           // 409 topic_exists
+	ErrLeaseLost            = errors.New("lease lost")             // 409 lease_lost
+	ErrPayloadTooLarge      = errors.New("payload too large")      // 413 payload_too_large
+	ErrUnsupportedMediaType = errors.New("unsupported media type") // 415 unsupported_media_type
+	ErrOverloaded           = errors.New("overloaded")             // 429 overloaded
+	ErrInternal             = errors.New("internal server error")  // 500 internal
+	ErrUnavailable          = errors.New("unavailable")            // 503 unavailable
+)
+
+// Errors of the SDK itself.
+var (
+	// ErrClosed is returned by a producer or consumer after Close.
+	ErrClosed = errors.New("closed")
+	// ErrBufferFull is returned by Producer.TryProduce when the record
+	// does not fit in the producer's buffer.
+	ErrBufferFull = errors.New("producer buffer full")
+	// ErrDeliveryTimeout is wrapped, with the last error, by the error of
+	// a record the producer could not deliver within its delivery
+	// timeout.
+	ErrDeliveryTimeout = errors.New("delivery timeout")
+)
+
+// codeErrors maps every error code of the API to its sentinel.
+var codeErrors = map[string]error{
+	"invalid_request":        ErrInvalidRequest,
+	"offset_out_of_range":    ErrOffsetOutOfRange,
+	"not_found":              ErrNotFound,
+	"topic_not_found":        ErrTopicNotFound,
+	"partition_not_found":    ErrPartitionNotFound,
+	"group_not_found":        ErrGroupNotFound,
+	"member_not_found":       ErrMemberNotFound,
+	"method_not_allowed":     ErrMethodNotAllowed,
+	"topic_exists":           ErrTopicExists,
+	"lease_lost":             ErrLeaseLost,
+	"payload_too_large":      ErrPayloadTooLarge,
+	"unsupported_media_type": ErrUnsupportedMediaType,
+	"overloaded":             ErrOverloaded,
+	"internal":               ErrInternal,
+	"unavailable":            ErrUnavailable,
+}
+
+// APIError is an error answer of a Mamba node (or of something between
+// the client and the node, such as a load balancer). Its Is method
+// matches the sentinel of Code, so callers branch with errors.Is and
+// reach the fields with errors.As. A code the SDK does not know, or an
+// answer without a Mamba error body (Code is then empty), still gives an
+// *APIError that matches no sentinel.
+type APIError struct {
+	// Status is the HTTP status.
+	Status int
+	// Code is the API error code, such as "topic_not_found".
+	Code string
+	// Message is for people and may change between versions.
+	Message string
+	// RetryAfter is the Retry-After header of the answer (429), zero
+	// when there was none.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	code := e.Code
+	if code == "" {
+		code = http.StatusText(e.Status)
+	}
+	if e.Message == "" {
+		return fmt.Sprintf("mamba: %d %s", e.Status, code)
+	}
+	return fmt.Sprintf("mamba: %d %s: %s", e.Status, code, e.Message)
+}
+
+// Is reports whether target is the sentinel of e's code.
+func (e *APIError) Is(target error) bool {
+	s, ok := codeErrors[e.Code]
+	return ok && s == target
+}
+
+// IsRetryable reports whether err is worth retrying unchanged: a 429,
+// 502, 503 or 504 answer, or a network failure (connection refused or
+// reset, an answer cut short, a request timeout). The producer, the
+// consumers' iterators and idempotent requests retry these themselves;
+// the function is for callers writing their own loops. A canceled
+// context is not retryable.
+func IsRetryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	if ae, ok := errors.AsType[*APIError](err); ok {
+		switch ae.Status {
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	_, ok := errors.AsType[*transportError](err)
+	return ok
+}
+
+// transportError is a request that got no complete answer: the
+// connection failed, was closed, or the attempt timed out. Whether the
+// node acted on the request is unknown.
+type transportError struct {
+	op  string
+	err error
+}
+
+func (e *transportError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
