@@ -8,10 +8,7 @@ import (
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/mambamq/mamba/internal/fuzzcorpus"
@@ -269,36 +266,10 @@ func TestFuzzCorpus(t *testing.T) {
 		{"FuzzDecode", chunkSeeds(t), decodeAll},
 		{"FuzzDecodeBatch", batchSeeds(t), func(b []byte) error { _, err := DecodeBatch(b); return err }},
 	} {
-		dir := filepath.Join("testdata", "fuzz", target.name)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range target.seeds {
-				if err := os.WriteFile(filepath.Join(dir, s.name), fuzzcorpus.Marshal(s.data), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+		seeds := make([]fuzzcorpus.Seed, len(target.seeds))
+		for i, sd := range target.seeds {
+			seeds[i] = fuzzcorpus.Seed{Name: sd.name, Data: sd.data}
 		}
-		for _, s := range target.seeds {
-			path := filepath.Join(dir, s.name)
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read seed (run go test -run TestFuzzCorpus -update-corpus): %v", err)
-			}
-			data, err := fuzzcorpus.Unmarshal(raw)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			err = target.decode(data)
-			switch valid := strings.HasPrefix(s.name, "valid-"); {
-			case valid && err != nil:
-				t.Errorf("%s: %v", path, err)
-			case !valid && err == nil:
-				t.Errorf("%s: decoded without error", path)
-			case !valid && !errors.Is(err, ErrCorrupt):
-				t.Errorf("%s: error does not wrap ErrCorrupt: %v", path, err)
-			}
-		}
+		fuzzcorpus.Check(t, target.name, seeds, *updateCorpus, target.decode, ErrCorrupt)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"math"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -170,36 +168,10 @@ func TestFuzzCorpus(t *testing.T) {
 		{"FuzzDecodeProduceResponse", produceResponseSeeds(), decodeResponse},
 		{"FuzzDecodeFetchResponse", fetchResponseSeeds(), decodeFetch},
 	} {
-		dir := filepath.Join("testdata", "fuzz", target.name)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range target.seeds {
-				if err := os.WriteFile(filepath.Join(dir, s.name), fuzzcorpus.Marshal(s.data), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+		seeds := make([]fuzzcorpus.Seed, len(target.seeds))
+		for i, sd := range target.seeds {
+			seeds[i] = fuzzcorpus.Seed{Name: sd.name, Data: sd.data}
 		}
-		for _, s := range target.seeds {
-			path := filepath.Join(dir, s.name)
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read seed (run go test -run TestFuzzCorpus -update-corpus): %v", err)
-			}
-			data, err := fuzzcorpus.Unmarshal(raw)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			err = target.decode(data)
-			switch valid := strings.HasPrefix(s.name, "valid-"); {
-			case valid && err != nil:
-				t.Errorf("%s: %v", path, err)
-			case !valid && err == nil:
-				t.Errorf("%s: decoded without error", path)
-			case !valid && !errors.Is(err, ErrMalformed):
-				t.Errorf("%s: error does not wrap ErrMalformed: %v", path, err)
-			}
-		}
+		fuzzcorpus.Check(t, target.name, seeds, *updateCorpus, target.decode, ErrMalformed)
 	}
 }
