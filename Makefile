@@ -19,3 +19,4 @@ fuzz:
 	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeProduceRequest$$' -fuzztime $(FUZZTIME)
 	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeProduceResponse$$' -fuzztime $(FUZZTIME)
 	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeFetchResponse$$' -fuzztime $(FUZZTIME)
+	go test ./tiering/ -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME)

@@ -144,30 +144,9 @@ return result
 // the topic; ErrUnavailable when Redis cannot be reached, in which case the
 // commit may or may not have happened and should be retried.
 func (s *Store) Commit(ctx context.Context, t Topic, chunkID string, batches []Batch) (CommitResult, error) {
-	if len(batches) == 0 {
-		return CommitResult{}, errors.New("commit: no batches")
-	}
-	keys := make([]string, 0, 4+2*len(batches))
-	keys = append(keys, s.topicKey(t.Name, "meta"), s.topicKey(t.Name, "hw"), s.topicKey(t.Name, "lso"),
-		s.topicKey(t.Name, "chunk:"+chunkID))
-	args := make([]any, 0, 7+6*len(batches))
-	args = append(args, t.ID, chunkID, commitMarkerTTL.Milliseconds(), s.dedupWindow.Milliseconds(),
-		s.CommitsChannel(), t.Name, len(batches))
-	noKey := s.topicKey(t.Name, "idem-none")
-	for _, b := range batches {
-		if b.Records <= 0 || b.Offset < 0 || b.Length <= 0 {
-			return CommitResult{}, fmt.Errorf("commit %s to %s: batch of partition %d has %d records at [%d,+%d)",
-				chunkID, t.Name, b.Partition, b.Records, b.Offset, b.Length)
-		}
-		idem := noKey
-		if b.IdempotencyKey != "" {
-			if err := ValidateIdempotencyKey(b.IdempotencyKey); err != nil {
-				return CommitResult{}, fmt.Errorf("commit %s to %s: %w", chunkID, t.Name, err)
-			}
-			idem = s.topicKey(t.Name, "idem:"+t.ID+":"+b.IdempotencyKey)
-		}
-		keys = append(keys, s.indexKey(t.Name, b.Partition), idem)
-		args = append(args, b.Partition, b.Records, b.Offset, b.Length, b.IdempotencyKey, b.Layout)
+	keys, args, err := s.commitCall(t, chunkID, batches)
+	if err != nil {
+		return CommitResult{}, err
 	}
 	reply, err := commitScript.Run(ctx, s.rdb, keys, args...).Text()
 	if err != nil {
@@ -178,6 +157,37 @@ func (s *Store) Commit(ctx context.Context, t Topic, chunkID string, batches []B
 		return CommitResult{}, fmt.Errorf("commit %s to %s: %w", chunkID, t.Name, err)
 	}
 	return res, nil
+}
+
+// commitCall checks a commit and returns the commit script's keys and
+// arguments for it.
+func (s *Store) commitCall(t Topic, chunkID string, batches []Batch) ([]string, []any, error) {
+	if len(batches) == 0 {
+		return nil, nil, errors.New("commit: no batches")
+	}
+	keys := make([]string, 0, 4+2*len(batches))
+	keys = append(keys, s.topicKey(t.Name, "meta"), s.topicKey(t.Name, "hw"), s.topicKey(t.Name, "lso"),
+		s.topicKey(t.Name, "chunk:"+chunkID))
+	args := make([]any, 0, 7+6*len(batches))
+	args = append(args, t.ID, chunkID, commitMarkerTTL.Milliseconds(), s.dedupWindow.Milliseconds(),
+		s.CommitsChannel(), t.Name, len(batches))
+	noKey := s.topicKey(t.Name, "idem-none")
+	for _, b := range batches {
+		if b.Records <= 0 || b.Offset < 0 || b.Length <= 0 {
+			return nil, nil, fmt.Errorf("commit %s to %s: batch of partition %d has %d records at [%d,+%d)",
+				chunkID, t.Name, b.Partition, b.Records, b.Offset, b.Length)
+		}
+		idem := noKey
+		if b.IdempotencyKey != "" {
+			if err := ValidateIdempotencyKey(b.IdempotencyKey); err != nil {
+				return nil, nil, fmt.Errorf("commit %s to %s: %w", chunkID, t.Name, err)
+			}
+			idem = s.topicKey(t.Name, "idem:"+t.ID+":"+b.IdempotencyKey)
+		}
+		keys = append(keys, s.indexKey(t.Name, b.Partition), idem)
+		args = append(args, b.Partition, b.Records, b.Offset, b.Length, b.IdempotencyKey, b.Layout)
+	}
+	return keys, args, nil
 }
 
 func parseCommitReply(reply string, n int) (CommitResult, error) {

@@ -19,6 +19,15 @@
 //	mamba:{T}:idem:K             string answer to the request with idempotency key K,
 //	                                    kept for the dedup window
 //	mamba:commits                pub/sub channel: "T<TAB>p:hw,p:hw..." per commit
+//	mamba:job:J:lease            string holder of background job J's lease (see JobLease)
+//	mamba:job:J:last             string when job J last completed, unix ms
+//
+// Consumer groups have keys of their own, listed in groups.go.
+//
+// Snapshot reads the topics, offsets, index, markers, idempotency records
+// and group offsets in one pass, and LoadSnapshot writes them back into an
+// empty Redis: that is how a checkpoint in the bucket (package tiering)
+// becomes a working index again.
 //
 // Offsets of a partition are contiguous from its log start offset to its
 // high watermark: every commit appends count records at the current high

@@ -25,6 +25,7 @@ import (
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/storeurl"
+	"github.com/mambamq/mamba/tiering"
 )
 
 type serveOptions struct {
@@ -46,6 +47,8 @@ type serveOptions struct {
 	codec           string
 	shutdownTimeout time.Duration
 	logLevel        string
+	ckptInterval    time.Duration
+	ckptKept        int
 }
 
 func newServeCmd() *cobra.Command {
@@ -67,6 +70,8 @@ func newServeCmd() *cobra.Command {
 		codec:           "none",
 		shutdownTimeout: 30 * time.Second,
 		logLevel:        "info",
+		ckptInterval:    tiering.DefaultCheckpointInterval,
+		ckptKept:        tiering.DefaultCheckpointsKept,
 	}
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -77,7 +82,12 @@ func newServeCmd() *cobra.Command {
 Every flag can also be set with the environment variable shown beside it.
 Nodes are stateless: run as many as you like against the same bucket and
 Redis, each with its own --node-id. On SIGTERM or SIGINT a node stops taking
-records, flushes and answers everything it accepted, then exits.
+records, flushes and answers everything it accepted, writes a last metadata
+checkpoint if it holds the checkpoint lease, then exits.
+
+Every --checkpoint-interval one node (whichever holds a lease in Redis)
+writes a checkpoint of the metadata to checkpoints/ in the bucket, from
+which mamba restore rebuilds Redis.
 
 Cost on AWS S3 (PUT $0.005 per 1,000): a busy node makes one PUT per flush,
 at most 1/--flush-interval plus (ingest MiB/s)/--flush-bytes PUTs a second.
@@ -113,6 +123,8 @@ nothing makes none.`,
 	f.StringVar(&o.codec, "codec", o.codec, "batch compression: none or zstd")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", o.shutdownTimeout, "how long a draining node may take to answer what it accepted")
 	f.StringVar(&o.logLevel, "log-level", o.logLevel, "debug, info, warn or error")
+	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often a metadata checkpoint is written to the bucket (by one node at a time); 0 disables checkpoints")
+	f.IntVar(&o.ckptKept, "checkpoints-kept", o.ckptKept, "how many of the newest checkpoints stay in the bucket")
 	documentEnv(f)
 	return cmd
 }
@@ -169,6 +181,15 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if o.ckptInterval < 0 {
+		return fmt.Errorf("--checkpoint-interval %v is negative", o.ckptInterval)
+	}
+	ckptCfg := tiering.CheckpointConfig{NodeID: o.nodeID, Interval: o.ckptInterval, Keep: o.ckptKept}
+	if o.ckptInterval > 0 {
+		if err := ckptCfg.Validate(); err != nil {
+			return err
+		}
+	}
 	ropts, err := redis.ParseURL(o.redisURL)
 	if err != nil {
 		return fmt.Errorf("--redis: %w", err)
@@ -188,6 +209,12 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	var ckpt *tiering.Checkpointer
+	if o.ckptInterval > 0 {
+		if ckpt, err = tiering.NewCheckpointer(ckptCfg, meta, store, reg, log); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
@@ -201,13 +228,15 @@ func runServe(ctx context.Context, o serveOptions) error {
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return serve(ctx, log, node, srv, ln, o.shutdownTimeout)
+	return serve(ctx, log, node, ckpt, srv, ln, o.shutdownTimeout)
 }
 
-// serve runs the node and the HTTP server until SIGTERM or SIGINT (or ctx
-// ends), then drains: the node stops taking records and answers all it
-// accepted while the server finishes the requests in progress.
-func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, srv *http.Server, ln net.Listener, drain time.Duration) error {
+// serve runs the node, the checkpointer (if not nil) and the HTTP server
+// until SIGTERM or SIGINT (or ctx ends), then drains: the node stops taking
+// records and answers all it accepted while the server finishes the
+// requests in progress; once the node has drained, the checkpointer writes
+// a last checkpoint, which holds everything the node committed.
+func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, ckpt *tiering.Checkpointer, srv *http.Server, ln net.Listener, drain time.Duration) error {
 	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
@@ -215,6 +244,13 @@ func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, srv *http.S
 
 	errs := make(chan error, 2)
 	go func() { errs <- node.Run(runCtx) }()
+	ckptDone := make(chan struct{})
+	go func() {
+		defer close(ckptDone)
+		if ckpt != nil {
+			_ = ckpt.Run(runCtx) // logs its failures and retries; ends with runCtx
+		}
+	}()
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			errs <- err
@@ -235,6 +271,11 @@ func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, srv *http.S
 		if err := node.Close(dctx); err != nil {
 			log.Error("drain node", "err", err)
 		}
+		if ckpt != nil {
+			if err := ckpt.Close(dctx); err != nil {
+				log.Error("final checkpoint", "err", err)
+			}
+		}
 	})
 	wg.Go(func() {
 		if err := srv.Shutdown(dctx); err != nil {
@@ -243,6 +284,7 @@ func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, srv *http.S
 	})
 	wg.Wait()
 	cancelRun()
+	<-ckptDone
 	log.Info("stopped")
 	return runErr
 }

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/mambamq/mamba/metadata"
+	"github.com/mambamq/mamba/objectstore"
+	"github.com/mambamq/mamba/objectstore/storeurl"
+	"github.com/mambamq/mamba/tiering"
+)
+
+type restoreOptions struct {
+	redisURL    string
+	bucket      string
+	keyPrefix   string
+	force       bool
+	dedupWindow time.Duration
+	concurrency int
+}
+
+func newRestoreCmd() *cobra.Command {
+	o := restoreOptions{
+		redisURL:    "redis://127.0.0.1:6379/0",
+		keyPrefix:   metadata.DefaultPrefix,
+		dedupWindow: metadata.DefaultDedupWindow,
+		concurrency: tiering.DefaultRestoreConcurrency,
+	}
+	cmd := &cobra.Command{
+		Use:   "restore",
+		Short: "Rebuild Redis from the bucket",
+		Long: `Rebuild Mamba's metadata in an empty Redis from the bucket: load the newest
+metadata checkpoint that decodes, then index the chunks written since.
+
+Run it with no node serving the Redis, then start the nodes. Records
+committed before the checkpoint keep their offsets; records committed after
+it are all indexed once, but may get different offsets than before. Consumer
+group offsets are those of the checkpoint.
+
+It refuses a Redis that holds keys under --key-prefix; --force deletes those
+keys first. Every flag can also be set with the environment variable shown
+beside it.`,
+		Example: `  mamba restore --bucket 's3://mamba?endpoint=http://127.0.0.1:9000' --redis redis://127.0.0.1:6379/0
+  MAMBA_BUCKET=s3://mamba-replica MAMBA_REDIS=redis://redis-dr:6379/0 mamba restore --force`,
+		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return bindEnv(cmd.Flags())
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRestore(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.redisURL, "redis", o.redisURL, "Redis URL to restore into (redis://[user:password@]host:port/db, rediss:// for TLS)")
+	f.StringVar(&o.bucket, "bucket", "", "bucket URL to restore from: s3://bucket/prefix?endpoint=..., file:///dir (see docs/objectstore.md); required")
+	f.StringVar(&o.keyPrefix, "key-prefix", o.keyPrefix, "prefix of every Redis key, as given to mamba serve")
+	f.BoolVar(&o.force, "force", false, "delete every key under --key-prefix before restoring, instead of refusing a Redis that has some")
+	f.DurationVar(&o.dedupWindow, "dedup-window", o.dedupWindow, "how long idempotency keys of replayed records are remembered, as given to mamba serve")
+	f.IntVar(&o.concurrency, "concurrency", o.concurrency, "chunk directories read from the bucket at once")
+	documentEnv(f)
+	return cmd
+}
+
+func runRestore(ctx context.Context, o restoreOptions, stdout, stderr io.Writer) error {
+	if o.bucket == "" {
+		return errors.New("--bucket (or MAMBA_BUCKET) is required, for example s3://mamba?endpoint=http://127.0.0.1:9000")
+	}
+	if o.concurrency < 1 || o.concurrency > 1024 {
+		return fmt.Errorf("--concurrency %d: want 1 to 1024", o.concurrency)
+	}
+	ropts, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return fmt.Errorf("--redis: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+	store, err := storeurl.Open(ctx, o.bucket)
+	if err != nil {
+		return err
+	}
+	defer objectstore.Close(store)
+	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow})
+	if err := meta.Ping(ctx); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+
+	prog := newRestoreProgress(stderr)
+	sum, err := tiering.Restore(ctx, store, meta, tiering.RestoreOptions{
+		Force:       o.force,
+		Concurrency: o.concurrency,
+		Progress:    prog.update,
+	})
+	prog.finish()
+	if errors.Is(err, metadata.ErrNotEmpty) {
+		return fmt.Errorf("the Redis at --redis already holds keys under prefix %q: restore only fills an empty Redis; "+
+			"stop every node and run again with --force to delete those keys first", o.keyPrefix)
+	}
+	printSummary(stdout, sum)
+	if err != nil {
+		return fmt.Errorf("restore failed, leaving Redis partly restored (run again with --force): %w", err)
+	}
+	return nil
+}
+
+func printSummary(w io.Writer, s tiering.RestoreSummary) {
+	if s.KeysWiped > 0 {
+		fmt.Fprintf(w, "deleted %d existing keys (--force)\n", s.KeysWiped)
+	}
+	for _, c := range s.CorruptCheckpoints {
+		fmt.Fprintf(w, "skipped corrupt checkpoint %s: %v\n", c.Key, c.Err)
+	}
+	if s.Checkpoint != "" {
+		fmt.Fprintf(w, "checkpoint:  %s (taken %s)\n", s.Checkpoint, s.CheckpointTime.UTC().Format(time.RFC3339Nano))
+	} else {
+		fmt.Fprintln(w, "checkpoint:  none found; replaying every chunk")
+	}
+	since := "the beginning"
+	if !s.Since.IsZero() {
+		since = s.Since.UTC().Format(time.RFC3339Nano)
+	}
+	fmt.Fprintf(w, "chunks:      %d in the bucket, %d since %s: %d replayed, %d already indexed or only of deleted topics, %d unreadable\n",
+		s.ChunksListed, s.ChunksScanned, since, s.ChunksReplayed, s.ChunksSkipped, s.ChunksUnreadable)
+	fmt.Fprintf(w, "indexed:     %d records in %d batches; %d duplicate batches dropped by idempotency key, %d batches skipped\n",
+		s.RecordsIndexed, s.BatchesIndexed, s.BatchesDuplicate, s.BatchesSkipped)
+	fmt.Fprintf(w, "topics:      %d (%d created from the bucket, %d replaced by a newer incarnation)\n",
+		s.Topics, s.TopicsCreated, s.TopicsReplaced)
+	for _, warning := range s.Warnings {
+		fmt.Fprintf(w, "warning:     %s\n", warning)
+	}
+	fmt.Fprintf(w, "took:        %v\n", s.Duration.Round(time.Millisecond))
+}
+
+// restoreProgress shows a restore's progress on stderr: a bar on a
+// terminal, otherwise a line per phase and per tenth of the replay.
+type restoreProgress struct {
+	w         io.Writer
+	terminal  bool
+	bar       *progressbar.ProgressBar
+	phase     string
+	lastTenth int
+	started   time.Time
+}
+
+func newRestoreProgress(w io.Writer) *restoreProgress {
+	f, ok := w.(*os.File)
+	return &restoreProgress{w: w, terminal: ok && term.IsTerminal(int(f.Fd())), lastTenth: -1, started: time.Now()}
+}
+
+var phaseNames = map[string]string{
+	tiering.PhaseCheckpoint: "loading the newest checkpoint",
+	tiering.PhaseList:       "listing topic configs and chunks",
+	tiering.PhaseReplay:     "replaying chunks",
+}
+
+func (p *restoreProgress) update(pr tiering.Progress) {
+	if pr.Phase != p.phase {
+		p.phase = pr.Phase
+		if p.terminal && pr.Phase == tiering.PhaseReplay {
+			p.bar = progressbar.NewOptions(pr.Total,
+				progressbar.OptionSetWriter(p.w),
+				progressbar.OptionSetDescription("replaying chunks"),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionFullWidth(),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }))
+		} else if !p.terminal || p.bar == nil {
+			fmt.Fprintf(p.w, "%s...\n", phaseNames[pr.Phase])
+		}
+	}
+	if pr.Phase != tiering.PhaseReplay {
+		return
+	}
+	if p.bar != nil {
+		_ = p.bar.Set(pr.Done)
+		return
+	}
+	if pr.Total > 0 {
+		if tenth := pr.Done * 10 / pr.Total; tenth > p.lastTenth {
+			p.lastTenth = tenth
+			fmt.Fprintf(p.w, "replayed %d of %d chunks (%d%%) after %v\n", pr.Done, pr.Total, tenth*10, time.Since(p.started).Round(time.Millisecond))
+		}
+	}
+}
+
+func (p *restoreProgress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
