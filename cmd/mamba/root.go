@@ -17,7 +17,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newRestoreCmd())
+	root.AddCommand(newServeCmd(), newDevCmd(), newRestoreCmd())
 	return root
 }
 

@@ -51,8 +51,9 @@ type serveOptions struct {
 	ckptKept        int
 }
 
-func newServeCmd() *cobra.Command {
-	o := serveOptions{
+// defaultServeOptions are the defaults of serve's flags.
+func defaultServeOptions() serveOptions {
+	return serveOptions{
 		listen:          "127.0.0.1:8080",
 		redisURL:        "redis://127.0.0.1:6379/0",
 		nodeID:          defaultNodeID(),
@@ -73,6 +74,10 @@ func newServeCmd() *cobra.Command {
 		ckptInterval:    tiering.DefaultCheckpointInterval,
 		ckptKept:        tiering.DefaultCheckpointsKept,
 	}
+}
+
+func newServeCmd() *cobra.Command {
+	o := defaultServeOptions()
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run an ingest node",
@@ -153,15 +158,40 @@ func parseCodec(s string) (chunk.Codec, error) {
 	return 0, fmt.Errorf("--codec %q: want none or zstd", s)
 }
 
-func runServe(ctx context.Context, o serveOptions) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runServe(ctx context.Context, o serveOptions) error {
+	log, err := newLogger(o.logLevel)
+	if err != nil {
+		return err
+	}
 	if o.bucket == "" {
 		return errors.New("--bucket (or MAMBA_BUCKET) is required, for example s3://mamba?endpoint=http://127.0.0.1:9000")
 	}
+	ropts, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return fmt.Errorf("--redis: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+	store, err := storeurl.Open(ctx, o.bucket)
+	if err != nil {
+		return err
+	}
+	defer objectstore.Close(store)
+	return serveWith(ctx, o, log, rdb, store, nil)
+}
+
+// serveWith runs a node with o's settings on the given Redis and bucket
+// until it is signalled and has drained. onListen, if not nil, is told the
+// API's address once it listens.
+func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.UniversalClient, store objectstore.Store, onListen func(addr string)) error {
 	codec, err := parseCodec(o.codec)
 	if err != nil {
 		return err
@@ -190,17 +220,6 @@ func runServe(ctx context.Context, o serveOptions) error {
 			return err
 		}
 	}
-	ropts, err := redis.ParseURL(o.redisURL)
-	if err != nil {
-		return fmt.Errorf("--redis: %w", err)
-	}
-	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
-	store, err := storeurl.Open(ctx, o.bucket)
-	if err != nil {
-		return err
-	}
-	defer objectstore.Close(store)
 	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow})
 
 	reg := prometheus.NewRegistry()
@@ -227,6 +246,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 		WriteTimeout: o.maxWait + o.writeTimeout + o.flushInterval + time.Minute,
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if onListen != nil {
+		onListen(ln.Addr().String())
 	}
 	return serve(ctx, log, node, ckpt, srv, ln, o.shutdownTimeout)
 }

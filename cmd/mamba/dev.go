@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/mambamq/mamba/metadata"
+	"github.com/mambamq/mamba/objectstore/filestore"
+	"github.com/mambamq/mamba/tiering"
+)
+
+type devOptions struct {
+	serveOptions
+	dir       string
+	redisAddr string
+}
+
+func newDevCmd() *cobra.Command {
+	o := devOptions{serveOptions: defaultServeOptions(), dir: "mamba-data", redisAddr: "127.0.0.1:0"}
+	// A development node answers fast and checkpoints often, so that a
+	// restart (even kill -9) loses at most a second of group offsets.
+	o.nodeID = "dev"
+	o.flushInterval = 20 * time.Millisecond
+	o.ckptInterval = time.Second
+	o.shutdownTimeout = 10 * time.Second
+	o.logLevel = "warn"
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run Mamba on this machine with no servers to install",
+		Long: `Run a complete Mamba on this machine: the bucket is a local directory
+(--dir) and the metadata lives in an embedded Redis-compatible server that
+runs the same scripts as Redis, on loopback. Nothing else is needed.
+
+At start the metadata is rebuilt from the directory (the same restore that
+rebuilds Redis from a bucket), so topics, records and consumer group offsets
+survive a restart, clean or kill -9. Group offsets committed in the last
+--checkpoint-interval before a kill -9 may be lost.
+
+This is for development and tests: one process, one disk, no replication.
+Run mamba serve against MinIO or S3 and Redis for anything that matters.`,
+		Example: `  mamba dev
+  mamba dev --dir /tmp/mamba --listen 127.0.0.1:9092`,
+		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return bindEnv(cmd.Flags())
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDev(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dir, "dir", o.dir, "directory holding the bucket (bucket/) and nothing else")
+	f.StringVar(&o.listen, "listen", o.listen, "address for the HTTP API")
+	f.StringVar(&o.redisAddr, "redis-listen", o.redisAddr, "loopback address of the embedded Redis-compatible server (port 0 picks a free one)")
+	f.DurationVar(&o.flushInterval, "flush-interval", o.flushInterval, "seal a chunk once its oldest record is this old")
+	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often metadata is checkpointed to the directory")
+	f.StringVar(&o.codec, "codec", o.codec, "batch compression: none or zstd")
+	f.StringVar(&o.logLevel, "log-level", o.logLevel, "debug, info, warn or error")
+	documentEnv(f)
+	return cmd
+}
+
+func runDev(ctx context.Context, o devOptions) error {
+	log, err := newLogger(o.logLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockDir(o.dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	bucketDir := filepath.Join(o.dir, "bucket")
+	store, err := filestore.Open(bucketDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr(o.redisAddr); err != nil {
+		return fmt.Errorf("start embedded Redis on %s: %w", o.redisAddr, err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow})
+	sum, err := tiering.Restore(ctx, store, meta, tiering.RestoreOptions{Log: log})
+	if err != nil {
+		return fmt.Errorf("rebuild metadata from %s: %w", bucketDir, err)
+	}
+	if sum.Topics > 0 {
+		fmt.Fprintf(os.Stderr, "mamba dev: restored %d topics from %s (checkpoint %q, %d chunks replayed, %d records re-indexed) in %v\n",
+			sum.Topics, bucketDir, sum.Checkpoint, sum.ChunksReplayed, sum.RecordsIndexed, sum.Duration.Round(time.Millisecond))
+	}
+	o.bucket = "file://" + bucketDir
+	return serveWith(ctx, o.serveOptions, log, rdb, store, func(addr string) {
+		fmt.Fprintf(os.Stderr, `mamba dev: serving on http://%[1]s (data in %[2]s, embedded Redis on %[3]s)
+
+  curl -s -XPOST http://%[1]s/v1/topics -d '{"name":"orders","partitions":4}'
+  curl -s -XPOST http://%[1]s/v1/topics/orders/records -H 'Content-Type: application/json' \
+    -d '{"records":[{"key":"customer-7","value":"hello"}]}'
+  curl -s 'http://%[1]s/v1/topics/orders/partitions/1/records?offset=0'
+
+Stop with Ctrl-C.
+`, addr, o.dir, mr.Addr())
+	})
+}
+
+// lockDir takes an exclusive lock on dir, so that two development servers
+// never share one data directory.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s is in use by another mamba dev", dir)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() { f.Close() }, nil
+}
