@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -10,6 +11,9 @@ import (
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "mamba:", err)
+		if errors.Is(err, errBehind) {
+			os.Exit(3)
+		}
 		os.Exit(1)
 	}
 }

@@ -71,26 +71,49 @@ beside it.`,
 }
 
 func runRestore(ctx context.Context, o restoreOptions, stdout, stderr io.Writer) error {
+	sum, err := restoreBucket(ctx, o, stderr)
+	if sum != nil {
+		printSummary(stdout, *sum)
+	}
+	return err
+}
+
+// errRefused marks a restore that did not start: bad options, an
+// unreachable store or Redis, or a Redis that is not empty.
+var errRefused = errors.New("restore refused")
+
+type refusedError struct{ err error }
+
+func (e refusedError) Error() string       { return e.err.Error() }
+func (e refusedError) Unwrap() []error     { return []error{e.err, errRefused} }
+func refused(err error) error              { return refusedError{err} }
+func refusedf(f string, args ...any) error { return refused(fmt.Errorf(f, args...)) }
+
+// restoreBucket rebuilds the Redis at o.redisURL from o.bucket with
+// tiering.Restore, showing progress on stderr. It is the restore of both
+// mamba restore and mamba dr failover. The summary is nil when the restore
+// did not start (the error then wraps errRefused).
+func restoreBucket(ctx context.Context, o restoreOptions, stderr io.Writer) (*tiering.RestoreSummary, error) {
 	if o.bucket == "" {
-		return errors.New("--bucket (or MAMBA_BUCKET) is required, for example s3://mamba?endpoint=http://127.0.0.1:9000")
+		return nil, refusedf("--bucket (or MAMBA_BUCKET) is required, for example s3://mamba?endpoint=http://127.0.0.1:9000")
 	}
 	if o.concurrency < 1 || o.concurrency > 1024 {
-		return fmt.Errorf("--concurrency %d: want 1 to 1024", o.concurrency)
+		return nil, refusedf("--concurrency %d: want 1 to 1024", o.concurrency)
 	}
 	ropts, err := redis.ParseURL(o.redisURL)
 	if err != nil {
-		return fmt.Errorf("--redis: %w", err)
+		return nil, refusedf("--redis: %w", err)
 	}
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	store, err := storeurl.Open(ctx, o.bucket)
 	if err != nil {
-		return err
+		return nil, refused(err)
 	}
 	defer objectstore.Close(store)
 	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow})
 	if err := meta.Ping(ctx); err != nil {
-		return fmt.Errorf("redis: %w", err)
+		return nil, refusedf("redis: %w", err)
 	}
 
 	prog := newRestoreProgress(stderr)
@@ -101,14 +124,13 @@ func runRestore(ctx context.Context, o restoreOptions, stdout, stderr io.Writer)
 	})
 	prog.finish()
 	if errors.Is(err, metadata.ErrNotEmpty) {
-		return fmt.Errorf("the Redis at --redis already holds keys under prefix %q: restore only fills an empty Redis; "+
+		return nil, refusedf("the Redis at --redis already holds keys under prefix %q: restore only fills an empty Redis; "+
 			"stop every node and run again with --force to delete those keys first", o.keyPrefix)
 	}
-	printSummary(stdout, sum)
 	if err != nil {
-		return fmt.Errorf("restore failed, leaving Redis partly restored (run again with --force): %w", err)
+		return &sum, fmt.Errorf("restore failed, leaving Redis partly restored (run again with --force): %w", err)
 	}
-	return nil
+	return &sum, nil
 }
 
 func printSummary(w io.Writer, s tiering.RestoreSummary) {

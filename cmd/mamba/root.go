@@ -17,7 +17,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newDevCmd(), newRestoreCmd())
+	root.AddCommand(newServeCmd(), newDevCmd(), newRestoreCmd(), newDRCmd())
 	return root
 }
 

@@ -1,0 +1,31 @@
+package objectstore
+
+import "context"
+
+// ReplicationReporter is implemented by stores that can tell an object's
+// bucket replication status, as the S3 API reports it in the
+// x-amz-replication-status header: "PENDING", "COMPLETED", "FAILED" or
+// "REPLICA" (the object is itself a replica), or "" when no replication
+// rule applies to the object.
+type ReplicationReporter interface {
+	ReplicationStatus(ctx context.Context, key string) (string, error)
+}
+
+// ReplicationStatus returns the replication status of the object at key,
+// looking through a Prefixed store. ok is false when the store cannot
+// report replication status.
+func ReplicationStatus(ctx context.Context, store Store, key string) (status string, ok bool, err error) {
+	if p, isPrefixed := store.(*Prefixed); isPrefixed {
+		full, err := p.full(key)
+		if err != nil {
+			return "", true, err
+		}
+		return ReplicationStatus(ctx, p.store, full)
+	}
+	r, ok := store.(ReplicationReporter)
+	if !ok {
+		return "", false, nil
+	}
+	status, err = r.ReplicationStatus(ctx, key)
+	return status, true, err
+}
