@@ -31,3 +31,14 @@ func StartMambaDev(t testing.TB, dir string, extra ...string) *Mamba {
 	})
 	return n
 }
+
+// MambaBinary returns the path of the mamba binary built from this module
+// (built once per test binary), for tests that run its commands.
+func MambaBinary(t testing.TB) string {
+	t.Helper()
+	bin, err := buildMamba()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}

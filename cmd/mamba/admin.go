@@ -1,0 +1,273 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mambamq/mamba/client"
+)
+
+// clientOptions are the flags every client command shares.
+type clientOptions struct {
+	url    string
+	output string
+}
+
+func (o *clientOptions) addFlags(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&o.url, "url", "http://127.0.0.1:8080", "URL of a Mamba node or of a load balancer in front of nodes")
+	cmd.PersistentFlags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	documentEnv(cmd.PersistentFlags())
+	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := bindEnv(cmd.Flags()); err != nil {
+			return err
+		}
+		if o.output != "table" && o.output != "json" {
+			return fmt.Errorf("--output %q: want table or json", o.output)
+		}
+		return nil
+	}
+}
+
+func (o *clientOptions) client() (*client.Client, error) {
+	return client.New(o.url, client.WithTimeout(30*time.Second))
+}
+
+// print writes v as indented JSON with -o json, and otherwise calls table
+// with a tab-aligned writer.
+func (o *clientOptions) print(w io.Writer, v any, table func(*tabwriter.Writer)) error {
+	if o.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+type topicJSON struct {
+	Name        string `json:"name"`
+	Partitions  int    `json:"partitions"`
+	RetentionMS int64  `json:"retention_ms"`
+}
+
+type partitionJSON struct {
+	Partition      int32 `json:"partition"`
+	LogStartOffset int64 `json:"log_start_offset"`
+	HighWatermark  int64 `json:"high_watermark"`
+}
+
+func retention(d time.Duration) string {
+	if d == 0 {
+		return "forever"
+	}
+	return d.String()
+}
+
+func newTopicCmd() *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{Use: "topic", Short: "Create, list, describe and delete topics"}
+	o.addFlags(cmd)
+
+	var partitions int
+	var keep time.Duration
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a topic",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			var opts []client.TopicOpt
+			if keep > 0 {
+				opts = append(opts, client.WithRetention(keep))
+			}
+			t, err := c.CreateTopic(cmd.Context(), args[0], partitions, opts...)
+			if err != nil {
+				return err
+			}
+			return o.print(cmd.OutOrStdout(), topicJSON{t.Name, t.Partitions, t.Retention.Milliseconds()}, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "created topic %s with %d partitions, retention %s\n", t.Name, t.Partitions, retention(t.Retention))
+			})
+		},
+	}
+	create.Flags().IntVarP(&partitions, "partitions", "p", 1, "number of partitions (1 to 10000)")
+	create.Flags().DurationVar(&keep, "retention", 0, "how long records are kept (0 keeps them forever)")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List topics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ts, err := c.ListTopics(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out := make([]topicJSON, len(ts))
+			for i, t := range ts {
+				out[i] = topicJSON{t.Name, t.Partitions, t.Retention.Milliseconds()}
+			}
+			return o.print(cmd.OutOrStdout(), map[string]any{"topics": out}, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "NAME\tPARTITIONS\tRETENTION")
+				for _, t := range ts {
+					fmt.Fprintf(tw, "%s\t%d\t%s\n", t.Name, t.Partitions, retention(t.Retention))
+				}
+			})
+		},
+	}
+
+	describe := &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a topic and its partitions' offsets",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.DescribeTopic(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			parts := make([]partitionJSON, len(d.PartitionStats))
+			var records int64
+			for i, p := range d.PartitionStats {
+				parts[i] = partitionJSON{p.Partition, p.LogStartOffset, p.HighWatermark}
+				records += p.HighWatermark - p.LogStartOffset
+			}
+			v := struct {
+				topicJSON
+				PartitionStats []partitionJSON `json:"partition_stats"`
+			}{topicJSON{d.Name, d.Partitions, d.Retention.Milliseconds()}, parts}
+			return o.print(cmd.OutOrStdout(), v, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "topic %s: %d partitions, retention %s, %d records\n\n", d.Name, d.Partitions, retention(d.Retention), records)
+				fmt.Fprintln(tw, "PARTITION\tLOG START\tHIGH WATERMARK\tRECORDS")
+				for _, p := range d.PartitionStats {
+					fmt.Fprintf(tw, "%d\t%d\t%d\t%d\n", p.Partition, p.LogStartOffset, p.HighWatermark, p.HighWatermark-p.LogStartOffset)
+				}
+			})
+		},
+	}
+
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a topic and its offsets",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteTopic(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return o.print(cmd.OutOrStdout(), map[string]string{"deleted": args[0]}, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "deleted topic %s\n", args[0])
+			})
+		},
+	}
+	cmd.AddCommand(create, list, describe, del)
+	return cmd
+}
+
+func newGroupCmd() *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{Use: "group", Short: "List and describe consumer groups"}
+	o.addFlags(cmd)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List consumer groups",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			gs, err := c.ListGroups(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return o.print(cmd.OutOrStdout(), map[string]any{"groups": append([]string{}, gs...)}, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "GROUP")
+				for _, g := range gs {
+					fmt.Fprintln(tw, g)
+				}
+			})
+		},
+	}
+	describe := &cobra.Command{
+		Use:   "describe GROUP",
+		Short: "Show a group's members, partitions and lag",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.DescribeGroup(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			owner := map[string]string{}
+			type memberJSON struct {
+				MemberID   string   `json:"member_id"`
+				Topics     []string `json:"topics"`
+				Partitions []string `json:"partitions"`
+			}
+			type offsetJSON struct {
+				Topic           string `json:"topic"`
+				Partition       int32  `json:"partition"`
+				CommittedOffset int64  `json:"committed_offset"`
+				HighWatermark   int64  `json:"high_watermark"`
+				Lag             int64  `json:"lag"`
+				Member          string `json:"member,omitempty"`
+			}
+			members := make([]memberJSON, 0, len(d.Members))
+			for _, m := range d.Members {
+				mj := memberJSON{MemberID: m.MemberID, Topics: m.Topics, Partitions: []string{}}
+				for _, a := range m.Assignments {
+					tp := fmt.Sprintf("%s/%d", a.Topic, a.Partition)
+					owner[tp] = m.MemberID
+					mj.Partitions = append(mj.Partitions, tp)
+				}
+				members = append(members, mj)
+			}
+			offsets := make([]offsetJSON, 0, len(d.Offsets))
+			var lag int64
+			for _, off := range d.Offsets {
+				tp := fmt.Sprintf("%s/%d", off.Topic, off.Partition)
+				offsets = append(offsets, offsetJSON{off.Topic, off.Partition, off.CommittedOffset, off.HighWatermark, off.Lag, owner[tp]})
+				lag += off.Lag
+			}
+			v := map[string]any{"group": d.Group, "members": members, "offsets": offsets}
+			return o.print(cmd.OutOrStdout(), v, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "group %s: %d members, total lag %d\n\n", d.Group, len(d.Members), lag)
+				fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tHIGH WATERMARK\tLAG\tMEMBER")
+				for _, off := range offsets {
+					committed := fmt.Sprint(off.CommittedOffset)
+					if off.CommittedOffset < 0 {
+						committed = "-"
+					}
+					member := off.Member
+					if member == "" {
+						member = "-"
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\n", off.Topic, off.Partition, committed, off.HighWatermark, off.Lag, member)
+				}
+			})
+		},
+	}
+	cmd.AddCommand(list, describe)
+	return cmd
+}

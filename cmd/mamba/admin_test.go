@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/mambamq/mamba/internal/testserver"
+)
+
+// runBinary runs the mamba binary with MAMBA_URL set and returns its
+// stdout, stderr and exit code.
+func runBinary(t *testing.T, url string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(testserver.MambaBinary(t), args...)
+	cmd.Env = append(os.Environ(), "MAMBA_URL="+url)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if exitErr, ok := err.(*exec.ExitError); ok {
+		code = exitErr.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func TestTopicAndGroupCommands(t *testing.T) {
+	dev := testserver.StartMambaDev(t, t.TempDir())
+	out, errOut, code := runBinary(t, dev.URL, "topic", "create", "orders", "--partitions", "3", "--retention", "1h")
+	if code != 0 || !strings.Contains(out, "created topic orders with 3 partitions, retention 1h0m0s") {
+		t.Fatalf("topic create: %d %q %q", code, out, errOut)
+	}
+	_, errOut, code = runBinary(t, dev.URL, "topic", "create", "orders", "-p", "3")
+	if code != 1 || !strings.Contains(errOut, "topic_exists") {
+		t.Fatalf("second create: exit %d, stderr %q; want 1 and the server's code", code, errOut)
+	}
+	if code := doJSON(t, "POST", dev.URL+"/v1/topics/orders/records", map[string]any{"records": []map[string]any{{"value": "a", "partition": 2}}}, nil); code != http.StatusOK {
+		t.Fatalf("produce: %d", code)
+	}
+	out, _, code = runBinary(t, dev.URL, "topic", "list")
+	if code != 0 || !strings.Contains(out, "NAME") || !strings.Contains(out, "orders  3           1h0m0s") {
+		t.Fatalf("topic list: %d %q", code, out)
+	}
+	out, _, code = runBinary(t, dev.URL, "topic", "describe", "orders", "-o", "json")
+	var desc struct {
+		Name           string `json:"name"`
+		PartitionStats []struct {
+			Partition     int32 `json:"partition"`
+			HighWatermark int64 `json:"high_watermark"`
+		} `json:"partition_stats"`
+	}
+	if err := json.Unmarshal([]byte(out), &desc); code != 0 || err != nil || desc.Name != "orders" || len(desc.PartitionStats) != 3 || desc.PartitionStats[2].HighWatermark != 1 {
+		t.Fatalf("topic describe -o json: %d %v %q", code, err, out)
+	}
+	if code := doJSON(t, "POST", dev.URL+"/v1/groups/billing/members", map[string]any{"topics": []string{"orders"}}, nil); code != http.StatusCreated {
+		t.Fatalf("join: %d", code)
+	}
+	out, _, code = runBinary(t, dev.URL, "group", "describe", "billing")
+	if code != 0 || !strings.Contains(out, "group billing: 1 members, total lag 1") {
+		t.Fatalf("group describe: %d %q", code, out)
+	}
+	out, _, code = runBinary(t, dev.URL, "group", "list", "-o", "json")
+	if code != 0 || strings.TrimSpace(out) != "{\n  \"groups\": [\n    \"billing\"\n  ]\n}" {
+		t.Fatalf("group list -o json: %d %q", code, out)
+	}
+	_, errOut, code = runBinary(t, dev.URL, "topic", "describe", "nope")
+	if code != 1 || !strings.Contains(errOut, "topic_not_found") {
+		t.Fatalf("describe unknown: %d %q", code, errOut)
+	}
+	_, errOut, code = runBinary(t, dev.URL, "topic", "list", "-o", "yaml")
+	if code != 1 || !strings.Contains(errOut, "want table or json") {
+		t.Fatalf("bad -o: %d %q", code, errOut)
+	}
+	out, _, code = runBinary(t, dev.URL, "topic", "delete", "orders")
+	if code != 0 || !strings.Contains(out, "deleted topic orders") {
+		t.Fatalf("topic delete: %d %q", code, out)
+	}
+	out, _, code = runBinary(t, dev.URL, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "mamba") {
+		t.Fatalf("completion bash: %d", code)
+	}
+}
