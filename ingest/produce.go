@@ -125,7 +125,7 @@ func (n *Node) Produce(ctx context.Context, topicName string, records []ProduceR
 		n.metrics.produceOutcomes.WithLabelValues(outcome(err)).Inc()
 		return nil, err
 	}
-	if opts.Ack == AckBuffered {
+	if opts.Ack == AckBuffered || ackEarly {
 		results := make([]RecordResult, len(records))
 		for i, p := range req.parts {
 			results[i] = RecordResult{Partition: p, Offset: -1}
