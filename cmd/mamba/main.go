@@ -1,6 +1,6 @@
 // Command mamba is Mamba's one binary: the ingest node (serve), the
 // development server (dev), restore and disaster recovery (restore, dr),
-// and client commands (topic, group).
+// and client commands (topic, group, produce, consume).
 package main
 
 import (
