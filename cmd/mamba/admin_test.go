@@ -68,6 +68,22 @@ func TestTopicAndGroupCommands(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out) != "{\n  \"groups\": [\n    \"billing\"\n  ]\n}" {
 		t.Fatalf("group list -o json: %d %q", code, out)
 	}
+	_, errOut, code = runBinary(t, dev.URL, "group", "describe", "nobody")
+	if code != 1 || !strings.Contains(errOut, "group_not_found") {
+		t.Fatalf("describe unknown group: %d %q", code, errOut)
+	}
+	_, errOut, code = runBinary(t, dev.URL, "topic", "delete", "nope")
+	if code != 1 || !strings.Contains(errOut, "topic_not_found") {
+		t.Fatalf("delete unknown topic: %d %q", code, errOut)
+	}
+	_, errOut, code = runBinary(t, dev.URL, "topic", "create", "bad name", "-p", "1")
+	if code != 1 || !strings.Contains(errOut, "invalid_request") {
+		t.Fatalf("create with a bad name: %d %q", code, errOut)
+	}
+	_, errOut, code = runBinary(t, "http://127.0.0.1:1", "topic", "list")
+	if code != 1 || errOut == "" {
+		t.Fatalf("list against no server: %d %q", code, errOut)
+	}
 	_, errOut, code = runBinary(t, dev.URL, "topic", "describe", "nope")
 	if code != 1 || !strings.Contains(errOut, "topic_not_found") {
 		t.Fatalf("describe unknown: %d %q", code, errOut)
