@@ -59,12 +59,9 @@ Run mamba serve against MinIO or S3 and Redis for anything that matters.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "dir", o.dir, "directory holding the bucket (bucket/) and nothing else")
-	f.StringVar(&o.listen, "listen", o.listen, "address for the HTTP API")
+	addNodeFlags(f, &o.serveOptions)
 	f.StringVar(&o.redisAddr, "redis-listen", o.redisAddr, "loopback address of the embedded Redis-compatible server (port 0 picks a free one)")
-	f.DurationVar(&o.flushInterval, "flush-interval", o.flushInterval, "seal a chunk once its oldest record is this old")
 	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often metadata is checkpointed to the directory")
-	f.StringVar(&o.codec, "codec", o.codec, "batch compression: none or zstd")
-	f.StringVar(&o.logLevel, "log-level", o.logLevel, "debug, info, warn or error")
 	documentEnv(f)
 	return cmd
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/ingest"
@@ -110,12 +111,11 @@ nothing makes none.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.listen, "listen", o.listen, "address for the HTTP API")
+	addNodeFlags(f, &o)
 	f.StringVar(&o.redisURL, "redis", o.redisURL, "Redis URL (redis://[user:password@]host:port/db, rediss:// for TLS)")
 	f.StringVar(&o.bucket, "bucket", "", "bucket URL: s3://bucket/prefix?endpoint=..., file:///dir or mem:// (see docs/objectstore.md); required")
 	f.StringVar(&o.nodeID, "node-id", o.nodeID, "this node's id in chunk names, unique per node (default: the host name)")
 	f.StringVar(&o.keyPrefix, "key-prefix", o.keyPrefix, "prefix of every Redis key, to share one Redis between deployments")
-	f.DurationVar(&o.flushInterval, "flush-interval", o.flushInterval, "seal a chunk once its oldest record is this old")
 	f.Var(&o.flushBytes, "flush-bytes", "seal a chunk once this many bytes are buffered")
 	f.Var(&o.maxBuffered, "max-buffered-bytes", "unacknowledged bytes a node holds before answering 429")
 	f.IntVar(&o.uploads, "upload-concurrency", o.uploads, "chunk uploads in flight at once")
@@ -125,13 +125,19 @@ nothing makes none.`,
 	f.DurationVar(&o.writeTimeout, "write-timeout", o.writeTimeout, "how long a chunk's PUT and commit are retried before producers get 503")
 	f.DurationVar(&o.dedupWindow, "dedup-window", o.dedupWindow, "how long an Idempotency-Key is remembered")
 	f.DurationVar(&o.maxWait, "max-wait", o.maxWait, "longest long-poll a fetch may ask for")
-	f.StringVar(&o.codec, "codec", o.codec, "batch compression: none or zstd")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", o.shutdownTimeout, "how long a draining node may take to answer what it accepted")
-	f.StringVar(&o.logLevel, "log-level", o.logLevel, "debug, info, warn or error")
 	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often a metadata checkpoint is written to the bucket (by one node at a time); 0 disables checkpoints")
 	f.IntVar(&o.ckptKept, "checkpoints-kept", o.ckptKept, "how many of the newest checkpoints stay in the bucket")
 	documentEnv(f)
 	return cmd
+}
+
+// addNodeFlags declares the node settings that serve and dev share.
+func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
+	f.StringVar(&o.listen, "listen", o.listen, "address for the HTTP API")
+	f.DurationVar(&o.flushInterval, "flush-interval", o.flushInterval, "seal a chunk once its oldest record is this old")
+	f.StringVar(&o.codec, "codec", o.codec, "batch compression: none or zstd")
+	f.StringVar(&o.logLevel, "log-level", o.logLevel, "debug, info, warn or error")
 }
 
 var nodeIDChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
