@@ -1,5 +1,5 @@
 # The whole test suite: installs the servers the integration tests start
-# (redis-server, MinIO, mc; skipped when present), checks formatting and
+# (redis-server, MinIO, mc, nats-server; skipped when present), checks formatting and
 # vet, and runs every test with the race detector. CI runs exactly this.
 .PHONY: test deps fuzz
 

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Installs the servers Mamba's integration tests and local set-up run:
-# redis-server from Debian, and MinIO and mc built with `go install` at
-# pinned versions. Each step is skipped when the binary is already present,
-# so running this twice costs nothing.
+# Installs the servers Mamba's integration tests, local set-up and
+# benchmarks run: redis-server from Debian, and MinIO, mc and nats-server
+# built with `go install` at pinned versions. Each step is skipped when the
+# binary is already present, so running this twice costs nothing.
 #
 # MinIO is AGPL-licensed: it is only ever run as a separate process; Mamba
-# never imports its packages.
+# never imports its packages. nats-server (Apache-2.0) is only used by the
+# benchmark comparison (`mamba bench`) and its tests, also as a separate
+# process.
 set -euo pipefail
 
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 MC_VERSION="${MC_VERSION:-v0.0.0-20250313080218-cf909e1063a9}"
+NATS_SERVER_VERSION="${NATS_SERVER_VERSION:-v2.15.2}"
 
 gobin="$(go env GOBIN)"
 [ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
@@ -43,6 +46,13 @@ if have mc; then
 else
 	echo "mc: go install github.com/minio/mc@$MC_VERSION"
 	go install "github.com/minio/mc@$MC_VERSION"
+fi
+
+if have nats-server; then
+	echo "nats-server: present"
+else
+	echo "nats-server: go install github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+	go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
 fi
 
 echo "binaries in $gobin: $(ls "$gobin" 2>/dev/null | tr '\n' ' ')"

@@ -1,98 +1,116 @@
 package testserver
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mambamq/mamba/internal/servers"
 )
 
-// buildMamba compiles cmd/mamba once per test binary.
-var buildMamba = sync.OnceValues(func() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	dir, err := os.MkdirTemp("", "mamba-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "mamba")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/mamba")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/mamba: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// Mamba is a mamba node process on loopback.
+type Mamba = servers.Mamba
 
-// Mamba is a `mamba serve` process on loopback.
-type Mamba struct {
-	*Process
-	// URL is the node's HTTP API, for example http://127.0.0.1:41234.
-	URL string
-}
+// MambaOptions changes how StartMambaWith runs a node. Unlike in
+// servers.StartMamba, an empty Binary builds ./cmd/mamba (once per test
+// binary), as StartMamba does.
+type MambaOptions = servers.MambaOptions
 
 // StartMamba builds the mamba binary (once) and starts an ingest node on
-// the given MinIO bucket and Redis, with extra flags, stopping it when the
+// the given MinIO bucket and Redis, with extra flags, killing it when the
 // test ends. It returns once /readyz answers 200.
 func StartMamba(t testing.TB, m *MinIO, r *Redis, bucket, nodeID string, extra ...string) *Mamba {
+	t.Helper()
+	return StartMambaWith(t, m, r, bucket, nodeID, MambaOptions{}, extra...)
+}
+
+// StartMambaWith starts an ingest node like StartMamba, with the binary,
+// bucket endpoint and environment of opts.
+func StartMambaWith(t testing.TB, m *MinIO, r *Redis, bucket, nodeID string, opts MambaOptions, extra ...string) *Mamba {
+	t.Helper()
+	if opts.Binary == "" {
+		opts.Binary = MambaBinary(t)
+	}
+	n, err := servers.StartMamba(t.TempDir(), m.MinIO, r, bucket, nodeID, opts, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killAtEnd(t, n.Process)
+	return n
+}
+
+// StartMambaEndpoint starts an ingest node like StartMamba whose bucket
+// URL names endpoint instead of MinIO's own address.
+func StartMambaEndpoint(t testing.TB, m *MinIO, r *Redis, bucket, nodeID, endpoint string, extra ...string) *Mamba {
+	t.Helper()
+	return StartMambaWith(t, m, r, bucket, nodeID, MambaOptions{Endpoint: endpoint}, extra...)
+}
+
+// StartMambaDev starts `mamba dev` on the data directory dir with extra
+// flags, and kills it when the test ends. Kill and Start restart it on the
+// same directory and port, as a user restarting it would.
+func StartMambaDev(t testing.TB, dir string, extra ...string) *Mamba {
+	t.Helper()
+	n, err := servers.StartMambaDev(t.TempDir(), MambaBinary(t), dir, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killAtEnd(t, n.Process)
+	return n
+}
+
+// MambaBinary returns the path of the mamba binary built from this module
+// (built once per test binary), for tests that run its commands.
+func MambaBinary(t testing.TB) string {
 	t.Helper()
 	bin, err := buildMamba()
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := t.TempDir()
-	n := &Mamba{}
-	n.Process = start(t, func(port int) *Process {
-		addr := "127.0.0.1:" + strconv.Itoa(port)
-		n.URL = "http://" + addr
-		return &Process{
-			Name: "mamba " + nodeID,
-			path: bin,
-			args: append([]string{"serve", "--listen", addr, "--node-id", nodeID}, extra...),
-			env: []string{
-				"MAMBA_BUCKET=s3://" + bucket + "?endpoint=" + m.Endpoint,
-				"MAMBA_REDIS=redis://" + r.Addr + "/0",
-				"AWS_ACCESS_KEY_ID=" + m.AccessKey,
-				"AWS_SECRET_ACCESS_KEY=" + m.SecretKey,
-				"AWS_REGION=us-east-1",
-			},
-			logPath: filepath.Join(base, "mamba.log"),
-			ready:   func(ctx context.Context) error { return httpOK(ctx, n.URL+"/readyz") },
-		}
-	})
-	return n
+	return bin
 }
 
-// Signal sends sig to the running process.
-func (p *Process) Signal(sig os.Signal) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return fmt.Errorf("%s is not running", p.Name)
+// buildMamba compiles cmd/mamba once per test binary, into a directory that
+// outlives any one test.
+var buildMamba = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "mamba-bin")
+	if err != nil {
+		return "", err
 	}
-	return p.cmd.Process.Signal(sig)
+	return goBuildMamba(dir)
+})
+
+// BuildMamba compiles cmd/mamba with the given build tags into a
+// temporary directory of the test and returns the executable's path.
+func BuildMamba(t testing.TB, tags ...string) string {
+	t.Helper()
+	bin, err := goBuildMamba(t.TempDir(), tags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
-// Wait waits for the process to exit on its own and returns its exit
-// code.
-func (p *Process) Wait() int {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil {
-		return -1
+// goBuildMamba builds this module's cmd/mamba with the build tags into
+// dir/mamba.
+func goBuildMamba(dir string, tags ...string) (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
-	<-done
-	p.mu.Lock()
-	p.cmd = nil
-	p.mu.Unlock()
-	return cmd.ProcessState.ExitCode()
+	bin := filepath.Join(dir, "mamba")
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, "./cmd/mamba")...)
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return bin, nil
 }

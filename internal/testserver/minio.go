@@ -1,80 +1,37 @@
 package testserver
 
 import (
-	"context"
-	"fmt"
-	"net/http"
-	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/mambamq/mamba/internal/servers"
 )
 
-// MinIO is a MinIO server on loopback with its own data directory.
+// MinIO is a MinIO server on loopback with its own data directory, with
+// helpers that fail the test instead of returning errors.
 type MinIO struct {
-	*Process
-	// Addr is host:port of the S3 API; Endpoint is the same as a URL.
-	Addr, Endpoint string
-	// AccessKey and SecretKey are the root credentials.
-	AccessKey, SecretKey string
-	DataDir              string
+	*servers.MinIO
 }
 
-// StartMinIO starts a single-drive MinIO server for the test and stops it
+// StartMinIO starts a single-drive MinIO server for the test and kills it
 // when the test ends.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	bin := RequireBinary(t, "minio")
-	base := t.TempDir()
-	m := &MinIO{AccessKey: "mamba-test", SecretKey: "mamba-test-secret", DataDir: filepath.Join(base, "data")}
-	m.Process = start(t, func(port int) *Process {
-		m.Addr = "127.0.0.1:" + strconv.Itoa(port)
-		m.Endpoint = "http://" + m.Addr
-		return &Process{
-			Name: "minio",
-			path: bin,
-			args: []string{"server", "--quiet", "--address", m.Addr, m.DataDir},
-			env: []string{
-				"MINIO_ROOT_USER=" + m.AccessKey,
-				"MINIO_ROOT_PASSWORD=" + m.SecretKey,
-				"MINIO_BROWSER=off",
-				"MINIO_UPDATE=off",
-				"MINIO_CI=on",
-			},
-			logPath: filepath.Join(base, "minio.log"),
-			ready:   func(ctx context.Context) error { return httpOK(ctx, m.Endpoint+"/minio/health/ready") },
-		}
-	})
-	return m
-}
-
-func httpOK(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	m, err := servers.StartMinIO(t.TempDir())
 	if err != nil {
-		return err
+		notStarted(t, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
+	killAtEnd(t, m.Process)
+	return &MinIO{m}
 }
 
 // Client returns a minio-go client with the root credentials.
 func (m *MinIO) Client(t testing.TB) *minio.Client {
 	t.Helper()
-	c, err := minio.New(m.Addr, &minio.Options{
-		Creds:  credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
-		Secure: false,
-	})
+	c, err := m.NewClient()
 	if err != nil {
-		t.Fatalf("minio client: %v", err)
+		t.Fatal(err)
 	}
 	return c
 }
@@ -82,8 +39,8 @@ func (m *MinIO) Client(t testing.TB) *minio.Client {
 // CreateBucket makes a bucket and returns its name.
 func (m *MinIO) CreateBucket(t testing.TB, name string) string {
 	t.Helper()
-	if err := m.Client(t).MakeBucket(t.Context(), name, minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("create bucket %s: %v", name, err)
+	if err := m.MakeBucket(t.Context(), name); err != nil {
+		t.Fatal(err)
 	}
 	return name
 }
