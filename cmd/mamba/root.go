@@ -17,7 +17,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newDevCmd(), newRestoreCmd(), newDRCmd(), newTopicCmd(), newGroupCmd(), newProduceCmd(), newConsumeCmd())
+	root.AddCommand(newServeCmd(), newBenchCmd(), newDevCmd(), newRestoreCmd(), newDRCmd(), newTopicCmd(), newGroupCmd(), newProduceCmd(), newConsumeCmd())
 	return root
 }
 

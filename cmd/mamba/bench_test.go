@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mambamq/mamba/internal/bench"
+	"github.com/mambamq/mamba/internal/testserver"
+)
+
+// runBenchBinary runs the mamba binary with args and decodes its JSON
+// report into out. The servers are needed: a missing one skips locally
+// and fails in CI.
+func runBenchBinary(t *testing.T, out any, args ...string) string {
+	t.Helper()
+	for _, name := range []string{"minio", "redis-server", "nats-server"} {
+		testserver.RequireBinary(t, name)
+	}
+	cmd := exec.CommandContext(t.Context(), testserver.MambaBinary(t), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("mamba %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+		t.Fatalf("mamba %s: report is not JSON: %v\n%s", strings.Join(args, " "), err, stdout.String())
+	}
+	return stderr.String()
+}
+
+// TestBenchLocalTiny runs `mamba bench --local` at a tiny size so that the
+// benchmark cannot rot. It checks that the report is complete and
+// consistent, and nothing about speed.
+func TestBenchLocalTiny(t *testing.T) {
+	var res bench.MambaResult
+	progress := runBenchBinary(t, &res, "bench", "--local", "--duration", "1500ms", "--warmup", "500ms",
+		"--partitions", "4", "--producers", "2", "--groups", "1", "--consumers", "2", "--message-size", "512",
+		"--flush-interval", "50ms", "--flush-bytes", "256KiB", "-o", "json")
+
+	if !strings.Contains(progress, "acked") {
+		t.Errorf("no progress line on stderr:\n%s", progress)
+	}
+	if res.Errors != 0 {
+		t.Errorf("%d errors", res.Errors)
+	}
+	p := res.Produce
+	if p.Records == 0 || p.Bytes != p.Records*512 {
+		t.Errorf("produce: %d records, %d bytes; want some records of 512 bytes each", p.Records, p.Bytes)
+	}
+	if res.Ack.Count != p.Records {
+		t.Errorf("ack latency has %d samples for %d records acknowledged in the window", res.Ack.Count, p.Records)
+	}
+	if !(res.Ack.P50 <= res.Ack.P99 && res.Ack.P99 <= res.Ack.Max && res.Ack.P50 > 0) {
+		t.Errorf("ack latency percentiles out of order: %+v", res.Ack)
+	}
+	if res.EndToEnd.Count == 0 || res.EndToEnd.Count != res.Consume.Records {
+		t.Errorf("end-to-end latency has %d samples for %d records consumed in the window", res.EndToEnd.Count, res.Consume.Records)
+	}
+	n := res.Node
+	if n.PUTs < 1 || n.S3CostPerGiB <= 0 || n.PUTBoundPerSec <= 0 {
+		t.Errorf("node: %.0f PUTs, cost %.5f/GiB, bound %.1f/s; want PUTs, a cost and a bound", n.PUTs, n.S3CostPerGiB, n.PUTBoundPerSec)
+	}
+	if n.CPUCores <= 0 || n.PeakRSSBytes <= 0 || n.RedisCommandsPerSec <= 0 {
+		t.Errorf("node: %.2f cores, peak RSS %d, %.0f Redis commands/s; want all above zero", n.CPUCores, n.PeakRSSBytes, n.RedisCommandsPerSec)
+	}
+	if res.Settings.Partitions != 4 || res.Settings.Producers != 2 || res.Settings.Ack != "durable" || res.Settings.Format != "binary" {
+		t.Errorf("settings not echoed: %+v", res.Settings)
+	}
+}
+
+// TestBenchCompareTiny runs the whole comparison, targets included, at a
+// tiny size: every system must be measured and every target evaluated.
+func TestBenchCompareTiny(t *testing.T) {
+	var res bench.CompareResult
+	runBenchBinary(t, &res, "bench", "compare", "--runs", "1", "--duration", "1s", "--warmup", "300ms",
+		"--producers", "2", "--object-size", "1MiB", "--flush-interval", "50ms", "--partitions", "4",
+		"--max-buffered-bytes", "16MiB", "--cache-bytes", "16MiB", "--targets", "-o", "json")
+
+	var systems []string
+	for _, r := range res.Rows {
+		systems = append(systems, r.System)
+		if len(r.Runs) != 1 || r.Runs[0].Produce.Records == 0 || r.MiBPerSec <= 0 || r.Durability == "" {
+			t.Errorf("%s: %+v; want one run that acknowledged records", r.System, r)
+		}
+		if r.System != bench.SysMinIOPut && r.OfPUTLimit <= 0 {
+			t.Errorf("%s: no ratio to the PUT limit", r.System)
+		}
+	}
+	if !slices.Equal(systems, bench.AllSystems) {
+		t.Errorf("systems %v, want %v", systems, bench.AllSystems)
+	}
+	var targets []string
+	for _, tg := range res.Targets {
+		targets = append(targets, tg.Name)
+		if tg.Want == "" || tg.Got == "" {
+			t.Errorf("target %q: want %q got %q", tg.Name, tg.Want, tg.Got)
+		}
+	}
+	if len(targets) != 8 {
+		t.Errorf("targets %q, want 8", targets)
+	}
+	if len(res.Extra) != 4 {
+		t.Fatalf("%d target runs, want 4", len(res.Extra))
+	}
+	if half := res.Extra[0]; half.EndToEnd.Count == 0 {
+		t.Errorf("half-load run consumed nothing: %+v", half)
+	}
+	if res.Machine.Cores == 0 || res.Machine.Go == "" {
+		t.Errorf("machine not described: %+v", res.Machine)
+	}
+}
