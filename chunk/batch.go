@@ -39,10 +39,10 @@ func batchCRC(head, stored []byte) uint32 {
 	return crc32.Update(crc32.Checksum(head, castagnoli), castagnoli, stored)
 }
 
-// parseBatch checks the header and CRC of b, which must be exactly one
-// batch, and returns the header and the stored payload. It does not
-// decompress or decode records.
-func parseBatch(b []byte) (batchHeader, []byte, error) {
+// parseBatch checks the header and, with verify, the CRC of b, which must
+// be exactly one batch, and returns the header and the stored payload. It
+// does not decompress or decode records.
+func parseBatch(b []byte, verify bool) (batchHeader, []byte, error) {
 	var h batchHeader
 	if len(b) < BatchHeaderSize {
 		return h, nil, corrupt("batch is %d bytes, shorter than its %d-byte header", len(b), BatchHeaderSize)
@@ -78,8 +78,10 @@ func parseBatch(b []byte) (batchHeader, []byte, error) {
 		return h, nil, corrupt("%d zstd bytes cannot decompress to %d bytes", storedLen, rawLen)
 	}
 	stored := b[BatchHeaderSize:]
-	if crc := batchCRC(b[:16], stored); crc != h.crc {
-		return h, nil, corrupt("batch crc32c %08x does not match computed %08x", h.crc, crc)
+	if verify {
+		if crc := batchCRC(b[:16], stored); crc != h.crc {
+			return h, nil, corrupt("batch crc32c %08x does not match computed %08x", h.crc, crc)
+		}
 	}
 	h.records, h.rawLen, h.storedLen = int(records), int(rawLen), int(storedLen)
 	return h, stored, nil
@@ -94,15 +96,39 @@ func parseBatch(b []byte) (batchHeader, []byte, error) {
 // BatchInfo.Decode to also check that the batch matches it. Every error for
 // bad input wraps ErrCorrupt.
 func DecodeBatch(b []byte) (*Batch, error) {
-	batch, err := decodeBatch(b)
+	batch, err := decodeBatch(b, true)
 	if err != nil {
 		return nil, fmt.Errorf("decode batch: %w", err)
 	}
 	return batch, nil
 }
 
-func decodeBatch(b []byte) (*Batch, error) {
-	h, payload, err := parseBatch(b)
+// CheckBatch checks that b is exactly one batch with a valid header and
+// CRC, without decompressing or decoding its records. Every error wraps
+// ErrCorrupt.
+func CheckBatch(b []byte) error {
+	if _, _, err := parseBatch(b, true); err != nil {
+		return fmt.Errorf("check batch: %w", err)
+	}
+	return nil
+}
+
+// DecodeCheckedBatch decodes a batch that CheckBatch has accepted, or that
+// a Writer built in this process, as DecodeBatch does but without
+// computing its CRC again: for batches kept in memory and decoded many
+// times, such as a node's cache. Every length is still checked, so no
+// input makes it panic or read out of bounds, and errors wrap ErrCorrupt;
+// but bytes changed since the check go unnoticed.
+func DecodeCheckedBatch(b []byte) (*Batch, error) {
+	batch, err := decodeBatch(b, false)
+	if err != nil {
+		return nil, fmt.Errorf("decode batch: %w", err)
+	}
+	return batch, nil
+}
+
+func decodeBatch(b []byte, verify bool) (*Batch, error) {
+	h, payload, err := parseBatch(b, verify)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +165,7 @@ func (info BatchInfo) decode(b []byte) (*Batch, error) {
 			return nil, corrupt("batch crc32c %08x does not match directory's %08x", crc, info.CRC)
 		}
 	}
-	batch, err := decodeBatch(b)
+	batch, err := decodeBatch(b, true)
 	if err != nil {
 		return nil, err
 	}

@@ -359,3 +359,80 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterReserve checks that a chunk laid out in place, in room that
+// Reserve left, is byte for byte the chunk a Writer without Reserve
+// builds, whether the reservation was exact, too small or too large, and
+// that nothing the Writer does afterwards changes a chunk it returned.
+func TestWriterReserve(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	batches := []testBatch{
+		{spec: BatchSpec{Topic: "orders", Partition: 1}, records: sampleRecords(r, 20, 300)},
+		{spec: BatchSpec{Topic: "orders", Partition: 2, IdempotencyKey: "k-1"}, records: sampleRecords(r, 3, 50)},
+		{spec: BatchSpec{Topic: "logs", Codec: CodecZstd}, records: sampleRecords(r, 30, 200)},
+	}
+	want, wantInfos := buildChunk(t, "c1", batches)
+	exactDir := 0
+	for _, b := range batches {
+		exactDir += EntrySize(b.spec.Topic, b.spec.IdempotencyKey)
+	}
+	for _, tc := range []struct {
+		name            string
+		dirBytes, bytes int
+	}{
+		{"exact", exactDir, len(want)},
+		{"large", exactDir + 1000, 2 * len(want)},
+		{"small directory", exactDir - 1, 10},
+		{"none", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := NewWriter("c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Reserve(tc.dirBytes, tc.bytes)
+			for _, b := range batches {
+				if _, err := w.Add(b.spec, b.records); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, infos, err := w.Finish()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) || !slices.Equal(infos, wantInfos) {
+				t.Fatal("chunk differs from the one built without Reserve")
+			}
+			saved := slices.Clone(got)
+			// More batches and a second Finish, then a new chunk in the
+			// same Writer, with a fresh reservation.
+			late := testBatch{spec: BatchSpec{Topic: "late"}, records: sampleRecords(r, 5, 100)}
+			if _, err := w.Add(late.spec, late.records); err != nil {
+				t.Fatal(err)
+			}
+			again, againInfos, err := w.Finish()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Reset("c2"); err != nil {
+				t.Fatal(err)
+			}
+			w.Reserve(exactDir, len(want))
+			for _, b := range batches {
+				if _, err := w.Add(b.spec, b.records); err != nil {
+					t.Fatal(err)
+				}
+			}
+			third, thirdInfos, err := w.Finish()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, saved) {
+				t.Fatal("a later Add, Finish, Reset or Reserve changed an earlier Finish result")
+			}
+			checkChunk(t, got, "c1", infos, batches)
+			checkChunk(t, again, "c1", againInfos, append(slices.Clone(batches), late))
+			checkChunk(t, third, "c2", thirdInfos, batches)
+		})
+	}
+}

@@ -263,7 +263,7 @@ func decodeChunk(b []byte) (*Chunk, error) {
 	}
 	for i := range batches {
 		info := &batches[i]
-		bh, _, err := parseBatch(b[info.Offset : info.Offset+info.Length])
+		bh, _, err := parseBatch(b[info.Offset:info.Offset+info.Length], true)
 		if err != nil {
 			return nil, fmt.Errorf("batch %d: %w", i, err)
 		}

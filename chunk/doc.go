@@ -2,13 +2,15 @@
 Package chunk owns the byte format of a Mamba chunk: one immutable object in
 the object store that holds record batches for many topic-partitions.
 
-An ingest node builds a chunk with a Writer (Add once per batch, then Finish) and
-uploads the bytes as one object. A reader fetches a chunk in up to three
-ranged reads: the fixed header (ReadHeader), the batch directory
-(DecodeDirectory), and then only the byte range of each batch it wants
-(BatchInfo.Decode or DecodeBatch). Each batch is self-contained, so one
-ranged read of [Offset, Offset+Length) is enough to verify and decode it.
-Decode takes a whole chunk at once.
+An ingest node builds a chunk with a Writer (Reserve when it knows the sizes,
+then Add once per batch, then Finish) and uploads the bytes as one object. A
+reader fetches a chunk in up to three ranged reads: the fixed header
+(ReadHeader), the batch directory (DecodeDirectory), and then only the byte
+range of each batch it wants (BatchInfo.Decode or DecodeBatch). Each batch is
+self-contained, so one ranged read of [Offset, Offset+Length) is enough to
+verify and decode it. Decode takes a whole chunk at once. A reader that keeps
+batches in memory and decodes them often checks each once (CheckBatch) and
+then decodes it with DecodeCheckedBatch, which skips the CRC.
 
 # Layout
 

@@ -231,13 +231,33 @@ func FuzzDecodeBatch(f *testing.F) {
 
 // checkDecodeBatch decodes b as one batch and checks that, if it decodes,
 // encoding its records again with either codec gives the same records.
+//
+// DecodeCheckedBatch must not panic on any input, must wrap ErrCorrupt,
+// and must agree with DecodeBatch on every batch that passes CheckBatch.
 func checkDecodeBatch(t *testing.T, b []byte) {
+	unchecked, uerr := DecodeCheckedBatch(b)
+	if uerr != nil && !errors.Is(uerr, ErrCorrupt) {
+		t.Fatalf("DecodeCheckedBatch error does not wrap ErrCorrupt: %v", uerr)
+	}
+	cerr := CheckBatch(b)
+	if cerr != nil && !errors.Is(cerr, ErrCorrupt) {
+		t.Fatalf("CheckBatch error does not wrap ErrCorrupt: %v", cerr)
+	}
 	batch, err := DecodeBatch(b)
 	if err != nil {
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("DecodeBatch error does not wrap ErrCorrupt: %v", err)
 		}
+		if cerr == nil && uerr == nil {
+			t.Fatalf("DecodeBatch failed (%v) but CheckBatch and DecodeCheckedBatch accept the batch", err)
+		}
 		return
+	}
+	if cerr != nil || uerr != nil {
+		t.Fatalf("DecodeBatch accepts the batch but CheckBatch says %v and DecodeCheckedBatch %v", cerr, uerr)
+	}
+	if d := diffRecords(unchecked.Records, batch.Records); d != "" || unchecked.Codec != batch.Codec {
+		t.Fatalf("DecodeCheckedBatch differs from DecodeBatch: %s", d)
 	}
 	if len(batch.Records) == 0 {
 		t.Fatal("DecodeBatch returned no records")

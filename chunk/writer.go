@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"slices"
 )
@@ -22,14 +23,22 @@ type BatchSpec struct {
 
 // Writer builds one chunk in memory. Add encodes and compresses each batch
 // as it arrives, so the Writer holds only encoded bytes; Finish lays out
-// the header and directory in front of them. A Writer is not safe for
-// concurrent use.
+// the header and directory in front of them. When Reserve has left room
+// for them, Finish writes them in place and the batches are never copied.
+// A Writer is not safe for concurrent use.
 type Writer struct {
-	id      string
-	infos   []BatchInfo // Offset is relative to the start of data
-	dirLen  int         // directory bytes so far, chunk id included
-	data    []byte      // batches back to back
-	scratch []byte      // uncompressed payload, reused by every zstd batch
+	id     string
+	infos  []BatchInfo // Offset is relative to the start of the data
+	dirLen int         // directory bytes so far, chunk id included
+	// buf holds pre bytes of room for the header and directory, then the
+	// batches back to back: the data section is buf[pre:].
+	buf []byte
+	pre int
+	// lent is set once Finish has returned part of buf in place: those
+	// bytes are the caller's, so the Writer never writes buf[:len(buf)]
+	// again (Add only appends after it; Reset drops buf).
+	lent    bool
+	scratch []byte // uncompressed payload, reused by every zstd batch
 }
 
 // NewWriter returns a Writer for a chunk named id, which must satisfy
@@ -52,8 +61,35 @@ func (w *Writer) Reset(id string) error {
 	w.id = id
 	w.infos = w.infos[:0]
 	w.dirLen = 1 + len(id)
-	w.data = w.data[:0]
+	if w.lent {
+		w.buf, w.pre, w.lent = nil, 0, false
+	}
+	w.buf = w.buf[:w.pre]
 	return nil
+}
+
+// EntrySize is the size of the directory entry of a batch of topic with
+// idempotencyKey, for Reserve.
+func EntrySize(topic, idempotencyKey string) int {
+	return entryFixedSize + len(topic) + len(idempotencyKey)
+}
+
+// Reserve prepares the Writer for batches whose directory entries take
+// dirBytes in all (the sum of their EntrySize) and whose encoding takes
+// about dataBytes, so that Add rarely grows its buffer and Finish can put
+// the header and directory in front of the batches without copying them.
+// It is only a hint: more or larger batches still work, at the cost of
+// copies.
+func (w *Writer) Reserve(dirBytes, dataBytes int) {
+	pre := HeaderSize + 1 + len(w.id) + max(dirBytes, 0)
+	data := w.buf[w.pre:]
+	if pre <= w.pre && !w.lent && cap(w.buf)-len(w.buf) >= dataBytes {
+		return
+	}
+	pre = max(pre, w.pre)
+	buf := make([]byte, pre+len(data), pre+len(data)+max(dataBytes, 0))
+	copy(buf[pre:], data)
+	w.buf, w.pre, w.lent = buf, pre, false
 }
 
 // Add encodes records as one batch of spec.Topic/spec.Partition and
@@ -86,31 +122,34 @@ func (w *Writer) Add(spec BatchSpec, records []Record) (int, error) {
 		return 0, err
 	}
 
-	start := len(w.data)
-	w.data = slices.Grow(w.data, BatchHeaderSize+rawLen)
-	w.data = w.data[:start+BatchHeaderSize]
+	if w.buf == nil {
+		w.buf = make([]byte, 0, BatchHeaderSize+rawLen)
+	}
+	start := len(w.buf)
+	w.buf = slices.Grow(w.buf, BatchHeaderSize+rawLen)
+	w.buf = w.buf[:start+BatchHeaderSize]
 	switch spec.Codec {
 	case CodecNone:
-		w.data = appendRecords(w.data, records)
+		w.buf = appendRecords(w.buf, records)
 	case CodecZstd:
 		w.scratch = appendRecords(w.scratch[:0], records)
-		if w.data, err = compressZstd(w.data, w.scratch); err != nil {
-			w.data = w.data[:start]
+		if w.buf, err = compressZstd(w.buf, w.scratch); err != nil {
+			w.buf = w.buf[:start]
 			return 0, err
 		}
 	}
-	storedLen := len(w.data) - start - BatchHeaderSize
+	storedLen := len(w.buf) - start - BatchHeaderSize
 	if storedLen > MaxBatchBytes {
-		w.data = w.data[:start]
+		w.buf = w.buf[:start]
 		return 0, invalid("compressed batch is %d bytes, over limit %d", storedLen, MaxBatchBytes)
 	}
 	if spec.Codec == CodecZstd && rawLen > storedLen*maxZstdRatio {
 		// A standard zstd encoder cannot produce this; refuse rather
 		// than write a batch that no decoder accepts.
-		w.data = w.data[:start]
+		w.buf = w.buf[:start]
 		return 0, invalid("zstd payload of %d bytes expands to %d, beyond the format's ratio limit", storedLen, rawLen)
 	}
-	crc := putBatchHeader(w.data[start:], spec.Codec, len(records), rawLen, storedLen)
+	crc := putBatchHeader(w.buf[start:], spec.Codec, len(records), rawLen, storedLen)
 
 	w.infos = append(w.infos, BatchInfo{
 		Topic:          spec.Topic,
@@ -118,8 +157,8 @@ func (w *Writer) Add(spec BatchSpec, records []Record) (int, error) {
 		Records:        len(records),
 		IdempotencyKey: spec.IdempotencyKey,
 		Codec:          spec.Codec,
-		Offset:         int64(start),
-		Length:         int64(len(w.data) - start),
+		Offset:         int64(start - w.pre),
+		Length:         int64(len(w.buf) - start),
 		CRC:            crc,
 		MinTimestamp:   lo,
 		MaxTimestamp:   hi,
@@ -132,32 +171,45 @@ func (w *Writer) Add(spec BatchSpec, records []Record) (int, error) {
 func (w *Writer) Batches() int { return len(w.infos) }
 
 // Len reports the size in bytes that Finish would return now.
-func (w *Writer) Len() int { return HeaderSize + w.dirLen + len(w.data) }
+func (w *Writer) Len() int { return HeaderSize + w.dirLen + len(w.buf) - w.pre }
 
 // Finish returns the encoded chunk and its directory, with offsets counted
 // from the start of the chunk and batches in the order they were added. It
-// needs at least one batch. Finish does not change the Writer: it may add
-// more batches and Finish again, or Reset. The returned slices are the
-// caller's.
+// needs at least one batch. Finish does not change what the Writer holds:
+// it may add more batches and Finish again, or Reset. The returned slices
+// are the caller's: the chunk may share memory with the Writer's buffer
+// (when Reserve left room for the header and directory), but the Writer
+// never writes those bytes again.
 func (w *Writer) Finish() ([]byte, []BatchInfo, error) {
 	if len(w.infos) == 0 {
 		return nil, nil, invalid("chunk %s has no batches", w.id)
 	}
-	dataStart := int64(HeaderSize + w.dirLen)
+	head := HeaderSize + w.dirLen
+	data := w.buf[w.pre:]
 	infos := make([]BatchInfo, len(w.infos))
 	for i, info := range w.infos {
-		info.Offset += dataStart
+		info.Offset += int64(head)
 		infos[i] = info
 	}
 
-	out := make([]byte, HeaderSize, w.Len())
-	out = append(out, byte(len(w.id)))
-	out = append(out, w.id...)
-	for i := range infos {
-		out = appendEntry(out, &infos[i])
+	var out []byte
+	if !w.lent && head <= w.pre {
+		// The header and directory go right in front of the data.
+		out = w.buf[w.pre-head : len(w.buf) : len(w.buf)]
+		w.lent = true
+	} else {
+		out = make([]byte, head+len(data))
+		copy(out[head:], data)
 	}
-	dir := out[HeaderSize:]
-	out = append(out, w.data...)
+	dir := out[HeaderSize:HeaderSize]
+	dir = append(dir, byte(len(w.id)))
+	dir = append(dir, w.id...)
+	for i := range infos {
+		dir = appendEntry(dir, &infos[i])
+	}
+	if len(dir) != w.dirLen {
+		panic(fmt.Sprintf("chunk: directory is %d bytes, counted %d", len(dir), w.dirLen))
+	}
 
 	h := out[:HeaderSize]
 	copy(h, magic)
@@ -166,7 +218,7 @@ func (w *Writer) Finish() ([]byte, []BatchInfo, error) {
 	h[6], h[7] = 0, 0
 	binary.BigEndian.PutUint32(h[8:], uint32(len(dir)))
 	binary.BigEndian.PutUint32(h[12:], uint32(len(infos)))
-	binary.BigEndian.PutUint64(h[16:], uint64(len(w.data)))
+	binary.BigEndian.PutUint64(h[16:], uint64(len(data)))
 	binary.BigEndian.PutUint32(h[24:], crc32.Checksum(dir, castagnoli))
 	binary.BigEndian.PutUint32(h[28:], crc32.Checksum(h[:28], castagnoli))
 	return out, infos, nil

@@ -29,16 +29,23 @@ const (
 	// request.
 	DefaultLinger = 5 * time.Millisecond
 	// DefaultMaxBatchBytes bounds the records (keys, values and headers)
-	// of one produce request: 1 MiB.
-	DefaultMaxBatchBytes = 1 << 20
+	// of one produce request: 4 MiB. A partition has one request in
+	// flight and a durable ack takes up to a flush interval plus a PUT
+	// (a few hundred milliseconds), so one partition takes at most one
+	// batch per ack from a producer: 4 MiB per ack is some 10 MiB/s.
+	// Large requests also fill the node's chunks (8 MiB) sooner, which
+	// seals them before the flush interval and shortens the ack.
+	DefaultMaxBatchBytes = 4 << 20
 	// DefaultMaxBatchRecords bounds the records of one produce request.
 	DefaultMaxBatchRecords = 10_000
 	// DefaultMaxBufferedBytes bounds the records a producer holds before
 	// they are acknowledged: 64 MiB.
 	DefaultMaxBufferedBytes = 64 << 20
 	// DefaultMaxInFlight is how many produce requests a producer has
-	// outstanding at once.
-	DefaultMaxInFlight = 4
+	// outstanding at once: enough that a producer writing to many
+	// partitions keeps going while earlier requests wait for their
+	// durable acks. (At most one per partition is in flight anyway.)
+	DefaultMaxInFlight = 16
 	// DefaultDeliveryTimeout bounds the time from producing a record to
 	// its acknowledgement, retries included.
 	DefaultDeliveryTimeout = 2 * time.Minute
@@ -1013,18 +1020,21 @@ func (p *Producer) encode(b *batch) ([]byte, string) {
 		}
 		return body, "application/json"
 	}
-	recs := make([]wire.ProduceRecord, len(b.recs))
-	for i, f := range b.recs {
+	// b.bytes counts recordOverhead per record, more than its framing.
+	body := wire.AppendProduceRequestStart(make([]byte, 0, b.bytes+16), len(b.recs))
+	var hs []wire.Header // reused: AppendProduceRecord copies
+	for _, f := range b.recs {
 		r := wire.ProduceRecord{Partition: f.partition, Timestamp: millis(f.rec.Timestamp), Key: f.rec.Key, Value: f.rec.Value}
 		if len(f.rec.Headers) > 0 {
-			r.Headers = make([]wire.Header, len(f.rec.Headers))
-			for j, h := range f.rec.Headers {
-				r.Headers[j] = wire.Header{Name: h.Name, Value: h.Value}
+			hs = hs[:0]
+			for _, h := range f.rec.Headers {
+				hs = append(hs, wire.Header{Name: h.Name, Value: h.Value})
 			}
+			r.Headers = hs
 		}
-		recs[i] = r
+		body = wire.AppendProduceRecord(body, &r)
 	}
-	return wire.AppendProduceRequest(make([]byte, 0, b.bytes+16), recs), wire.ContentType
+	return body, wire.ContentType
 }
 
 func millis(t time.Time) int64 {

@@ -83,6 +83,12 @@ type ProduceOptions struct {
 	// first answer and append nothing. Empty means none.
 	IdempotencyKey string
 	Ack            AckMode
+
+	// body, if not nil, is the pooled request body the records alias:
+	// the node releases it once it no longer reads them (after it has
+	// copied them into a chunk, or refused them with 429). A pointer, so
+	// that ProduceOptions stays comparable.
+	body *pooledBody
 }
 
 // RecordResult is where one produced record went. Offset is -1 under

@@ -94,7 +94,8 @@ func (n *Node) read(ctx context.Context, req FetchRequest, entries []metadata.In
 			}
 			return res, err
 		}
-		batch, err := chunk.DecodeBatch(data)
+		// batchBytes checked the CRC when the batch entered the node.
+		batch, err := chunk.DecodeCheckedBatch(data)
 		if err != nil {
 			return res, fmt.Errorf("read %s/%d at %d from chunk %s: %w", req.Topic, req.Partition, e.BaseOffset, e.ChunkID, err)
 		}
@@ -126,7 +127,10 @@ func (n *Node) done(res FetchResult, bytes int) FetchResult {
 }
 
 // batchBytes returns one batch, from the cache or with one ranged GET.
-// Concurrent fetches of the same batch share one GET.
+// Concurrent fetches of the same batch share one GET. The batch's header
+// and CRC have been checked: by the Writer for batches this node wrote,
+// by CheckBatch once for batches it read; so every fetch of a cached
+// batch need not checksum it again.
 func (n *Node) batchBytes(ctx context.Context, chunkID string, off, length int64) ([]byte, error) {
 	key := cacheKey(chunkID, off)
 	if b, ok := n.cache.get(key); ok {
@@ -139,10 +143,16 @@ func (n *Node) batchBytes(ctx context.Context, chunkID string, off, length int64
 		if err != nil {
 			return nil, err
 		}
+		if err := chunk.CheckBatch(b); err != nil {
+			return nil, errCorruptBatch{err}
+		}
 		n.cache.put(key, b)
 		return b, nil
 	})
 	if err != nil {
+		if corrupt, ok := errors.AsType[errCorruptBatch](err); ok {
+			return nil, fmt.Errorf("read chunk %s at byte %d: %w", chunkID, off, corrupt.err)
+		}
 		if errors.Is(err, objectstore.ErrNotExist) {
 			return nil, fmt.Errorf("chunk %s is indexed but not in the bucket: %w", chunkID, err)
 		}
@@ -150,6 +160,12 @@ func (n *Node) batchBytes(ctx context.Context, chunkID string, off, length int64
 	}
 	return v.([]byte), nil
 }
+
+// errCorruptBatch marks a batch that failed its check, so that it is
+// reported as corrupt rather than as an unavailable store.
+type errCorruptBatch struct{ err error }
+
+func (e errCorruptBatch) Error() string { return e.err.Error() }
 
 // waiters are the fetches parked at a partition's high watermark.
 type waiters struct {

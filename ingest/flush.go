@@ -21,7 +21,9 @@ const maxSharedBatchBytes = 16 << 20
 // topicPlan is one topic's part of a chunk: its batches in chunk order, the
 // records of each, and what to commit.
 type topicPlan struct {
-	topic   metadata.Topic
+	topic metadata.Topic
+	// recs holds each batch's records, laid out by fill once every
+	// request is planned, and dropped once encoded.
 	recs    [][]chunk.Record
 	bytes   []int
 	batches []metadata.Batch
@@ -94,6 +96,17 @@ func (n *Node) upload(ctx context.Context, pc *pendingChunk) {
 		return
 	}
 	data, err := n.encode(pc)
+	// The records are in data now (or never will be): their request
+	// bodies may be reused.
+	for _, tp := range pc.plans {
+		tp.recs = nil
+	}
+	for _, req := range pc.reqs {
+		for _, r := range append([]*produceReq{req}, req.followers...) {
+			clear(r.records)
+			r.body.release()
+		}
+	}
 	if err != nil {
 		pc.uploadErr = err
 		n.log.Error("encode chunk", "chunk", pc.id.String(), "err", err)
@@ -143,10 +156,24 @@ func (n *Node) encode(pc *pendingChunk) ([]byte, error) {
 		}
 		tp.add(req)
 	}
+	for _, tp := range pc.plans {
+		tp.fill()
+	}
 	w, err := chunk.NewWriter(pc.id.String())
 	if err != nil {
 		return nil, err
 	}
+	// Room for the whole chunk up front: the records are copied once,
+	// into the buffer that is uploaded, and never moved again. recordSize
+	// counts more than a record's encoding, so the data fits.
+	dirBytes, dataBytes := 0, int(pc.bytes)
+	for _, tp := range pc.plans {
+		for _, b := range tp.batches {
+			dirBytes += chunk.EntrySize(tp.topic.Name, b.IdempotencyKey)
+			dataBytes += chunk.BatchHeaderSize
+		}
+	}
+	w.Reserve(dirBytes, dataBytes)
 	for _, tp := range pc.plans {
 		for b := range tp.batches {
 			spec := chunk.BatchSpec{Topic: tp.topic.Name, Partition: tp.batches[b].Partition,
@@ -183,7 +210,8 @@ func (tp *topicPlan) add(req *produceReq) {
 	tp.reqs = append(tp.reqs, req)
 	own := map[int32]int{} // partition -> batch, for a request with a key
 	var ownOrder []int32
-	for i, rec := range req.records {
+	for i := range req.records {
+		rec := &req.records[i]
 		p := req.parts[i]
 		var b int
 		var ok bool
@@ -197,8 +225,7 @@ func (tp *topicPlan) add(req *produceReq) {
 			b = tp.newBatch(p, "")
 			shared[p] = b
 		}
-		req.slots[i] = slot{b: b, idx: len(tp.recs[b])}
-		tp.recs[b] = append(tp.recs[b], rec)
+		req.slots[i] = slot{b: b, idx: tp.batches[b].Records}
 		tp.bytes[b] += recordSize(rec.Key, rec.Value, rec.Headers)
 		tp.batches[b].Records++
 	}
@@ -217,9 +244,29 @@ func (tp *topicPlan) add(req *produceReq) {
 
 func (tp *topicPlan) newBatch(p int32, key string) int {
 	tp.batches = append(tp.batches, metadata.Batch{Partition: p, IdempotencyKey: key})
-	tp.recs = append(tp.recs, nil)
 	tp.bytes = append(tp.bytes, 0)
 	return len(tp.batches) - 1
+}
+
+// fill lays out the records of every batch, in the places add chose, in
+// one array: batches grow one record at a time while planning, and
+// appending them there would copy and reallocate each several times.
+func (tp *topicPlan) fill() {
+	total := 0
+	for _, b := range tp.batches {
+		total += b.Records
+	}
+	all := make([]chunk.Record, total)
+	tp.recs = make([][]chunk.Record, len(tp.batches))
+	for b := range tp.batches {
+		n := tp.batches[b].Records
+		tp.recs[b], all = all[:n:n], all[n:]
+	}
+	for _, req := range tp.reqs {
+		for i, s := range req.slots {
+			tp.recs[s.b][s.idx] = req.records[i]
+		}
+	}
 }
 
 // commitLoop commits chunks in seal order and answers their producers.

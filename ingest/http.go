@@ -219,6 +219,9 @@ type apiHandler struct {
 	routeOf map[string]string
 	// promHandler serves /metrics; nil when there is no gatherer.
 	promHandler http.Handler
+	// bodies recycles binary produce bodies and fetch responses; see
+	// bodyPool.
+	bodies bodyPool
 }
 
 // NewHandler returns the HTTP API of svc (see docs/api.md). Its metrics
@@ -387,6 +390,12 @@ func (h *apiHandler) writeBody(w http.ResponseWriter, status int, contentType st
 // The returned buffer is never reused: decoded records alias it, and
 // under ack=buffered the node keeps them after the request ends.
 func (h *apiHandler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return h.readBodyFrom(w, r, nil)
+}
+
+// readBodyFrom is readBody that takes the buffer from pool, when not nil;
+// the caller then owns it and may release it to pool.
+func (h *apiHandler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bodyPool) ([]byte, error) {
 	limit := h.opts.MaxRequestBytes
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: request body of %d bytes is over the limit of %d", ErrTooLarge, r.ContentLength, limit)
@@ -394,7 +403,11 @@ func (h *apiHandler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 	if r.Body == nil {
 		return nil, nil
 	}
-	body, err := readAllHint(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	read := readAllHint
+	if pool != nil {
+		read = pool.read
+	}
+	body, err := read(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, fmt.Errorf("%w: request body is over the limit of %d bytes", ErrTooLarge, limit)
@@ -725,17 +738,34 @@ func (h *apiHandler) produce(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := h.readBody(w, r)
+	if a, ok := h.svc.(admitter); ok && r.ContentLength > 0 && r.ContentLength <= h.opts.MaxRequestBytes {
+		if err := a.admitProduce(r.ContentLength); err != nil {
+			// Refuse before the body takes memory, but read it (through
+			// a small buffer) so that the client, still sending, gets
+			// the answer on a connection that stays usable.
+			_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
+			return err
+		}
+	}
+	var pool *bodyPool
+	if mt == mediaBinary {
+		// The records alias a binary body; the node releases it once
+		// they are in a chunk. (JSON records are copies.)
+		pool = &h.bodies
+	}
+	body, err := h.readBodyFrom(w, r, pool)
 	if err != nil {
 		return err
 	}
 	var records []ProduceRecord
 	if mt == mediaBinary {
 		records, err = decodeBinaryRecords(body)
+		opts.body = &pooledBody{pool: pool, buf: body}
 	} else {
 		records, err = decodeJSONRecords(body, b64)
 	}
 	if err != nil {
+		pool.release(body)
 		return err
 	}
 	if len(records) == 0 {
@@ -772,6 +802,13 @@ func (h *apiHandler) produce(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.writeJSON(w, status, out)
 	return nil
+}
+
+// admitter is a Service that can refuse a produce request from its
+// announced size alone, before its body is read: under overload a node
+// would otherwise hold the bodies of every request it is about to refuse.
+type admitter interface {
+	admitProduce(bodyBytes int64) error
 }
 
 // decodeBinaryRecords decodes a produce body in the binary format. The
@@ -983,7 +1020,11 @@ func (h *apiHandler) fetch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if acceptsBinary(r) {
-		h.writeBody(w, http.StatusOK, mediaBinary, appendBinaryFetch(res))
+		// Write copies the body out before it returns, so its buffer
+		// serves the next fetch.
+		body := appendBinaryFetch(res, &h.bodies)
+		h.writeBody(w, http.StatusOK, mediaBinary, body)
+		h.bodies.release(body)
 		return nil
 	}
 	out := apiFetchResponse{
@@ -1028,25 +1069,32 @@ func fetchedToAPI(rec FetchedRecord, b64 bool) apiFetchedRecord {
 }
 
 // appendBinaryFetch encodes a fetch result in the binary format.
-func appendBinaryFetch(res FetchResult) []byte {
-	out := wire.FetchResponse{NextOffset: res.NextOffset, HighWatermark: res.HighWatermark, LogStartOffset: res.LogStartOffset}
+func appendBinaryFetch(res FetchResult, pool *bodyPool) []byte {
 	size := 32
-	if len(res.Records) > 0 {
-		out.Records = make([]wire.FetchRecord, len(res.Records))
-	}
-	for i, rec := range res.Records {
-		var hs []wire.Header
-		if len(rec.Headers) > 0 {
-			hs = make([]wire.Header, len(rec.Headers))
-			for j, hdr := range rec.Headers {
-				hs[j] = wire.Header{Name: hdr.Name, Value: hdr.Value}
-				size += 4 + len(hdr.Name) + len(hdr.Value)
-			}
-		}
-		out.Records[i] = wire.FetchRecord{Offset: rec.Offset, Timestamp: rec.Timestamp, Key: rec.Key, Value: rec.Value, Headers: hs}
+	for i := range res.Records {
+		rec := &res.Records[i]
 		size += 24 + len(rec.Key) + len(rec.Value)
+		for _, hdr := range rec.Headers {
+			size += 4 + len(hdr.Name) + len(hdr.Value)
+		}
 	}
-	return wire.AppendFetchResponse(make([]byte, 0, size), out)
+	out := wire.FetchResponse{NextOffset: res.NextOffset, HighWatermark: res.HighWatermark, LogStartOffset: res.LogStartOffset}
+	b := pool.get(size)
+	b = wire.AppendFetchResponseStart(b, out, len(res.Records))
+	var hs []wire.Header // reused: AppendFetchRecord copies
+	for i := range res.Records {
+		rec := &res.Records[i]
+		r := wire.FetchRecord{Offset: rec.Offset, Timestamp: rec.Timestamp, Key: rec.Key, Value: rec.Value}
+		if len(rec.Headers) > 0 {
+			hs = hs[:0]
+			for _, hdr := range rec.Headers {
+				hs = append(hs, wire.Header{Name: hdr.Name, Value: hdr.Value})
+			}
+			r.Headers = hs
+		}
+		b = wire.AppendFetchRecord(b, &r)
+	}
+	return b
 }
 
 // Health and metrics.

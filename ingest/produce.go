@@ -24,6 +24,9 @@ type produceReq struct {
 	idemKey string
 	size    int64
 	done    chan produceAnswer // buffered: the pipeline never blocks on it
+	// body, if not nil, is the pooled request body that records alias,
+	// released once they have been copied into a chunk.
+	body *pooledBody
 
 	// followers are later calls with the same idempotency key that reached
 	// this node while this one was still buffered: they get its answer.
@@ -82,6 +85,7 @@ func (n *Node) Produce(ctx context.Context, topicName string, records []ProduceR
 		parts:   make([]int32, len(records)),
 		idemKey: opts.IdempotencyKey,
 		done:    make(chan produceAnswer, 1),
+		body:    opts.body,
 	}
 	now := n.now().UnixMilli()
 	sticky := int32(-1) // one partition for all keyless records of the call
@@ -123,6 +127,8 @@ func (n *Node) Produce(ctx context.Context, topicName string, records []ProduceR
 	}
 	if err := n.accept(req); err != nil {
 		n.metrics.produceOutcomes.WithLabelValues(outcome(err)).Inc()
+		clear(req.records)
+		req.body.release()
 		return nil, err
 	}
 	if opts.Ack == AckBuffered || ackEarly {
@@ -156,6 +162,29 @@ func outcome(err error) string {
 	return "error"
 }
 
+// admitProduce refuses, with the error accept would give, a request
+// whose body alone would overflow the buffer. It is a hint, checked
+// before the body is read; accept decides. A body is about the size
+// accept counts for its records (recordSize adds 16 bytes a record, the
+// encoding 5 to 20), so a request near the limit may get 429 a little
+// early, which a producer retries; on an empty buffer accept decides
+// alone.
+func (n *Node) admitProduce(bodyBytes int64) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing || n.buffered == 0 || n.buffered+bodyBytes <= n.cfg.MaxBufferedBytes {
+		return nil
+	}
+	n.metrics.produceOutcomes.WithLabelValues(outcome(ErrOverloaded)).Inc()
+	return n.overloaded()
+}
+
+func (n *Node) overloaded() error {
+	// Room frees as chunks commit, at most a flush interval apart when
+	// the store is healthy.
+	return &OverloadedError{RetryAfter: max(time.Second, 2*n.cfg.FlushInterval)}
+}
+
 // accept adds req to the open chunk, or refuses it when the node is
 // draining or its buffer is full.
 func (n *Node) accept(req *produceReq) error {
@@ -165,9 +194,7 @@ func (n *Node) accept(req *produceReq) error {
 		return ErrShuttingDown
 	}
 	if n.buffered+req.size > n.cfg.MaxBufferedBytes {
-		// Room frees as chunks commit, at most a flush interval apart
-		// when the store is healthy.
-		return &OverloadedError{RetryAfter: max(time.Second, 2*n.cfg.FlushInterval)}
+		return n.overloaded()
 	}
 	n.buffered += req.size
 	n.metrics.bufferedBytes.Set(float64(n.buffered))

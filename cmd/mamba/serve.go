@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"regexp"
@@ -50,6 +51,7 @@ type serveOptions struct {
 	logLevel        string
 	ckptInterval    time.Duration
 	ckptKept        int
+	pprofListen     string
 }
 
 // defaultServeOptions are the defaults of serve's flags.
@@ -128,6 +130,7 @@ nothing makes none.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", o.shutdownTimeout, "how long a draining node may take to answer what it accepted")
 	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often a metadata checkpoint is written to the bucket (by one node at a time); 0 disables checkpoints")
 	f.IntVar(&o.ckptKept, "checkpoints-kept", o.ckptKept, "how many of the newest checkpoints stay in the bucket")
+	f.StringVar(&o.pprofListen, "pprof-listen", "", "loopback address (for example 127.0.0.1:6060) serving net/http/pprof; empty disables it")
 	documentEnv(f)
 	return cmd
 }
@@ -191,7 +194,41 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	defer objectstore.Close(store)
+	if o.pprofListen != "" {
+		stop, err := servePprof(o.pprofListen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return serveWith(ctx, o, log, rdb, store, nil)
+}
+
+// servePprof serves net/http/pprof on its own listener, apart from the
+// API, and only on a loopback address: profiles reveal memory contents.
+// The returned function stops it.
+func servePprof(addr string, log *slog.Logger) (func(), error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-listen %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("--pprof-listen %q: want a loopback address such as 127.0.0.1:6060", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("serving pprof", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // serveWith runs a node with o's settings on the given Redis and bucket

@@ -126,16 +126,30 @@ func appendHeaders(dst []byte, hs []Header) []byte {
 // AppendProduceRequest appends the encoding of a produce request holding
 // records to dst and returns the extended slice.
 func AppendProduceRequest(dst []byte, records []ProduceRecord) []byte {
-	dst = appendPreamble(dst, kindProduceRequest)
-	dst = binary.AppendUvarint(dst, uint64(len(records)))
-	for _, r := range records {
-		dst = binary.AppendVarint(dst, int64(r.Partition))
-		dst = binary.AppendVarint(dst, r.Timestamp)
-		dst = appendKey(dst, r.Key)
-		dst = appendBytes(dst, r.Value)
-		dst = appendHeaders(dst, r.Headers)
+	dst = AppendProduceRequestStart(dst, len(records))
+	for i := range records {
+		dst = AppendProduceRecord(dst, &records[i])
 	}
 	return dst
+}
+
+// AppendProduceRequestStart appends the start of a produce request of n
+// records to dst; AppendProduceRecord then appends each record, exactly n
+// times. Together they encode what AppendProduceRequest does, without a
+// slice of all records.
+func AppendProduceRequestStart(dst []byte, n int) []byte {
+	dst = appendPreamble(dst, kindProduceRequest)
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
+// AppendProduceRecord appends one record of a produce request started
+// with AppendProduceRequestStart.
+func AppendProduceRecord(dst []byte, r *ProduceRecord) []byte {
+	dst = binary.AppendVarint(dst, int64(r.Partition))
+	dst = binary.AppendVarint(dst, r.Timestamp)
+	dst = appendKey(dst, r.Key)
+	dst = appendBytes(dst, r.Value)
+	return appendHeaders(dst, r.Headers)
 }
 
 // AppendProduceResponse appends the encoding of a produce response to dst
@@ -153,19 +167,32 @@ func AppendProduceResponse(dst []byte, results []ProduceResult) []byte {
 // AppendFetchResponse appends the encoding of resp to dst and returns the
 // extended slice.
 func AppendFetchResponse(dst []byte, resp FetchResponse) []byte {
+	dst = AppendFetchResponseStart(dst, resp, len(resp.Records))
+	for i := range resp.Records {
+		dst = AppendFetchRecord(dst, &resp.Records[i])
+	}
+	return dst
+}
+
+// AppendFetchResponseStart appends the start of a fetch response with
+// resp's offsets and n records (resp.Records is not read);
+// AppendFetchRecord then appends each record, exactly n times.
+func AppendFetchResponseStart(dst []byte, resp FetchResponse, n int) []byte {
 	dst = appendPreamble(dst, kindFetchResponse)
 	dst = binary.AppendVarint(dst, resp.NextOffset)
 	dst = binary.AppendVarint(dst, resp.HighWatermark)
 	dst = binary.AppendVarint(dst, resp.LogStartOffset)
-	dst = binary.AppendUvarint(dst, uint64(len(resp.Records)))
-	for _, r := range resp.Records {
-		dst = binary.AppendVarint(dst, r.Offset)
-		dst = binary.AppendVarint(dst, r.Timestamp)
-		dst = appendKey(dst, r.Key)
-		dst = appendBytes(dst, r.Value)
-		dst = appendHeaders(dst, r.Headers)
-	}
-	return dst
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
+// AppendFetchRecord appends one record of a fetch response started with
+// AppendFetchResponseStart.
+func AppendFetchRecord(dst []byte, r *FetchRecord) []byte {
+	dst = binary.AppendVarint(dst, r.Offset)
+	dst = binary.AppendVarint(dst, r.Timestamp)
+	dst = appendKey(dst, r.Key)
+	dst = appendBytes(dst, r.Value)
+	return appendHeaders(dst, r.Headers)
 }
 
 // DecodeProduceRequest decodes a whole produce request. The records alias

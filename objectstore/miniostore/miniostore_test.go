@@ -1,6 +1,7 @@
 package miniostore_test
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -38,4 +39,21 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
 	}
+}
+
+func TestCorruptPutRejected(t *testing.T) {
+	m := testserver.StartMinIO(t)
+	s, err := miniostore.New(miniostore.Config{
+		Endpoint:    m.Endpoint,
+		Bucket:      m.CreateBucket(t, "corrupt"),
+		Region:      "us-east-1",
+		PathStyle:   true,
+		Credentials: credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
+		Transport:   storetest.CorruptingTransport{Base: http.DefaultTransport},
+		MaxRetries:  1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckCorruptPutRejected(t, s)
 }

@@ -1,6 +1,7 @@
 package s3store_test
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -25,4 +26,24 @@ func TestMinIOServer(t *testing.T) {
 		}
 		return s
 	})
+}
+
+func TestCorruptPutRejected(t *testing.T) {
+	// The SDK cannot add a CA bundle to a plain *http.Client, and needs
+	// none for http.
+	t.Setenv("AWS_CA_BUNDLE", "")
+	m := testserver.StartMinIO(t)
+	s, err := s3store.New(t.Context(), s3store.Config{
+		Bucket:      m.CreateBucket(t, "corrupt"),
+		Region:      "us-east-1",
+		Endpoint:    m.Endpoint,
+		PathStyle:   true,
+		Credentials: credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
+		HTTPClient:  &http.Client{Transport: storetest.CorruptingTransport{Base: http.DefaultTransport}},
+		MaxAttempts: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckCorruptPutRejected(t, s)
 }
