@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/mambamq/mamba/client"
 	"github.com/mambamq/mamba/ingest"
 	"github.com/mambamq/mamba/internal/bench"
 )
@@ -52,7 +53,7 @@ func newBenchCmd() *cobra.Command {
 		messageSize: 1024, topics: 1, partitions: 8, producers: 4, consumers: 1,
 		duration: 30 * time.Second, warmup: 5 * time.Second, drain: 30 * time.Second,
 		ack: "durable", format: "binary",
-		linger: 5 * time.Millisecond, batchBytes: 1 << 20, inFlight: 4,
+		linger: client.DefaultLinger, batchBytes: client.DefaultMaxBatchBytes, inFlight: client.DefaultMaxInFlight,
 		flushIntv: ingest.DefaultFlushInterval, flushBytes: byteSize(ingest.DefaultFlushBytes),
 		output: "text",
 	}

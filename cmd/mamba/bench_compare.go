@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mambamq/mamba/client"
 	"github.com/mambamq/mamba/internal/bench"
 )
 
@@ -16,11 +17,11 @@ func newBenchCompareCmd() *cobra.Command {
 	cfg := bench.CompareConfig{
 		Runs: 3, MessageSize: 1024, Producers: 4, Duration: 15 * time.Second, Warmup: 3 * time.Second,
 		ObjectSize: 8 << 20, Uploads: 4, FlushInterval: 250 * time.Millisecond, Partitions: 8,
-		SDKInFlight: 16, SDKBatchBytes: 1 << 20, QueueInFlight: 256,
+		SDKInFlight: client.DefaultMaxInFlight, SDKBatchBytes: client.DefaultMaxBatchBytes, QueueInFlight: 256,
 		MaxBuffered: 256 << 20, CacheBytes: 256 << 20,
 	}
 	var systems, output string
-	var messageSize, objectSize, batchBytes, maxBuffered, cacheBytes byteSize = 1024, 8 << 20, 1 << 20, 256 << 20, 256 << 20
+	var messageSize, objectSize, batchBytes, maxBuffered, cacheBytes byteSize = 1024, 8 << 20, client.DefaultMaxBatchBytes, 256 << 20, 256 << 20
 	cmd := &cobra.Command{
 		Use:   "compare",
 		Short: "Measure Mamba side by side with raw MinIO PUTs, NATS JetStream and Redis Streams",

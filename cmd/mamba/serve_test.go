@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -440,4 +442,36 @@ func bufferedBytes(t *testing.T, url string) float64 {
 	}
 	t.Fatal("no mamba_buffered_bytes in /metrics")
 	return 0
+}
+
+func TestSetMemoryLimit(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	log := slog.New(slog.DiscardHandler)
+	o := defaultServeOptions()
+
+	if err := setMemoryLimit(o, log); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := debug.SetMemoryLimit(-1), int64(o.maxBuffered)+int64(o.cacheBytes)+memoryHeadroom; got != want {
+		t.Errorf("auto limit %d, want max buffered + cache + headroom = %d", got, want)
+	}
+	o.memoryLimit = "1GiB"
+	if err := setMemoryLimit(o, log); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
+		t.Errorf("limit %d after --memory-limit 1GiB", got)
+	}
+	o.memoryLimit = "off"
+	if err := setMemoryLimit(o, log); err != nil || debug.SetMemoryLimit(-1) != 1<<30 {
+		t.Errorf("off: %v; want no error and the limit untouched", err)
+	}
+	for _, bad := range []string{"lots", "-5MiB", "0"} {
+		o.memoryLimit = bad
+		if err := setMemoryLimit(o, log); err == nil || !strings.Contains(err.Error(), "--memory-limit") {
+			t.Errorf("--memory-limit %q: %v, want an error naming the flag", bad, err)
+		}
+	}
 }

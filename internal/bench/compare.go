@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mambamq/mamba/client"
 	"github.com/mambamq/mamba/internal/servers"
 )
 
@@ -80,8 +81,8 @@ func (c *CompareConfig) defaults() {
 	setDefault(&c.Uploads, 4)
 	setDefault(&c.FlushInterval, 250*time.Millisecond)
 	setDefault(&c.Partitions, 8)
-	setDefault(&c.SDKInFlight, 16)
-	setDefault(&c.SDKBatchBytes, 1<<20)
+	setDefault(&c.SDKInFlight, client.DefaultMaxInFlight)
+	setDefault(&c.SDKBatchBytes, client.DefaultMaxBatchBytes)
 	setDefault(&c.QueueInFlight, 256)
 	setDefault(&c.MaxBuffered, 256<<20)
 	setDefault(&c.CacheBytes, 256<<20)
@@ -434,12 +435,12 @@ func (c *CompareConfig) checkTargets(ctx context.Context, srv *compareServer, re
 			Got: fmt.Sprintf("%.1f at %.1f MiB/s", r.Node.PUTsPerSec, r.Produce.MiBPerSec), Met: r.Node.PUTsPerSec <= r.Node.PUTBoundPerSec,
 		})
 	}
-	// Twice the sustainable load, from four times the producers with deep
-	// queues, so that the node's buffer, not the SDK's, is what fills.
+	// Twice the sustainable load, from four times the producers, so that
+	// what the producers keep in flight is well beyond the node's buffer
+	// and the node, not the SDK, is what pushes back.
 	o, err := run("twice the load", func(m *MambaConfig) {
 		m.Rate = 2 * mamba.RecordsPerSec
 		m.Producers *= 4
-		m.InFlight = 32
 	})
 	if err != nil {
 		return err
