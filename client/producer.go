@@ -70,6 +70,7 @@ type producerConfig struct {
 	ackBuffered     bool
 	json            bool
 	onError         func(Record, error)
+	onAck           func(Record, Result)
 	errs            []error
 }
 
@@ -186,6 +187,22 @@ func WithErrorHandler(fn func(Record, error)) ProducerOpt {
 			c.errs = append(c.errs, errors.New("WithErrorHandler: nil handler"))
 		}
 		c.onError = fn
+	}
+}
+
+// WithAckHandler calls fn for every record produced with ProduceAsync or
+// TryProduce once it is acknowledged, with where it was stored, in
+// addition to completing its future: the callback style of producing, with
+// no goroutine waiting per record. Calls are made one at a time from the
+// producer's goroutines, a request's records in their order; fn must not
+// block for long (it holds up other acknowledgements), nor call the
+// producer's Flush or Close.
+func WithAckHandler(fn func(Record, Result)) ProducerOpt {
+	return func(c *producerConfig) {
+		if fn == nil {
+			c.errs = append(c.errs, errors.New("WithAckHandler: nil handler"))
+		}
+		c.onAck = fn
 	}
 }
 
@@ -960,7 +977,7 @@ func (p *Producer) send(b *batch) {
 
 // complete settles b's futures and frees its partitions.
 func (p *Producer) complete(b *batch, results []Result, err error) {
-	var failed []*Future
+	var failed, acked []*Future
 	p.mu.Lock()
 	for _, q := range b.parts {
 		q.busy = false
@@ -978,11 +995,26 @@ func (p *Producer) complete(b *batch, results []Result, err error) {
 			}
 			continue
 		}
-		p.resolveLocked(f, results[i], nil)
+		if p.resolveLocked(f, results[i], nil); !f.sync && p.cfg.onAck != nil {
+			acked = append(acked, f)
+		}
 	}
 	p.wakeLocked()
 	p.mu.Unlock()
 	p.report(failed)
+	p.reportAcked(acked)
+}
+
+// reportAcked calls the ack handler for each of fs.
+func (p *Producer) reportAcked(fs []*Future) {
+	if len(fs) == 0 {
+		return
+	}
+	p.handlerMu.Lock()
+	defer p.handlerMu.Unlock()
+	for _, f := range fs {
+		p.cfg.onAck(f.rec, f.res)
+	}
 }
 
 // encode builds b's request body once; retries send the same bytes.

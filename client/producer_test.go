@@ -497,3 +497,57 @@ func TestProducerRetriesFaultsExactlyOnce(t *testing.T) {
 		}
 	}
 }
+
+// The ack handler sees every acknowledged async record once, with the
+// result its future holds, and never a record produced with Produce.
+func TestProducerAckHandler(t *testing.T) {
+	node := startNode(t)
+	c := newClient(t, node.URL)
+	ctx := t.Context()
+	topic := createTopic(t, c, 3)
+
+	var mu sync.Mutex
+	seen := map[string]client.Result{}
+	p, err := c.NewProducer(client.WithMaxBatchRecords(40), client.WithAckHandler(func(r client.Record, res client.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, dup := seen[string(r.Value)]; dup {
+			t.Errorf("record %q acknowledged twice", r.Value)
+		}
+		seen[string(r.Value)] = res
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	futures := make([]*client.Future, n)
+	for i := range n {
+		futures[i] = p.ProduceAsync(client.Record{Topic: topic, Value: []byte("v" + strconv.Itoa(i))})
+	}
+	if _, err := p.Produce(ctx, client.Record{Topic: topic, Value: []byte("sync")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != n {
+		t.Errorf("handler saw %d records, want %d", len(seen), n)
+	}
+	if _, ok := seen["sync"]; ok {
+		t.Error("handler called for a record produced with Produce")
+	}
+	for i, f := range futures {
+		res, err := f.Result()
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if got := seen["v"+strconv.Itoa(i)]; got != res {
+			t.Errorf("record %d: handler saw %+v, future says %+v", i, got, res)
+		}
+	}
+	if _, err := c.NewProducer(client.WithAckHandler(nil)); err == nil {
+		t.Error("WithAckHandler(nil) accepted")
+	}
+}

@@ -28,6 +28,7 @@ type benchOptions struct {
 	topics      int
 	partitions  int
 	producers   int
+	keys        int
 	groups      int
 	consumers   int
 	rate        float64
@@ -102,6 +103,7 @@ JetStream and Redis Streams in one run (docs/benchmarks.md).`,
 	f.IntVar(&o.topics, "topics", o.topics, "topics to create")
 	f.IntVar(&o.partitions, "partitions", o.partitions, "partitions per topic")
 	f.IntVar(&o.producers, "producers", o.producers, "producers (one SDK producer each)")
+	f.IntVar(&o.keys, "keys", 0, "distinct record keys, spreading records over every partition (0: no keys, one partition per SDK batch)")
 	f.IntVar(&o.groups, "groups", 0, "consumer groups reading every topic (0: produce only)")
 	f.IntVar(&o.consumers, "consumers", o.consumers, "consumers per group")
 	f.Float64Var(&o.rate, "rate", 0, "target records per second over all producers (0: unlimited)")
@@ -139,7 +141,7 @@ func (o benchOptions) config() (bench.MambaConfig, error) {
 		URL: o.url, RedisAddr: o.redisAddr,
 		FlushInterval: o.flushIntv, FlushBytes: int64(o.flushBytes),
 		MessageSize: int(o.messageSize), Topics: o.topics, Partitions: o.partitions,
-		Producers: o.producers, Groups: o.groups, Consumers: o.consumers,
+		Producers: o.producers, Keys: o.keys, Groups: o.groups, Consumers: o.consumers,
 		Rate: o.rate, Duration: o.duration, Warmup: o.warmup, Drain: o.drain,
 		AckBuffered: o.ack == "buffered", JSON: o.format == "json",
 		Linger: o.linger, BatchBytes: int(o.batchBytes), InFlight: o.inFlight, BufferBytes: int64(o.bufferBytes),

@@ -426,7 +426,11 @@ func (c *CompareConfig) checkTargets(ctx context.Context, srv *compareServer, re
 		Got: ms(h.EndToEnd.P99), Met: h.EndToEnd.Count > 0 && h.EndToEnd.P99 <= h.Ack.P99+50,
 	})
 	for _, parts := range []int{1, 1000} {
-		r, err := run(fmt.Sprintf("half load, %d partitions", parts), func(m *MambaConfig) { m.Partitions = parts })
+		// Keyed records, so that with 1000 partitions every request
+		// carries many partitions and every chunk holds them all.
+		r, err := run(fmt.Sprintf("half load, %d partition(s), keyed", parts), func(m *MambaConfig) {
+			m.Partitions, m.Keys = parts, 100_000
+		})
 		if err != nil {
 			return err
 		}

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	mathrand "math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +26,8 @@ type MambaConfig struct {
 	// (default URL + "/metrics").
 	URL, MetricsURL string
 	// NodePid, when the node runs on this machine, gives its exact peak
-	// RSS (VmHWM); otherwise the peak of sampled RSS is reported.
+	// RSS over the window (VmHWM, reset when the window starts);
+	// otherwise the peak of RSS sampled every 500 ms is reported.
 	NodePid int
 	// RedisAddr, when set, is read for the Redis commands per second.
 	RedisAddr string
@@ -39,6 +40,11 @@ type MambaConfig struct {
 	Topics      int
 	Partitions  int
 	Producers   int
+	// Keys, when above zero, gives records keys cycling over that many
+	// distinct values, which spreads them over every partition; zero
+	// sends records without keys, placed by the SDK one partition per
+	// batch.
+	Keys int
 	// Groups consumer groups of Consumers members each read every topic;
 	// 0 groups measures producing only.
 	Groups, Consumers int
@@ -108,6 +114,8 @@ func (cfg *MambaConfig) validate() error {
 		return fmt.Errorf("bench: message size %d is below the %d-byte timestamp every record carries", cfg.MessageSize, stampBytes)
 	case cfg.Topics < 1 || cfg.Partitions < 1 || cfg.Producers < 1:
 		return errors.New("bench: topics, partitions and producers must be at least 1")
+	case cfg.Keys < 0:
+		return errors.New("bench: keys must not be negative")
 	case cfg.Groups < 0 || cfg.Consumers < 1:
 		return errors.New("bench: groups must be 0 or more and consumers per group at least 1")
 	case cfg.Rate < 0 || cfg.Duration <= 0 || cfg.Warmup < 0:
@@ -168,6 +176,7 @@ type MambaSettings struct {
 	Topics      int     `json:"topics"`
 	Partitions  int     `json:"partitions"`
 	Producers   int     `json:"producers"`
+	Keys        int     `json:"keys"`
 	Groups      int     `json:"groups"`
 	Consumers   int     `json:"consumers_per_group"`
 	Rate        float64 `json:"target_rate"`
@@ -210,6 +219,7 @@ type mambaRun struct {
 	hc       *http.Client
 	admin    *client.Client
 	topics   []string
+	keys     [][]byte // shared and read-only
 	ack, e2e *Recorder
 	win      phases
 
@@ -229,6 +239,9 @@ func (r *mambaRun) run(ctx context.Context) (MambaResult, error) {
 		return MambaResult{}, err
 	}
 	defer r.admin.CloseIdleConnections()
+	for i := range cfg.Keys {
+		r.keys = append(r.keys, []byte("key-"+strconv.Itoa(i)))
+	}
 	if err := r.createTopics(ctx); err != nil {
 		return MambaResult{}, err
 	}
@@ -271,7 +284,11 @@ func (r *mambaRun) run(ctx context.Context) (MambaResult, error) {
 	var before, after nodeSample
 	var cmdsBefore, cmdsAfter int64
 	var sampleErr error
+	hwmReset := false
 	snap := func(s *nodeSample, cmds *int64) {
+		if s == &before && cfg.NodePid > 0 {
+			hwmReset = resetPeakRSS(cfg.NodePid) == nil
+		}
 		if *s, err = scrapeNode(ctx, r.hc, cfg.MetricsURL); err != nil {
 			sampleErr = errors.Join(sampleErr, err)
 		}
@@ -326,7 +343,7 @@ func (r *mambaRun) run(ctx context.Context) (MambaResult, error) {
 		return MambaResult{}, sampleErr
 	}
 
-	res := r.report(before, after, cmdsBefore, cmdsAfter)
+	res := r.report(before, after, cmdsBefore, cmdsAfter, hwmReset)
 	return res, nil
 }
 
@@ -352,24 +369,18 @@ func (r *mambaRun) deleteTopics() {
 	}
 }
 
-// pending is a record waiting for its acknowledgement.
-type pending struct {
-	f    *client.Future
-	sent time.Time
-	size int64
-}
-
-// produce runs one producer. Records go to partitions in runs of about
-// one batch each, rotating over every topic and partition; each
-// partition's futures are awaited by a goroutine of their own, in order.
-// Within a partition the SDK keeps one request in flight, so futures
-// complete in the order they were produced and the latency recorded is
-// the real one, with no head-of-line skew from other partitions.
+// produce runs one producer: records without keys, so the SDK places
+// them as it places any keyless record (one partition per batch,
+// preferring one with no request in flight), rotating over the topics.
+// Each record carries its scheduled send time, and the SDK's ack and
+// error handlers account for it, so no goroutine waits per record.
 func (r *mambaRun) produce(ctx context.Context, id int) error {
 	cfg := r.cfg
 	opts := []client.ProducerOpt{
 		client.WithLinger(cfg.Linger), client.WithMaxBatchBytes(cfg.BatchBytes),
 		client.WithMaxInFlight(cfg.InFlight), client.WithMaxBufferedBytes(cfg.BufferBytes),
+		client.WithAckHandler(func(rec client.Record, _ client.Result) { r.acknowledged(rec.Value) }),
+		client.WithErrorHandler(func(client.Record, error) { r.errs.Add(1) }),
 	}
 	if cfg.AckBuffered {
 		opts = append(opts, client.WithAckBuffered())
@@ -387,24 +398,14 @@ func (r *mambaRun) produce(ctx context.Context, id int) error {
 		return err
 	}
 
-	nparts := cfg.Topics * cfg.Partitions
-	depth := min(max(131072/nparts, 256), 65536)
-	queues := make([]chan pending, nparts)
-	var waiters sync.WaitGroup
-	for i := range queues {
-		queues[i] = make(chan pending, depth)
-		waiters.Go(func() { r.await(queues[i]) })
-	}
-
-	run := max(cfg.BatchBytes/(cfg.MessageSize+16), 1)
-	slot := mathrand.IntN(nparts)
 	payloads := newPayloadSource(cfg.MessageSize)
 	var interval time.Duration
 	if cfg.Rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(cfg.Producers) / cfg.Rate)
 	}
-	next := r.win.start
-	var sendErr error
+	// Producers start staggered over one interval so their sends
+	// interleave.
+	next := r.win.start.Add(interval * time.Duration(id) / time.Duration(cfg.Producers))
 	for n := 0; ; n++ {
 		now := time.Now()
 		if !now.Before(r.win.measureEnd) || ctx.Err() != nil {
@@ -412,7 +413,7 @@ func (r *mambaRun) produce(ctx context.Context, id int) error {
 		}
 		sent := now
 		if interval > 0 {
-			// Pace by intended send time, and measure from it, so that a
+			// Pace by scheduled send time, and measure from it, so that a
 			// stall delays the schedule's records rather than hiding them
 			// (no coordinated omission).
 			if next.Sub(now) > 200*time.Microsecond {
@@ -427,49 +428,35 @@ func (r *mambaRun) produce(ctx context.Context, id int) error {
 			}
 			next = next.Add(interval)
 		}
-		if n%run == 0 {
-			slot = (slot + 1) % nparts
+		rec := client.Record{Topic: r.topics[n%len(r.topics)], Value: payloads.next(sent)}
+		if len(r.keys) > 0 {
+			rec.Key = r.keys[(n+id*7919)%len(r.keys)]
 		}
-		part := int32(slot % cfg.Partitions)
-		rec := client.Record{Topic: r.topics[slot/cfg.Partitions], Partition: &part, Value: payloads.next(sent)}
-		f := p.ProduceAsync(rec)
-		select {
-		case queues[slot] <- pending{f: f, sent: sent, size: int64(len(rec.Value))}:
-		case <-ctx.Done():
-		}
+		// Blocks while the producer's buffer is full.
+		p.ProduceAsync(rec)
 	}
-	// Every future is done after Close: acknowledged or failed.
+	// Every record is acknowledged or failed once Close returns.
 	closeCtx, cancel := context.WithTimeout(context.Background(), client.DefaultDeliveryTimeout)
+	defer cancel()
 	if ctx.Err() != nil {
 		// Cancelled: give up on what is outstanding at once.
-		closeCtx, cancel = ctx, func() {}
+		closeCtx = ctx
 	}
 	if err := p.Close(closeCtx); err != nil && ctx.Err() == nil {
-		sendErr = fmt.Errorf("bench: producer %d: %w", id, err)
+		return fmt.Errorf("bench: producer %d: %w", id, err)
 	}
-	cancel()
-	for _, q := range queues {
-		close(q)
-	}
-	waiters.Wait()
-	return sendErr
+	return nil
 }
 
-// await records the outcome of one partition's records, in order.
-func (r *mambaRun) await(q <-chan pending) {
-	for pd := range q {
-		err := pd.f.Err()
-		done := time.Now()
-		if err != nil {
-			r.errs.Add(1)
-			continue
-		}
-		r.produced.Add(1)
-		if r.win.counts(done) {
-			r.ack.Record(done.Sub(pd.sent))
-			r.acked.Add(1)
-			r.ackedBytes.Add(pd.size)
-		}
+// acknowledged accounts for one acknowledged record.
+func (r *mambaRun) acknowledged(value []byte) {
+	done := time.Now()
+	r.produced.Add(1)
+	if r.win.counts(done) {
+		sent := time.Unix(0, int64(binary.BigEndian.Uint64(value)))
+		r.ack.Record(done.Sub(sent))
+		r.acked.Add(1)
+		r.ackedBytes.Add(int64(len(value)))
 	}
 }
 
@@ -512,7 +499,8 @@ func (r *mambaRun) startConsumers(ctx context.Context) ([]*client.GroupConsumer,
 			if err != nil {
 				return out, err
 			}
-			gc, err := c.NewGroupConsumer(group, r.topics)
+			gc, err := c.NewGroupConsumer(group, r.topics,
+				client.WithMaxRecords(fetchMaxRecords), client.WithMaxBytes(fetchMaxBytes))
 			if err != nil {
 				return out, err
 			}
@@ -522,8 +510,17 @@ func (r *mambaRun) startConsumers(ctx context.Context) ([]*client.GroupConsumer,
 	return out, nil
 }
 
+// Consumers fetch up to the node's caps per partition and commit their
+// offsets once a second, as a consumer after throughput would.
+const (
+	fetchMaxRecords = 10_000
+	fetchMaxBytes   = 8 << 20
+	commitInterval  = time.Second
+)
+
 // consume reads records for one member of group g until ctx ends.
 func (r *mambaRun) consume(ctx context.Context, gc *client.GroupConsumer, g int) error {
+	lastCommit := time.Now()
 	for ctx.Err() == nil {
 		recs, err := gc.Fetch(ctx)
 		if err != nil {
@@ -548,8 +545,11 @@ func (r *mambaRun) consume(ctx context.Context, gc *client.GroupConsumer, g int)
 			}
 		}
 		r.reads[g].Add(int64(len(recs)))
-		if err := gc.Commit(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, client.ErrLeaseLost) {
-			r.errs.Add(1)
+		if time.Since(lastCommit) >= commitInterval {
+			lastCommit = time.Now()
+			if err := gc.Commit(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, client.ErrLeaseLost) {
+				r.errs.Add(1)
+			}
 		}
 	}
 	return nil
@@ -595,7 +595,7 @@ func (r *mambaRun) sample(ctx context.Context) {
 		case <-tick.C:
 		}
 		if s, err := scrapeNode(ctx, r.hc, r.cfg.MetricsURL); err == nil {
-			if rss := int64(s.rssBytes); rss > r.peakRSS.Load() {
+			if rss := int64(s.rssBytes); r.win.counts(s.at) && rss > r.peakRSS.Load() {
 				r.peakRSS.Store(rss)
 			}
 			r.overloaded.Store(math.Float64bits(s.overloaded))
@@ -635,7 +635,7 @@ func (r *mambaRun) progressPhase(phase string) {
 	})
 }
 
-func (r *mambaRun) report(before, after nodeSample, cmdsBefore, cmdsAfter int64) MambaResult {
+func (r *mambaRun) report(before, after nodeSample, cmdsBefore, cmdsAfter int64, hwmReset bool) MambaResult {
 	cfg := r.cfg
 	elapsed := cfg.Duration
 	res := MambaResult{
@@ -650,7 +650,7 @@ func (r *mambaRun) report(before, after nodeSample, cmdsBefore, cmdsAfter int64)
 		Consume:  NewThroughput(r.consumed.Load(), r.consumedBytes.Load(), elapsed),
 		Settings: MambaSettings{
 			MessageSize: cfg.MessageSize, Topics: cfg.Topics, Partitions: cfg.Partitions,
-			Producers: cfg.Producers, Groups: cfg.Groups, Consumers: cfg.Consumers, Rate: cfg.Rate,
+			Producers: cfg.Producers, Keys: cfg.Keys, Groups: cfg.Groups, Consumers: cfg.Consumers, Rate: cfg.Rate,
 			Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(),
 			Ack: "durable", Format: "binary", Linger: cfg.Linger.String(),
 			BatchBytes: cfg.BatchBytes, InFlight: cfg.InFlight,
@@ -680,7 +680,8 @@ func (r *mambaRun) report(before, after nodeSample, cmdsBefore, cmdsAfter int64)
 	n.Overloaded = after.overloaded - before.overloaded
 	n.CPUCores = (after.cpuSeconds - before.cpuSeconds) / secs
 	n.PeakRSSBytes = r.peakRSS.Load()
-	if cfg.NodePid > 0 {
+	if cfg.NodePid > 0 && hwmReset {
+		// The kernel's exact peak since the window began.
 		if hwm := peakRSS(cfg.NodePid); hwm > 0 {
 			n.PeakRSSBytes = hwm
 		}

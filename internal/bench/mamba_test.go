@@ -37,6 +37,7 @@ func TestRunMamba(t *testing.T) {
 		{"binary durable, two groups", func(c *MambaConfig) { c.Groups, c.Consumers = 2, 2 }},
 		{"json", func(c *MambaConfig) { c.JSON, c.Groups = true, 1 }},
 		{"ack buffered, two topics", func(c *MambaConfig) { c.AckBuffered, c.Topics, c.Groups = true, 2, 1 }},
+		{"keyed, one group", func(c *MambaConfig) { c.Keys, c.Groups = 50, 1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base

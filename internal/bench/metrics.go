@@ -128,6 +128,12 @@ func peakRSS(pid int) int64 {
 	return 0
 }
 
+// resetPeakRSS resets a local process's VmHWM to its current RSS (Linux
+// clear_refs "5"), so that peakRSS reports the peak from now on.
+func resetPeakRSS(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
 // requestCostPerGiB is the S3 request cost of ingesting one GiB at the
 // list prices above.
 func requestCostPerGiB(puts, gets float64, bytes int64) float64 {

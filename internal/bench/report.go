@@ -15,8 +15,12 @@ func WriteMambaReport(w io.Writer, res MambaResult) error {
 	s := res.Settings
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
-	p("workload\t%d B records, %d topic(s) x %d partition(s), %d producer(s), %d group(s) x %d consumer(s), rate %s, %s measured after %s warm-up",
-		s.MessageSize, s.Topics, s.Partitions, s.Producers, s.Groups, s.Consumers, rateString(s.Rate), s.Duration, s.Warmup)
+	keys := "no keys"
+	if s.Keys > 0 {
+		keys = fmt.Sprintf("%d keys", s.Keys)
+	}
+	p("workload\t%d B records (%s), %d topic(s) x %d partition(s), %d producer(s), %d group(s) x %d consumer(s), rate %s, %s measured after %s warm-up",
+		s.MessageSize, keys, s.Topics, s.Partitions, s.Producers, s.Groups, s.Consumers, rateString(s.Rate), s.Duration, s.Warmup)
 	p("sdk\tack=%s, %s, linger %s, batch %s, %d in flight", s.Ack, s.Format, s.Linger, humanize.IBytes(uint64(s.BatchBytes)), s.InFlight)
 	p("produce\t%.0f records/s, %.1f MiB/s (%d records, %d errors)", res.Produce.RecordsPerSec, res.Produce.MiBPerSec, res.Produce.Records, res.Errors)
 	p("ack latency\t%s", latencyString(res.Ack))
