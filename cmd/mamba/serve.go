@@ -134,7 +134,7 @@ nothing makes none.`,
 	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often a metadata checkpoint is written to the bucket (by one node at a time); 0 disables checkpoints")
 	f.IntVar(&o.ckptKept, "checkpoints-kept", o.ckptKept, "how many of the newest checkpoints stay in the bucket")
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "loopback address (for example 127.0.0.1:6060) serving net/http/pprof; empty disables it")
-	f.StringVar(&o.memoryLimit, "memory-limit", o.memoryLimit, "soft limit of the Go heap: auto (max-buffered-bytes + cache-bytes + 96MiB), off, or a size; a GOMEMLIMIT variable wins")
+	f.StringVar(&o.memoryLimit, "memory-limit", o.memoryLimit, "soft limit of the Go heap: auto (max-buffered-bytes + cache-bytes + 64MiB), off, or a size; a GOMEMLIMIT variable wins")
 	documentEnv(f)
 	return cmd
 }
@@ -214,7 +214,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 // memoryHeadroom is what the auto memory limit allows on top of the
 // node's buffer and cache: request bodies being read, the chunk being
 // built, connections and the runtime.
-const memoryHeadroom = 96 << 20
+const memoryHeadroom = 64 << 20
 
 // setMemoryLimit sets the Go heap's soft limit. Without one the heap
 // grows to about twice the live data before a collection, so a node

@@ -395,19 +395,25 @@ func (c *CompareConfig) checkTargets(ctx context.Context, srv *compareServer, re
 		})
 	}
 	half := mamba.RecordsPerSec / 2
+	// Each target configuration runs c.Runs times; the check uses the
+	// medians, the highest peak RSS and the fewest 429s of the runs.
 	run := func(label string, mutate func(*MambaConfig)) (MambaResult, error) {
-		m := c.mambaConfig(srv)
-		m.Rate = half
-		mutate(&m)
-		r, err := RunMamba(ctx, m)
-		if err != nil {
-			return r, fmt.Errorf("%s: %w", label, err)
+		var rs []MambaResult
+		for i := range c.Runs {
+			m := c.mambaConfig(srv)
+			m.Rate = half
+			mutate(&m)
+			r, err := RunMamba(ctx, m)
+			if err != nil {
+				return r, fmt.Errorf("%s: %w", label, err)
+			}
+			r.System = "mamba " + label
+			res.Extra = append(res.Extra, r)
+			c.Log(fmt.Sprintf("run %d/%d %-34s %6.1f MiB/s  ack p99 %s  e2e p99 %s  PUTs/s %.1f (bound %.1f)  429s %.0f  peak RSS %s",
+				i+1, c.Runs, label, r.Produce.MiBPerSec, ms(r.Ack.P99), ms(r.EndToEnd.P99), r.Node.PUTsPerSec, r.Node.PUTBoundPerSec, r.Node.Overloaded, byteString(int(r.Node.PeakRSSBytes))))
+			rs = append(rs, r)
 		}
-		r.System = "mamba " + label
-		res.Extra = append(res.Extra, r)
-		c.Log(fmt.Sprintf("%-28s %8.1f MiB/s  ack p99 %s  e2e p99 %s  PUTs/s %.1f (bound %.1f)  429s %.0f  peak RSS %s",
-			label, r.Produce.MiBPerSec, ms(r.Ack.P99), ms(r.EndToEnd.P99), r.Node.PUTsPerSec, r.Node.PUTBoundPerSec, r.Node.Overloaded, byteString(int(r.Node.PeakRSSBytes))))
-		return r, nil
+		return aggregate(rs), nil
 	}
 
 	h, err := run("half load, 1 group", func(m *MambaConfig) { m.Groups = 1 })
@@ -462,6 +468,25 @@ func (c *CompareConfig) checkTargets(ctx context.Context, srv *compareServer, re
 		})
 	}
 	return nil
+}
+
+// aggregate folds the runs of one target configuration: medians of the
+// throughput, latencies and PUT rates, the highest peak RSS and the
+// fewest 429s.
+func aggregate(rs []MambaResult) MambaResult {
+	out := rs[0]
+	med := func(f func(MambaResult) float64) float64 { return median(rs, f) }
+	out.Produce.MiBPerSec = med(func(r MambaResult) float64 { return r.Produce.MiBPerSec })
+	out.Ack.P99 = med(func(r MambaResult) float64 { return r.Ack.P99 })
+	out.EndToEnd.P99 = med(func(r MambaResult) float64 { return r.EndToEnd.P99 })
+	out.Node.PUTsPerSec = med(func(r MambaResult) float64 { return r.Node.PUTsPerSec })
+	out.Node.PUTBoundPerSec = med(func(r MambaResult) float64 { return r.Node.PUTBoundPerSec })
+	for _, r := range rs {
+		out.Node.PeakRSSBytes = max(out.Node.PeakRSSBytes, r.Node.PeakRSSBytes)
+		out.Node.Overloaded = min(out.Node.Overloaded, r.Node.Overloaded)
+		out.EndToEnd.Count = min(out.EndToEnd.Count, r.EndToEnd.Count)
+	}
+	return out
 }
 
 // ReadMachine describes this machine.

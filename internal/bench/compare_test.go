@@ -128,3 +128,18 @@ func TestWriteReports(t *testing.T) {
 		}
 	}
 }
+
+func TestAggregateTargetRuns(t *testing.T) {
+	mk := func(mibs, p99, rss, over float64) MambaResult {
+		var r MambaResult
+		r.Produce.MiBPerSec, r.Ack.P99, r.Node.PeakRSSBytes, r.Node.Overloaded = mibs, p99, int64(rss), over
+		return r
+	}
+	got := aggregate([]MambaResult{mk(100, 500, 600, 10), mk(120, 900, 700, 0), mk(110, 400, 650, 5)})
+	if got.Produce.MiBPerSec != 110 || got.Ack.P99 != 500 {
+		t.Errorf("medians: %v MiB/s, p99 %v; want 110 and 500", got.Produce.MiBPerSec, got.Ack.P99)
+	}
+	if got.Node.PeakRSSBytes != 700 || got.Node.Overloaded != 0 {
+		t.Errorf("peak RSS %d, 429s %v; want the highest (700) and the fewest (0)", got.Node.PeakRSSBytes, got.Node.Overloaded)
+	}
+}
