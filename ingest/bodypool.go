@@ -18,16 +18,20 @@ import (
 // under ack=buffered happens before that. A buffer that is never
 // released is simply collected.
 //
-// Buffers come in size classes, four per power of two from
-// minPooledBody, so that a buffer fits bodies up to 25% smaller than
-// itself; smaller and larger bodies are not pooled.
+// Buffers come in size classes, sixteen per power of two from
+// minPooledBody, so that a buffer wastes at most 1/16 of its size on a
+// body: what a node holds for the bodies in its buffer stays close to
+// the bytes --max-buffered-bytes counts (with four classes a power, a
+// 4 MiB SDK batch plus its framing took a 5 MiB buffer). Smaller and
+// larger bodies are not pooled.
 type bodyPool struct {
 	classes [bodyClasses]sync.Pool // of *[]byte
 }
 
 const (
 	minPooledBody = 64 << 10
-	bodyClasses   = 4 * 10 // up to 48 MiB, past any allowed body
+	classesPerPow = 16
+	bodyClasses   = classesPerPow * 10 // up to 62 MiB, past any allowed body
 )
 
 // pooledBody is a buffer taken from a pool, to be released once.
@@ -46,7 +50,9 @@ func (b *pooledBody) release() {
 }
 
 // bodyClassSize is the capacity of the buffers of class c.
-func bodyClassSize(c int) int { return (minPooledBody << (c / 4)) / 4 * (4 + c%4) }
+func bodyClassSize(c int) int {
+	return (minPooledBody << (c / classesPerPow)) / classesPerPow * (classesPerPow + c%classesPerPow)
+}
 
 // bodyClassFor returns the smallest class whose buffers hold n bytes, or
 // -1 when n is outside the classes: above the largest, or small enough

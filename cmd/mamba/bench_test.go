@@ -103,6 +103,9 @@ func TestBenchCompareTiny(t *testing.T) {
 	if len(targets) != 8 {
 		t.Errorf("targets %q, want 8", targets)
 	}
+	if len(res.Failures) > 0 {
+		t.Errorf("target runs failed: %q", res.Failures)
+	}
 	if len(res.Extra) != 4 {
 		t.Fatalf("%d target runs, want 4", len(res.Extra))
 	}

@@ -131,6 +131,9 @@ func WriteCompareReport(w io.Writer, res CompareResult) error {
 			return err
 		}
 	}
+	for _, f := range res.Failures {
+		fmt.Fprintf(w, "failed: %s\n", f)
+	}
 	fmt.Fprintf(w, "\ntook %s\n", res.Took)
 	return nil
 }
