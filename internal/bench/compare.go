@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,8 +13,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mambamq/mamba/client"
 	"github.com/mambamq/mamba/internal/servers"
+	"github.com/mambamq/mamba/tiering"
 )
 
 // The systems a comparison can measure.
@@ -255,6 +261,9 @@ func Compare(ctx context.Context, cfg CompareConfig) (CompareResult, error) {
 			}
 			cfg.Log(fmt.Sprintf("run %d/%d %-15s %8.1f MiB/s  ack p50 %s p99 %s", run, cfg.Runs, sys, r.Produce.MiBPerSec, ms(r.Ack.P50), ms(r.Ack.P99)))
 			runs[sys] = append(runs[sys], r)
+			if err := cfg.cleanup(ctx, srv, sys, run); err != nil {
+				return res, fmt.Errorf("%s run %d: clean up: %w", sys, run, err)
+			}
 		}
 	}
 	res.Rows = compareRows(cfg.Systems, runs)
@@ -318,6 +327,50 @@ func (c *CompareConfig) runSystem(ctx context.Context, srv *compareServer, sys s
 		return r, err
 	}
 	return SystemResult{}, fmt.Errorf("unknown system %q", sys)
+}
+
+// cleanup removes what run of sys stored, so that a comparison needs
+// the disk of one run rather than of all of them (a run at full speed
+// writes several GiB): the bucket's raw PUTs and chunks (the comparison
+// owns the bucket, and Mamba's topics are deleted after each run, which
+// leaves their chunks: Mamba has no garbage collection yet), the
+// JetStream stream, the Redis stream.
+func (c *CompareConfig) cleanup(ctx context.Context, srv *compareServer, sys string, run int) error {
+	name := fmt.Sprintf("bench-%d", run)
+	switch sys {
+	case SysMinIOPut, SysMamba, SysMambaJSON:
+		return srv.local.RemoveObjects(ctx, "bench/", tiering.ChunkPrefix)
+	case SysNATSSync, SysNATS:
+		n := srv.nats
+		if sys == SysNATSSync {
+			n = srv.natsSync
+		}
+		nc, err := nats.Connect(n.URL)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		if err := js.DeleteStream(ctx, strings.ToUpper(name)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+	case SysRedisAlways, SysRedisEverysec:
+		rd := srv.redisAlways
+		if sys == SysRedisEverysec {
+			rd = srv.redisEvry
+		}
+		rc := redis.NewClient(&redis.Options{Addr: rd.Addr})
+		defer rc.Close()
+		if err := rc.Del(ctx, name).Err(); err != nil {
+			return err
+		}
+		// Compact the AOF now rather than in the middle of a later run.
+		return rc.BgRewriteAOF(ctx).Err()
+	}
+	return nil
 }
 
 func compareRows(systems []string, runs map[string][]SystemResult) []CompareRow {

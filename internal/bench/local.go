@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/mambamq/mamba/internal/servers"
 )
 
@@ -149,6 +151,22 @@ func fetchToFile(ctx context.Context, url, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// RemoveObjects deletes every object of the local bucket under the
+// prefixes.
+func (l *Local) RemoveObjects(ctx context.Context, prefixes ...string) error {
+	mc, err := l.MinIO.NewClient()
+	if err != nil {
+		return err
+	}
+	for _, prefix := range prefixes {
+		objects := mc.ListObjects(ctx, l.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true})
+		for rerr := range mc.RemoveObjects(ctx, l.Bucket, objects, minio.RemoveObjectsOptions{}) {
+			return fmt.Errorf("remove %s: %w", rerr.ObjectName, rerr.Err)
+		}
+	}
+	return nil
 }
 
 // Close stops the servers (the node gracefully) and removes a temporary
