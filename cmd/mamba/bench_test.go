@@ -116,3 +116,29 @@ func TestBenchCompareTiny(t *testing.T) {
 		t.Errorf("machine not described: %+v", res.Machine)
 	}
 }
+
+// Bad flags are refused before anything starts, with the flag named.
+func TestBenchRejectsBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--ack", "sometimes"}, "--ack"},
+		{[]string{"bench", "--format", "xml"}, "--format"},
+		{[]string{"bench", "-o", "yaml"}, "--output"},
+		{[]string{"bench", "--node-cpu-profile", "cpu.out"}, "--node-cpu-profile needs --local"},
+		{[]string{"bench", "--message-size", "4", "--url", "http://127.0.0.1:1"}, "message size"},
+		{[]string{"bench", "compare", "--systems", "kafka"}, "unknown system"},
+		{[]string{"bench", "compare", "-o", "yaml"}, "--output"},
+	} {
+		cmd := newRootCmd()
+		cmd.SetArgs(tc.args)
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		err := cmd.Execute()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("mamba %s: %v, want an error mentioning %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}
