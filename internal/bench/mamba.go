@@ -289,6 +289,7 @@ func (r *mambaRun) run(ctx context.Context) (MambaResult, error) {
 		if s == &before && cfg.NodePid > 0 {
 			hwmReset = resetPeakRSS(cfg.NodePid) == nil
 		}
+		var err error // this runs in its own goroutine
 		if *s, err = scrapeNode(ctx, r.hc, cfg.MetricsURL); err != nil {
 			sampleErr = errors.Join(sampleErr, err)
 		}
