@@ -191,43 +191,33 @@ func (c *CompareConfig) start(ctx context.Context) (*compareServer, error) {
 	if s.local, err = StartLocal(ctx, LocalOptions{Binary: c.Binary, Dir: c.Dir, RedisFsync: "always", NodeArgs: nodeArgs}); err != nil {
 		return s, err
 	}
-	sub := func(name string) (string, error) {
-		d := filepath.Join(s.local.Dir, name)
-		return d, os.MkdirAll(d, 0o755)
-	}
-	if wants(c.Systems, SysNATSSync) {
-		d, err := sub("nats-sync")
-		if err != nil {
+	// The queues' servers, each in its own directory, only when measured.
+	for _, q := range []struct {
+		sys   string
+		start func(dir string) error
+	}{
+		{SysNATSSync, func(d string) (err error) {
+			s.natsSync, err = servers.StartNATS(d, servers.NATSOptions{SyncAlways: true})
+			return err
+		}},
+		{SysNATS, func(d string) (err error) { s.nats, err = servers.StartNATS(d, servers.NATSOptions{}); return err }},
+		{SysRedisAlways, func(d string) (err error) {
+			s.redisAlways, err = servers.StartRedis(d, servers.RedisOptions{AppendFsync: "always"})
+			return err
+		}},
+		{SysRedisEverysec, func(d string) (err error) {
+			s.redisEvry, err = servers.StartRedis(d, servers.RedisOptions{AppendFsync: "everysec"})
+			return err
+		}},
+	} {
+		if !wants(c.Systems, q.sys) {
+			continue
+		}
+		d := filepath.Join(s.local.Dir, q.sys)
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return s, err
 		}
-		if s.natsSync, err = servers.StartNATS(d, servers.NATSOptions{SyncAlways: true}); err != nil {
-			return s, err
-		}
-	}
-	if wants(c.Systems, SysNATS) {
-		d, err := sub("nats")
-		if err != nil {
-			return s, err
-		}
-		if s.nats, err = servers.StartNATS(d, servers.NATSOptions{}); err != nil {
-			return s, err
-		}
-	}
-	if wants(c.Systems, SysRedisAlways) {
-		d, err := sub("redis-always")
-		if err != nil {
-			return s, err
-		}
-		if s.redisAlways, err = servers.StartRedis(d, servers.RedisOptions{AppendFsync: "always"}); err != nil {
-			return s, err
-		}
-	}
-	if wants(c.Systems, SysRedisEverysec) {
-		d, err := sub("redis-everysec")
-		if err != nil {
-			return s, err
-		}
-		if s.redisEvry, err = servers.StartRedis(d, servers.RedisOptions{AppendFsync: "everysec"}); err != nil {
+		if err := q.start(d); err != nil {
 			return s, err
 		}
 	}
