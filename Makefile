@@ -19,14 +19,14 @@ fuzz:
 	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeProduceRequest$$' -fuzztime $(FUZZTIME)
 	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeProduceResponse$$' -fuzztime $(FUZZTIME)
 	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeFetchResponse$$' -fuzztime $(FUZZTIME)
-	go test ./tiering/ -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME)
+	go test ./recovery/ -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME)
 
-# The zero-loss fault suite (internal/faultsuite, docs/reliability.md):
+# The zero-loss fault suite (internal/tooling/faultsuite, docs/reliability.md):
 # `faults` is the CI size, `faults-soak` the long run. Both write the
 # results table to FAULT_REPORT.
 FAULT_REPORT ?= fault-report.md
 .PHONY: faults faults-soak
 faults:
-	CI=true MAMBA_FAULT_REPORT=$(FAULT_REPORT) go test -count=1 -timeout 15m -v ./internal/faultsuite
+	CI=true MAMBA_FAULT_REPORT=$(FAULT_REPORT) go test -count=1 -timeout 15m -v ./internal/tooling/faultsuite
 faults-soak:
-	CI=true MAMBA_SOAK=1 MAMBA_FAULT_REPORT=$(FAULT_REPORT) go test -count=1 -timeout 60m -v ./internal/faultsuite
+	CI=true MAMBA_SOAK=1 MAMBA_FAULT_REPORT=$(FAULT_REPORT) go test -count=1 -timeout 60m -v ./internal/tooling/faultsuite

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/mambamq/mamba/internal/fuzzcorpus"
+	"github.com/mambamq/mamba/internal/tooling/fuzzcorpus"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpus under testdata/fuzz")

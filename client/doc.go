@@ -3,7 +3,7 @@ Package client is the Go SDK of Mamba: admin calls, a batching producer, a
 partition consumer and a group consumer, over the HTTP API of docs/api.md.
 It imports no server package and no Redis or S3 library, only the
 standard library and the binary content type (internal/wire) and key hash
-(internal/keyhash) it shares with the server.
+(internal/wire) it shares with the server.
 
 A Client holds the cluster's URL, the HTTP client and the retry policy;
 producers and consumers are made from it:

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mambamq/mamba/client"
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 )
 
 // startNode starts MinIO, Redis and one `mamba serve` node for the test,

@@ -19,7 +19,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/mambamq/mamba/internal/keyhash"
 	"github.com/mambamq/mamba/internal/wire"
 )
 
@@ -212,7 +211,7 @@ func WithAckHandler(fn func(Record, Result)) ProducerOpt {
 // Records are grouped per topic into produce requests of up to the max
 // batch bytes and records, each sent once it is full or its oldest
 // record has waited the linger time. Partitions are chosen on the
-// client: a record's Partition if set, else keyhash of its key modulo the
+// client: a record's Partition if set, else the FNV-1a hash (wire.Partition) of its key modulo the
 // topic's partition count (fetched with DescribeTopic and cached), else,
 // for a record without a key, one partition per batch ("sticky"), picked
 // at random.
@@ -546,7 +545,7 @@ func (p *Producer) placeLocked(tq *topicQueue, f *Future) bool {
 			return p.resolveLocked(f, Result{}, fmt.Errorf("produce to %s: %w: partition %d, the topic has %d", tq.name, ErrPartitionNotFound, part, n))
 		}
 	case f.rec.Key != nil:
-		part = keyhash.Partition(f.rec.Key, n)
+		part = wire.Partition(f.rec.Key, n)
 	default:
 		if tq.sticky < 0 {
 			// Prefer a partition with no request in flight, so that the

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/mambamq/mamba/client"
-	"github.com/mambamq/mamba/internal/keyhash"
+	"github.com/mambamq/mamba/internal/wire"
 )
 
 // produced is what a future said about one record.
@@ -105,7 +105,7 @@ func TestProducerAsyncKeysFlushReadBack(t *testing.T) {
 		if err != nil {
 			t.Fatalf("record %d: %v", i, err)
 		}
-		if want := keyhash.Partition([]byte(keys[i]), partitions); res.Partition != want || res.Topic != topic {
+		if want := wire.Partition([]byte(keys[i]), partitions); res.Partition != want || res.Topic != topic {
 			t.Fatalf("record %d with key %q went to %s/%d, want partition %d", i, keys[i], res.Topic, res.Partition, want)
 		}
 		// Records of a partition are stored in the order produced.

@@ -20,7 +20,7 @@ type Header struct {
 type Record struct {
 	// Topic is required.
 	Topic string
-	// Key chooses the partition (keyhash of the key modulo the topic's
+	// Key chooses the partition (the FNV-1a hash (wire.Partition) of the key modulo the topic's
 	// partition count), so that records with equal keys keep their order.
 	// nil means no key, which is distinct from an empty key.
 	Key   []byte

@@ -4,6 +4,6 @@ package ingest
 
 // ackEarly is false in every real build: a produce is answered only after
 // its chunk is in the bucket and committed. The mamba_fault_ackearly build
-// tag turns it on to prove that the fault suite (internal/faultsuite)
+// tag turns it on to prove that the fault suite (internal/tooling/faultsuite)
 // detects a node that acknowledges too early.
 const ackEarly = false

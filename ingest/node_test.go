@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/miniostore"

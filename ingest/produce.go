@@ -8,7 +8,7 @@ import (
 
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/internal/chunkid"
-	"github.com/mambamq/mamba/internal/keyhash"
+	"github.com/mambamq/mamba/internal/wire"
 	"github.com/mambamq/mamba/metadata"
 )
 
@@ -93,7 +93,7 @@ func (n *Node) Produce(ctx context.Context, topicName string, records []ProduceR
 		p := r.Partition
 		switch {
 		case p == AnyPartition && r.Key != nil:
-			p = keyhash.Partition(r.Key, t.Partitions)
+			p = wire.Partition(r.Key, t.Partitions)
 		case p == AnyPartition:
 			if sticky < 0 {
 				sticky = int32(rand.IntN(t.Partitions))

@@ -26,7 +26,7 @@
 //
 // Snapshot reads the topics, offsets, index, markers, idempotency records
 // and group offsets in one pass, and LoadSnapshot writes them back into an
-// empty Redis: that is how a checkpoint in the bucket (package tiering)
+// empty Redis: that is how a checkpoint in the bucket (package recovery)
 // becomes a working index again.
 //
 // Offsets of a partition are contiguous from its log start offset to its

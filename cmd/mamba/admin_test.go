@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 )
 
 // runBinary runs the mamba binary with MAMBA_URL set and returns its

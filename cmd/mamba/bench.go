@@ -14,7 +14,7 @@ import (
 
 	"github.com/mambamq/mamba/client"
 	"github.com/mambamq/mamba/ingest"
-	"github.com/mambamq/mamba/internal/bench"
+	"github.com/mambamq/mamba/internal/tooling/bench"
 )
 
 type benchOptions struct {

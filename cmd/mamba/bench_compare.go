@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mambamq/mamba/client"
-	"github.com/mambamq/mamba/internal/bench"
+	"github.com/mambamq/mamba/internal/tooling/bench"
 )
 
 func newBenchCompareCmd() *cobra.Command {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mambamq/mamba/internal/bench"
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/bench"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 )
 
 // runBenchBinary runs the mamba binary with args and decodes its JSON

@@ -15,7 +15,7 @@ import (
 
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore/filestore"
-	"github.com/mambamq/mamba/tiering"
+	"github.com/mambamq/mamba/recovery"
 )
 
 type devOptions struct {
@@ -94,7 +94,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
 	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow})
-	sum, err := tiering.Restore(ctx, store, meta, tiering.RestoreOptions{Log: log})
+	sum, err := recovery.Restore(ctx, store, meta, recovery.RestoreOptions{Log: log})
 	if err != nil {
 		return fmt.Errorf("rebuild metadata from %s: %w", bucketDir, err)
 	}

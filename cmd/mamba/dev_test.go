@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 )
 
 // newestCheckpointMS returns the time of the newest checkpoint file in a

@@ -16,7 +16,7 @@ import (
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/storeurl"
-	"github.com/mambamq/mamba/tiering"
+	"github.com/mambamq/mamba/recovery"
 )
 
 func newDRCmd() *cobra.Command {
@@ -88,12 +88,12 @@ func readBucketState(ctx context.Context, rawURL string) (bucketState, objectsto
 		return st, nil, err
 	}
 	var newestID chunkid.ID
-	for obj, err := range store.List(ctx, tiering.ChunkPrefix) {
+	for obj, err := range store.List(ctx, recovery.ChunkPrefix) {
 		if err != nil {
 			objectstore.Close(store)
 			return st, nil, fmt.Errorf("%s: list chunks: %w", rawURL, err)
 		}
-		id, err := chunkid.Parse(strings.TrimPrefix(obj.Key, tiering.ChunkPrefix))
+		id, err := chunkid.Parse(strings.TrimPrefix(obj.Key, recovery.ChunkPrefix))
 		if err != nil {
 			continue // not a chunk
 		}
@@ -105,12 +105,12 @@ func readBucketState(ctx context.Context, rawURL string) (bucketState, objectsto
 		}
 	}
 	st.Chunks = len(st.chunkKeys)
-	for obj, err := range store.List(ctx, tiering.CheckpointPrefix) {
+	for obj, err := range store.List(ctx, recovery.CheckpointPrefix) {
 		if err != nil {
 			objectstore.Close(store)
 			return st, nil, fmt.Errorf("%s: list checkpoints: %w", rawURL, err)
 		}
-		t, _, err := tiering.ParseCheckpointKey(obj.Key)
+		t, _, err := recovery.ParseCheckpointKey(obj.Key)
 		if err != nil {
 			continue
 		}
@@ -309,7 +309,7 @@ func newDRFailoverCmd() *cobra.Command {
 		restore: restoreOptions{
 			keyPrefix:   metadata.DefaultPrefix,
 			dedupWindow: metadata.DefaultDedupWindow,
-			concurrency: tiering.DefaultRestoreConcurrency,
+			concurrency: recovery.DefaultRestoreConcurrency,
 		},
 		waitTimeout:  10 * time.Minute,
 		waitInterval: time.Second,

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/objectstore/storeurl"
-	"github.com/mambamq/mamba/tiering"
+	"github.com/mambamq/mamba/recovery"
 )
 
 // Region A (MinIO, Redis, a node) replicates its bucket to region B's
@@ -245,7 +245,7 @@ func TestDRFailoverToReplica(t *testing.T) {
 	if _, err := store.Stat(t.Context(), status.Target.NewestCheckpoint); err != nil {
 		t.Fatalf("replica checkpoint %s: %v", status.Target.NewestCheckpoint, err)
 	}
-	if !strings.Contains(stdout, tiering.CheckpointPrefix) {
+	if !strings.Contains(stdout, recovery.CheckpointPrefix) {
 		t.Errorf("failover did not load a checkpoint:\n%s", stdout)
 	}
 }

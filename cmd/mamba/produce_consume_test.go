@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 )
 
 // runBinaryStdin is runBinary with stdin.

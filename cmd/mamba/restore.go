@@ -16,7 +16,7 @@ import (
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/storeurl"
-	"github.com/mambamq/mamba/tiering"
+	"github.com/mambamq/mamba/recovery"
 )
 
 type restoreOptions struct {
@@ -33,7 +33,7 @@ func newRestoreCmd() *cobra.Command {
 		redisURL:    "redis://127.0.0.1:6379/0",
 		keyPrefix:   metadata.DefaultPrefix,
 		dedupWindow: metadata.DefaultDedupWindow,
-		concurrency: tiering.DefaultRestoreConcurrency,
+		concurrency: recovery.DefaultRestoreConcurrency,
 	}
 	cmd := &cobra.Command{
 		Use:   "restore",
@@ -90,10 +90,10 @@ func refused(err error) error              { return refusedError{err} }
 func refusedf(f string, args ...any) error { return refused(fmt.Errorf(f, args...)) }
 
 // restoreBucket rebuilds the Redis at o.redisURL from o.bucket with
-// tiering.Restore, showing progress on stderr. It is the restore of both
+// recovery.Restore, showing progress on stderr. It is the restore of both
 // mamba restore and mamba dr failover. The summary is nil when the restore
 // did not start (the error then wraps errRefused).
-func restoreBucket(ctx context.Context, o restoreOptions, stderr io.Writer) (*tiering.RestoreSummary, error) {
+func restoreBucket(ctx context.Context, o restoreOptions, stderr io.Writer) (*recovery.RestoreSummary, error) {
 	if o.bucket == "" {
 		return nil, refusedf("--bucket (or MAMBA_BUCKET) is required, for example s3://mamba?endpoint=http://127.0.0.1:9000")
 	}
@@ -117,7 +117,7 @@ func restoreBucket(ctx context.Context, o restoreOptions, stderr io.Writer) (*ti
 	}
 
 	prog := newRestoreProgress(stderr)
-	sum, err := tiering.Restore(ctx, store, meta, tiering.RestoreOptions{
+	sum, err := recovery.Restore(ctx, store, meta, recovery.RestoreOptions{
 		Force:       o.force,
 		Concurrency: o.concurrency,
 		Progress:    prog.update,
@@ -133,7 +133,7 @@ func restoreBucket(ctx context.Context, o restoreOptions, stderr io.Writer) (*ti
 	return &sum, nil
 }
 
-func printSummary(w io.Writer, s tiering.RestoreSummary) {
+func printSummary(w io.Writer, s recovery.RestoreSummary) {
 	if s.KeysWiped > 0 {
 		fmt.Fprintf(w, "deleted %d existing keys (--force)\n", s.KeysWiped)
 	}
@@ -178,15 +178,15 @@ func newRestoreProgress(w io.Writer) *restoreProgress {
 }
 
 var phaseNames = map[string]string{
-	tiering.PhaseCheckpoint: "loading the newest checkpoint",
-	tiering.PhaseList:       "listing topic configs and chunks",
-	tiering.PhaseReplay:     "replaying chunks",
+	recovery.PhaseCheckpoint: "loading the newest checkpoint",
+	recovery.PhaseList:       "listing topic configs and chunks",
+	recovery.PhaseReplay:     "replaying chunks",
 }
 
-func (p *restoreProgress) update(pr tiering.Progress) {
+func (p *restoreProgress) update(pr recovery.Progress) {
 	if pr.Phase != p.phase {
 		p.phase = pr.Phase
-		if p.terminal && pr.Phase == tiering.PhaseReplay {
+		if p.terminal && pr.Phase == recovery.PhaseReplay {
 			p.bar = progressbar.NewOptions(pr.Total,
 				progressbar.OptionSetWriter(p.w),
 				progressbar.OptionSetDescription("replaying chunks"),
@@ -199,7 +199,7 @@ func (p *restoreProgress) update(pr tiering.Progress) {
 			fmt.Fprintf(p.w, "%s...\n", phaseNames[pr.Phase])
 		}
 	}
-	if pr.Phase != tiering.PhaseReplay {
+	if pr.Phase != recovery.PhaseReplay {
 		return
 	}
 	if p.bar != nil {

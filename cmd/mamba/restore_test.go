@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/objectstore/storeurl"
-	"github.com/mambamq/mamba/tiering"
+	"github.com/mambamq/mamba/recovery"
 )
 
 // runMamba runs the mamba command in-process and returns its stdout and
@@ -82,7 +82,7 @@ func TestRestoreCommandAfterDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	var newest []byte
-	for obj, err := range store.List(t.Context(), tiering.CheckpointPrefix) {
+	for obj, err := range store.List(t.Context(), recovery.CheckpointPrefix) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +90,7 @@ func TestRestoreCommandAfterDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	snap, err := tiering.DecodeCheckpoint(newest)
+	snap, err := recovery.DecodeCheckpoint(newest)
 	if err != nil {
 		t.Fatalf("newest checkpoint: %v", err)
 	}

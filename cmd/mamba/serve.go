@@ -28,7 +28,7 @@ import (
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/storeurl"
-	"github.com/mambamq/mamba/tiering"
+	"github.com/mambamq/mamba/recovery"
 )
 
 type serveOptions struct {
@@ -76,8 +76,8 @@ func defaultServeOptions() serveOptions {
 		codec:           "none",
 		shutdownTimeout: 30 * time.Second,
 		logLevel:        "info",
-		ckptInterval:    tiering.DefaultCheckpointInterval,
-		ckptKept:        tiering.DefaultCheckpointsKept,
+		ckptInterval:    recovery.DefaultCheckpointInterval,
+		ckptKept:        recovery.DefaultCheckpointsKept,
 		memoryLimit:     "auto",
 	}
 }
@@ -297,7 +297,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	if o.ckptInterval < 0 {
 		return fmt.Errorf("--checkpoint-interval %v is negative", o.ckptInterval)
 	}
-	ckptCfg := tiering.CheckpointConfig{NodeID: o.nodeID, Interval: o.ckptInterval, Keep: o.ckptKept}
+	ckptCfg := recovery.CheckpointConfig{NodeID: o.nodeID, Interval: o.ckptInterval, Keep: o.ckptKept}
 	if o.ckptInterval > 0 {
 		if err := ckptCfg.Validate(); err != nil {
 			return err
@@ -311,9 +311,9 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	if err != nil {
 		return err
 	}
-	var ckpt *tiering.Checkpointer
+	var ckpt *recovery.Checkpointer
 	if o.ckptInterval > 0 {
-		if ckpt, err = tiering.NewCheckpointer(ckptCfg, meta, store, reg, log); err != nil {
+		if ckpt, err = recovery.NewCheckpointer(ckptCfg, meta, store, reg, log); err != nil {
 			return err
 		}
 	}
@@ -341,7 +341,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 // records and answers all it accepted while the server finishes the
 // requests in progress; once the node has drained, the checkpointer writes
 // a last checkpoint, which holds everything the node committed.
-func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, ckpt *tiering.Checkpointer, srv *http.Server, ln net.Listener, drain time.Duration) error {
+func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, ckpt *recovery.Checkpointer, srv *http.Server, ln net.Listener, drain time.Duration) error {
 	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/internal/wire"
 )
 

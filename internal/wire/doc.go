@@ -1,5 +1,7 @@
 /*
-Package wire owns Mamba's binary HTTP content type,
+Package wire owns the contract Mamba's SDK and server share: the binary
+HTTP content type (below), the key-to-partition hash (Partition, "Key to
+partition") and the API's error codes (Codes). Its binary HTTP content type,
 application/vnd.mamba.v1+binary (ContentType). The Go SDK sends produce
 requests in it and asks for produce and fetch responses in it, which spares
 both ends the cost of JSON and base64 for binary keys and values. The
@@ -103,5 +105,36 @@ to its length, so appending to one never overwrites the input. A value or
 header value of length zero decodes as nil, a key keeps the distinction
 between nil and empty, and an empty record, result or header list decodes
 as nil.
+
+# Key to partition
+
+Partition maps a record key to a partition. Every producer that
+chooses partitions itself (the ingest node, the Go SDK, clients in other
+languages) must use this function, so that records with equal keys land
+in the same partition whoever sends them.
+
+The partition of key k in a topic with n partitions is
+
+	FNV-1a-32(k) mod n
+
+where FNV-1a-32 is the 32-bit Fowler–Noll–Vo hash, variant 1a, over the
+key's bytes, taken as an unsigned 32-bit integer:
+
+	h := uint32(2166136261)      // offset basis 0x811c9dc5
+	for each byte b of k:
+	    h = h XOR uint32(b)
+	    h = h * 16777619         // prime 0x01000193, modulo 2^32
+	partition = h mod n          // unsigned remainder
+
+The key is hashed as raw bytes (a text key is hashed as its UTF-8 bytes),
+with no length prefix and no terminator. The empty key hashes to the
+offset basis, so it maps to 2166136261 mod n; only a record with no key at
+all is free to go to any partition. Beware signed arithmetic: in languages
+without an unsigned 32-bit type (Java, JavaScript), mask the product to 32
+bits and take the remainder of the unsigned value. For example "orders-42"
+hashes to 0xfeb697b5 (4273379253, negative as a signed 32-bit integer),
+which is partition 5 of 8 and partition 9253 of 10000.
+
+This is the same hash as Go's hash/fnv New32a. KeyHash computes it.
 */
 package wire

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mambamq/mamba/internal/fuzzcorpus"
+	"github.com/mambamq/mamba/internal/tooling/fuzzcorpus"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpus under testdata/fuzz")

@@ -6,7 +6,7 @@ import (
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/objectstore/miniostore"
 	"github.com/mambamq/mamba/objectstore/storetest"
 )

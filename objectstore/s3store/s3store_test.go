@@ -6,7 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/objectstore/s3store"
 	"github.com/mambamq/mamba/objectstore/storetest"
 )

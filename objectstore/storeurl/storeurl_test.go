@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mambamq/mamba/internal/testserver"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/filestore"
 	"github.com/mambamq/mamba/objectstore/storeurl"

@@ -1,0 +1,108 @@
+/*
+Package recovery owns metadata checkpoints and restoring Redis from the
+bucket: everything needed to serve again after Redis is lost, here or in
+another region from a replica bucket.
+
+A Checkpointer runs on every node. Every interval the node that holds the
+checkpoint job's lease in Redis (metadata.JobLease) takes a
+metadata.Snapshot, writes it to the bucket as a checkpoint and deletes all
+but the newest few checkpoints. Restore rebuilds an empty Redis from the
+bucket: it loads the newest checkpoint that decodes, then replays the chunks
+written since, so that everything acknowledged is readable again.
+
+# Checkpoint objects
+
+A checkpoint is stored at
+
+	checkpoints/<unix ms, 20 digits, zero-padded>-<node id>.ckpt
+
+where the time is the snapshot's (Redis's clock when it began) and the node
+is the writer's. Keys therefore sort by time, and the newest checkpoint is
+the last one a listing returns.
+
+# Checkpoint layout
+
+A checkpoint is a fixed 32-byte header followed by the payload. Integers in
+the header are unsigned and big-endian; CRCs are CRC-32C (Castagnoli).
+
+	offset size field
+	0      4    magic: the ASCII bytes "MMCP"
+	4      1    version: 1
+	5      1    flags: 0
+	6      2    reserved: 0
+	8      4    CRC of the P payload bytes
+	12     8    payload length P, 1..MaxPayloadBytes
+	20     8    snapshot length U: the payload decompressed, 1..MaxSnapshotBytes
+	28     4    CRC of header bytes [0, 28)
+	32     P    payload: zstd frames that decompress to exactly U bytes
+
+The object is exactly 32+P bytes. U is at most 32768*P (a zstd block yields
+at most 128 KiB and costs at least 4 bytes), so a decoder rejects a hostile
+U before it allocates U bytes.
+
+# Snapshot encoding
+
+The decompressed payload encodes one metadata.Snapshot. "uvarint" and
+"varint" are encoding/binary's unsigned and zigzag-signed varints; a
+"string" is a uvarint length followed by that many bytes. Lists are a
+uvarint count followed by the elements; every count is checked against the
+bytes left (each element takes at least one byte) before anything is sized
+by it.
+
+	varint   snapshot time, unix ms
+	uvarint  topic count, then per topic:
+	  string   name
+	  string   id (the topic's incarnation)
+	  uvarint  partition count N, 1..metadata.MaxPartitions
+	  varint   retention ms
+	  varint   created ms
+	  N times, for partitions 0..N-1:
+	    varint   log start offset
+	    varint   high watermark
+	    uvarint  index entry count, then per entry, in offset order:
+	      varint   base offset
+	      uvarint  record count
+	      string   chunk id
+	      varint   byte offset of the batch in the chunk
+	      varint   byte length of the batch
+	  uvarint  commit marker count, then per marker:
+	    string   chunk id
+	    string   stored commit result
+	    uvarint  remaining TTL in ms (0: none)
+	  uvarint  idempotency record count, then per record:
+	    string   topic id
+	    string   idempotency key
+	    string   stored answer
+	    uvarint  remaining TTL in ms (0: none)
+	uvarint  group count, then per group:
+	  string   name
+	  varint   last lease handed out
+	  uvarint  committed offset count, then per offset:
+	    string   topic
+	    uvarint  partition
+	    varint   offset
+
+No bytes follow the last group. The decoded snapshot must pass
+metadata.Snapshot.Validate. Decoding never panics, whatever the input.
+
+# Versioning
+
+Version 1 is the only version. Any change to the header, the snapshot
+encoding or a limit a decoder enforces makes a new version, and decoders
+reject versions, flags and reserved bytes they do not know.
+
+# Restore
+
+Restore needs a Redis with no key under the prefix (or Force, which deletes
+them first). It loads the newest checkpoint that decodes, reporting and
+skipping corrupt ones, then replays every chunk whose id time is at least
+the checkpoint's time minus ReplayMargin (ten minutes: the life of a commit
+marker, which covers a chunk sealed before the checkpoint and committed
+after it, and clock skew between nodes). Chunks are replayed in id order;
+each chunk's batches are committed with metadata.Commit under the topic
+incarnation that existed when the chunk was written, except batches whose
+commit the store already holds (an index entry or a commit marker for the
+chunk and topic). Records committed after the checkpoint get offsets again,
+which may differ from the offsets they were first given.
+*/
+package recovery
