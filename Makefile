@@ -1,10 +1,12 @@
 # The whole test suite: installs the servers the integration tests start
-# (redis-server, MinIO, mc, nats-server; skipped when present), checks formatting and
-# vet, and runs every test with the race detector. CI runs exactly this.
+# (redis-server, MinIO, mc, nats-server) and staticcheck, each skipped when
+# present; checks vet, staticcheck and formatting; and runs every test with
+# the race detector. CI runs exactly this.
 .PHONY: test deps fuzz
 
 test: deps
 	go vet ./...
+	"$$(command -v staticcheck || echo "$$(go env GOPATH)/bin/staticcheck")" ./...
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go test -race -count=1 -timeout 20m ./...
 

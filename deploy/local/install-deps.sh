@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the servers Mamba's integration tests, local set-up and
-# benchmarks run: redis-server from Debian, and MinIO, mc and nats-server
-# built with `go install` at pinned versions. Each step is skipped when the
+# benchmarks run, and the linter `make test` runs: redis-server from Debian,
+# and MinIO, mc, nats-server and staticcheck built with `go install` at
+# pinned versions. Each step is skipped when the
 # binary is already present, so running this twice costs nothing.
 #
 # MinIO is AGPL-licensed: it is only ever run as a separate process; Mamba
@@ -53,6 +54,14 @@ if have nats-server; then
 else
 	echo "nats-server: go install github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
 	go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+fi
+
+STATICCHECK_VERSION="${STATICCHECK_VERSION:-v0.8.2}"
+if have staticcheck; then
+	echo "staticcheck: present"
+else
+	echo "staticcheck: go install honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+	go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
 
 echo "binaries in $gobin: $(ls "$gobin" 2>/dev/null | tr '\n' ' ')"
