@@ -120,7 +120,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Load loads every script into Redis, so the first commit does not pay for
 // it. Calls load scripts on demand anyway.
 func (s *Store) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{createTopicScript, deleteTopicScript, commitScript, groupSyncScript, commitOffsetsScript} {
+	for _, sc := range scripts {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return unavailable("load scripts", err)
 		}
