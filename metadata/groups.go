@@ -30,7 +30,8 @@ import (
 // can. A partition that changes hands gets a new lease, greater than every
 // lease before it; an offset commit must name the partition's current
 // lease, so a member that lost a partition can never move the group's
-// position.
+// position. The coordinator is scripts/group_sync.lua, the fenced offset
+// commit scripts/commit_offsets.lua.
 
 var (
 	// ErrMemberNotFound is returned for a member that left, expired, or

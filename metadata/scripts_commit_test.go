@@ -14,169 +14,187 @@ import (
 	"github.com/mambamq/mamba/metadata"
 )
 
-// TestCommitScript runs scripts/commit.lua through Commit.
-func TestCommitScript(t *testing.T) {
-	const k = "mamba:{t}:"
-	tp := topic("t", 3)
-	batchesK := []metadata.Batch{
-		{Partition: 0, Records: 2, Offset: 0, Length: 10, IdempotencyKey: "k", Layout: "0,1;0*2,1*1"},
-		{Partition: 1, Records: 1, Offset: 10, Length: 5, IdempotencyKey: "k"},
-	}
-	commit := func(chunkID string, batches ...metadata.Batch) func(*testing.T, *metadata.Store, *miniredis.Miniredis) {
-		return func(t *testing.T, s *metadata.Store, _ *miniredis.Miniredis) {
-			t.Helper()
-			if _, err := s.Commit(t.Context(), tp, chunkID, batches); err != nil {
-				t.Fatal(err)
-			}
+// miniStep prepares a case of a script test.
+type miniStep func(*testing.T, *metadata.Store, *miniredis.Miniredis)
+
+const topicKeys = "mamba:{t}:"
+
+// scriptTopic is the topic of the commit script's cases.
+var scriptTopic = topic("t", 3)
+
+// keyedBatches are the batches of one request with idempotency key k.
+var keyedBatches = []metadata.Batch{
+	{Partition: 0, Records: 2, Offset: 0, Length: 10, IdempotencyKey: "k", Layout: "0,1;0*2,1*1"},
+	{Partition: 1, Records: 1, Offset: 10, Length: 5, IdempotencyKey: "k"},
+}
+
+func commitStep(chunkID string, batches ...metadata.Batch) miniStep {
+	return func(t *testing.T, s *metadata.Store, _ *miniredis.Miniredis) {
+		t.Helper()
+		if _, err := s.Commit(t.Context(), scriptTopic, chunkID, batches); err != nil {
+			t.Fatal(err)
 		}
 	}
-	for _, tc := range []struct {
-		name      string
-		setup     []func(*testing.T, *metadata.Store, *miniredis.Miniredis)
-		chunk     string
-		batches   []metadata.Batch
-		wantErr   error
-		wantBases []int64
-		wantHW    map[int32]int64
-		wantDups  map[string]metadata.Answer
-		wantKeys  map[string]string
-	}{
-		{
-			name:  "fresh batches take offsets from zero",
-			chunk: "c1",
-			batches: []metadata.Batch{
-				{Partition: 0, Records: 2, Offset: 0, Length: 10},
-				{Partition: 2, Records: 1, Offset: 10, Length: 10},
-				{Partition: 0, Records: 3, Offset: 20, Length: 5},
-			},
-			wantBases: []int64{0, 0, 2},
-			wantHW:    map[int32]int64{0: 5, 2: 1},
-			wantKeys: map[string]string{
-				k + "hw":       "0=5 2=1",
-				k + "idx:0":    "0:0|2|c1|0|10 2:2|3|c1|20|5",
-				k + "idx:2":    "0:0|1|c1|10|10",
-				k + "chunk:c1": "0,0,2\n0:5,2:1 ttl=10m0s",
-			},
+}
+
+func waitStep(d time.Duration) miniStep {
+	return func(_ *testing.T, _ *metadata.Store, mr *miniredis.Miniredis) { mr.FastForward(d) }
+}
+
+type commitCase struct {
+	name      string
+	setup     []miniStep
+	chunk     string
+	batches   []metadata.Batch
+	wantErr   error
+	wantBases []int64
+	wantHW    map[int32]int64
+	wantDups  map[string]metadata.Answer
+	wantKeys  map[string]string
+}
+
+var commitCases = []commitCase{
+	{
+		name:  "fresh batches take offsets from zero",
+		chunk: "c1",
+		batches: []metadata.Batch{
+			{Partition: 0, Records: 2, Offset: 0, Length: 10},
+			{Partition: 2, Records: 1, Offset: 10, Length: 10},
+			{Partition: 0, Records: 3, Offset: 20, Length: 5},
 		},
-		{
-			name:      "offsets continue at the high watermark",
-			setup:     []func(*testing.T, *metadata.Store, *miniredis.Miniredis){commit("c1", metadata.Batch{Partition: 1, Records: 5, Offset: 0, Length: 9})},
-			chunk:     "c2",
-			batches:   []metadata.Batch{{Partition: 1, Records: 2, Offset: 9, Length: 4}},
-			wantBases: []int64{5},
-			wantHW:    map[int32]int64{1: 7},
-			wantKeys: map[string]string{
-				k + "hw":       "1=7",
-				k + "idx:1":    "0:0|5|c1|0|9 5:5|2|c2|9|4",
-				k + "chunk:c2": "5\n1:7 ttl=10m0s",
-			},
+		wantBases: []int64{0, 0, 2},
+		wantHW:    map[int32]int64{0: 5, 2: 1},
+		wantKeys: map[string]string{
+			topicKeys + "hw":       "0=5 2=1",
+			topicKeys + "idx:0":    "0:0|2|c1|0|10 2:2|3|c1|20|5",
+			topicKeys + "idx:2":    "0:0|1|c1|10|10",
+			topicKeys + "chunk:c1": "0,0,2\n0:5,2:1 ttl=10m0s",
 		},
-		{
-			name:  "a retried chunk gets its first result and changes nothing",
-			setup: []func(*testing.T, *metadata.Store, *miniredis.Miniredis){commit("c1", metadata.Batch{Partition: 1, Records: 5, Offset: 0, Length: 9})},
-			chunk: "c1",
-			// Even different batches: the marker alone decides.
-			batches:   []metadata.Batch{{Partition: 2, Records: 1, Offset: 0, Length: 1}},
-			wantBases: []int64{0},
-			wantHW:    map[int32]int64{1: 5},
+	},
+	{
+		name:      "offsets continue at the high watermark",
+		setup:     []miniStep{commitStep("c1", metadata.Batch{Partition: 1, Records: 5, Offset: 0, Length: 9})},
+		chunk:     "c2",
+		batches:   []metadata.Batch{{Partition: 1, Records: 2, Offset: 9, Length: 4}},
+		wantBases: []int64{5},
+		wantHW:    map[int32]int64{1: 7},
+		wantKeys: map[string]string{
+			topicKeys + "hw":       "1=7",
+			topicKeys + "idx:1":    "0:0|5|c1|0|9 5:5|2|c2|9|4",
+			topicKeys + "chunk:c2": "5\n1:7 ttl=10m0s",
 		},
-		{
-			name: "an expired marker no longer guards the chunk",
-			setup: []func(*testing.T, *metadata.Store, *miniredis.Miniredis){
-				commit("c1", metadata.Batch{Partition: 1, Records: 5, Offset: 0, Length: 9}),
-				func(_ *testing.T, _ *metadata.Store, mr *miniredis.Miniredis) { mr.FastForward(10 * time.Minute) },
-			},
-			chunk:     "c1",
-			batches:   []metadata.Batch{{Partition: 1, Records: 5, Offset: 0, Length: 9}},
-			wantBases: []int64{5},
-			wantHW:    map[int32]int64{1: 10},
-			wantKeys: map[string]string{
-				k + "hw":       "1=10",
-				k + "idx:1":    "0:0|5|c1|0|9 5:5|5|c1|0|9",
-				k + "chunk:c1": "5\n1:10 ttl=10m0s",
-			},
+	},
+	{
+		name:  "a retried chunk gets its first result and changes nothing",
+		setup: []miniStep{commitStep("c1", metadata.Batch{Partition: 1, Records: 5, Offset: 0, Length: 9})},
+		chunk: "c1",
+		// Even different batches: the marker alone decides.
+		batches:   []metadata.Batch{{Partition: 2, Records: 1, Offset: 0, Length: 1}},
+		wantBases: []int64{0},
+		wantHW:    map[int32]int64{1: 5},
+	},
+	{
+		name: "an expired marker no longer guards the chunk",
+		setup: []miniStep{
+			commitStep("c1", metadata.Batch{Partition: 1, Records: 5, Offset: 0, Length: 9}),
+			waitStep(10 * time.Minute),
 		},
-		{
-			name: "a deleted topic",
-			setup: []func(*testing.T, *metadata.Store, *miniredis.Miniredis){func(t *testing.T, s *metadata.Store, _ *miniredis.Miniredis) {
-				if err := s.DeleteTopic(t.Context(), "t"); err != nil {
-					t.Fatal(err)
-				}
-			}},
-			chunk:   "c1",
-			batches: []metadata.Batch{{Partition: 0, Records: 1, Offset: 0, Length: 1}},
-			wantErr: metadata.ErrTopicNotFound,
+		chunk:     "c1",
+		batches:   []metadata.Batch{{Partition: 1, Records: 5, Offset: 0, Length: 9}},
+		wantBases: []int64{5},
+		wantHW:    map[int32]int64{1: 10},
+		wantKeys: map[string]string{
+			topicKeys + "hw":       "1=10",
+			topicKeys + "idx:1":    "0:0|5|c1|0|9 5:5|5|c1|0|9",
+			topicKeys + "chunk:c1": "5\n1:10 ttl=10m0s",
 		},
-		{
-			name: "a topic created again has another id",
-			setup: []func(*testing.T, *metadata.Store, *miniredis.Miniredis){func(t *testing.T, s *metadata.Store, _ *miniredis.Miniredis) {
-				if err := s.DeleteTopic(t.Context(), "t"); err != nil {
-					t.Fatal(err)
-				}
-				mustCreate(t, s, metadata.Topic{Name: "t", ID: "t-id2", Partitions: 3})
-			}},
-			chunk:   "c1",
-			batches: []metadata.Batch{{Partition: 0, Records: 1, Offset: 0, Length: 1}},
-			wantErr: metadata.ErrTopicNotFound,
+	},
+	{
+		name: "a deleted topic",
+		setup: []miniStep{func(t *testing.T, s *metadata.Store, _ *miniredis.Miniredis) {
+			if err := s.DeleteTopic(t.Context(), "t"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		chunk:   "c1",
+		batches: []metadata.Batch{{Partition: 0, Records: 1, Offset: 0, Length: 1}},
+		wantErr: metadata.ErrTopicNotFound,
+	},
+	{
+		name: "a topic created again has another id",
+		setup: []miniStep{func(t *testing.T, s *metadata.Store, _ *miniredis.Miniredis) {
+			if err := s.DeleteTopic(t.Context(), "t"); err != nil {
+				t.Fatal(err)
+			}
+			mustCreate(t, s, metadata.Topic{Name: "t", ID: "t-id2", Partitions: 3})
+		}},
+		chunk:   "c1",
+		batches: []metadata.Batch{{Partition: 0, Records: 1, Offset: 0, Length: 1}},
+		wantErr: metadata.ErrTopicNotFound,
+	},
+	{
+		name:  "a partition outside the topic rejects every batch",
+		chunk: "c1",
+		batches: []metadata.Batch{
+			{Partition: 1, Records: 1, Offset: 0, Length: 1},
+			{Partition: 3, Records: 1, Offset: 1, Length: 1},
 		},
-		{
-			name:  "a partition outside the topic rejects every batch",
-			chunk: "c1",
-			batches: []metadata.Batch{
-				{Partition: 1, Records: 1, Offset: 0, Length: 1},
-				{Partition: 3, Records: 1, Offset: 1, Length: 1},
-			},
-			wantErr: metadata.ErrPartitionNotFound,
+		wantErr: metadata.ErrPartitionNotFound,
+	},
+	{
+		name:      "a new idempotency key is recorded with all its batches",
+		chunk:     "c1",
+		batches:   keyedBatches,
+		wantBases: []int64{0, 0},
+		wantHW:    map[int32]int64{0: 2, 1: 1},
+		wantKeys: map[string]string{
+			topicKeys + "hw":          "0=2 1=1",
+			topicKeys + "idx:0":       "0:0|2|c1|0|10",
+			topicKeys + "idx:1":       "0:0|1|c1|10|5",
+			topicKeys + "idem:t-id:k": "0,0|0,1;0*2,1*1 ttl=1m0s",
+			topicKeys + "chunk:c1":    "0,0\n0:2,1:1 ttl=10m0s",
 		},
-		{
-			name:      "a new idempotency key is recorded with all its batches",
-			chunk:     "c1",
-			batches:   batchesK,
-			wantBases: []int64{0, 0},
-			wantHW:    map[int32]int64{0: 2, 1: 1},
-			wantKeys: map[string]string{
-				k + "hw":          "0=2 1=1",
-				k + "idx:0":       "0:0|2|c1|0|10",
-				k + "idx:1":       "0:0|1|c1|10|5",
-				k + "idem:t-id:k": "0,0|0,1;0*2,1*1 ttl=1m0s",
-				k + "chunk:c1":    "0,0\n0:2,1:1 ttl=10m0s",
-			},
+	},
+	{
+		name:  "a known key is answered, not indexed",
+		setup: []miniStep{commitStep("c1", keyedBatches...)},
+		chunk: "c2",
+		batches: []metadata.Batch{
+			keyedBatches[0],
+			{Partition: 2, Records: 4, Offset: 15, Length: 8},
 		},
-		{
-			name:  "a known key is answered, not indexed",
-			setup: []func(*testing.T, *metadata.Store, *miniredis.Miniredis){commit("c1", batchesK...)},
-			chunk: "c2",
-			batches: []metadata.Batch{
-				batchesK[0],
-				{Partition: 2, Records: 4, Offset: 15, Length: 8},
-			},
-			wantBases: []int64{-1, 0},
-			wantHW:    map[int32]int64{2: 4},
-			wantDups:  map[string]metadata.Answer{"k": {Layout: "0,1;0*2,1*1", BaseOffsets: []int64{0, 0}}},
-			wantKeys: map[string]string{
-				k + "hw":       "0=2 1=1 2=4",
-				k + "idx:2":    "0:0|4|c2|15|8",
-				k + "chunk:c2": "-1,0\n2:4\nk\t0,0|0,1;0*2,1*1 ttl=10m0s",
-			},
+		wantBases: []int64{-1, 0},
+		wantHW:    map[int32]int64{2: 4},
+		wantDups:  map[string]metadata.Answer{"k": {Layout: "0,1;0*2,1*1", BaseOffsets: []int64{0, 0}}},
+		wantKeys: map[string]string{
+			topicKeys + "hw":       "0=2 1=1 2=4",
+			topicKeys + "idx:2":    "0:0|4|c2|15|8",
+			topicKeys + "chunk:c2": "-1,0\n2:4\nk\t0,0|0,1;0*2,1*1 ttl=10m0s",
 		},
-		{
-			name: "a key past the dedup window is a new request",
-			setup: []func(*testing.T, *metadata.Store, *miniredis.Miniredis){
-				commit("c1", batchesK...),
-				func(_ *testing.T, _ *metadata.Store, mr *miniredis.Miniredis) { mr.FastForward(dedupWindow) },
-			},
-			chunk:     "c2",
-			batches:   batchesK[:1],
-			wantBases: []int64{2},
-			wantHW:    map[int32]int64{0: 4},
-			wantKeys: map[string]string{
-				k + "hw":          "0=4 1=1",
-				k + "idx:0":       "0:0|2|c1|0|10 2:2|2|c2|0|10",
-				k + "idem:t-id:k": "2|0,1;0*2,1*1 ttl=1m0s",
-				k + "chunk:c2":    "2\n0:4 ttl=10m0s",
-			},
+	},
+	{
+		name: "a key past the dedup window is a new request",
+		setup: []miniStep{
+			commitStep("c1", keyedBatches...),
+			waitStep(dedupWindow),
 		},
-	} {
+		chunk:     "c2",
+		batches:   keyedBatches[:1],
+		wantBases: []int64{2},
+		wantHW:    map[int32]int64{0: 4},
+		wantKeys: map[string]string{
+			topicKeys + "hw":          "0=4 1=1",
+			topicKeys + "idx:0":       "0:0|2|c1|0|10 2:2|2|c2|0|10",
+			topicKeys + "idem:t-id:k": "2|0,1;0*2,1*1 ttl=1m0s",
+			topicKeys + "chunk:c2":    "2\n0:4 ttl=10m0s",
+		},
+	},
+}
+
+// TestCommitScript runs scripts/commit.lua through Commit.
+func TestCommitScript(t *testing.T) {
+	tp := scriptTopic
+	for _, tc := range commitCases {
 		t.Run(tc.name, func(t *testing.T) {
 			s, mr := newMiniStore(t)
 			mustCreate(t, s, tp)
