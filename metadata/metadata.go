@@ -46,13 +46,14 @@
 // CommitChunks loads the commit script again when its pipeline gets
 // NOSCRIPT.
 //
-// Each script has a table test on miniredis, whose Lua engine is
-// gopher-lua (scripts_*_test.go): it calls the script through the Store's
-// methods and checks the reply and every key the call wrote or deleted,
-// including the cases the script guards against (a retried commit, a
-// recreated topic, a known idempotency key, a lost lease, an expired
-// member). The other tests run the same scripts on a real redis-server;
-// they skip when it is not installed, unless CI=true.
+// Each script has a table test (scripts_*_test.go) that calls it through
+// the Store's methods and checks the reply and every key the call wrote or
+// deleted, including the cases the script guards against (a retried
+// commit, a recreated topic, a known idempotency key, a lost lease, an
+// expired member). Every table runs on miniredis, whose Lua engine is
+// gopher-lua, and on a real redis-server; the cases that need the clock to
+// jump run on miniredis only. Tests that need a redis-server skip when it
+// is not installed, unless CI=true.
 package metadata
 
 import (

@@ -9,13 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-
 	"github.com/mambamq/mamba/metadata"
 )
 
 // miniStep prepares a case of a script test.
-type miniStep func(*testing.T, *metadata.Store, *miniredis.Miniredis)
+type miniStep func(*testing.T, *scriptEnv)
 
 const topicKeys = "mamba:{t}:"
 
@@ -29,16 +27,16 @@ var keyedBatches = []metadata.Batch{
 }
 
 func commitStep(chunkID string, batches ...metadata.Batch) miniStep {
-	return func(t *testing.T, s *metadata.Store, _ *miniredis.Miniredis) {
+	return func(t *testing.T, e *scriptEnv) {
 		t.Helper()
-		if _, err := s.Commit(t.Context(), scriptTopic, chunkID, batches); err != nil {
+		if _, err := e.s.Commit(t.Context(), scriptTopic, chunkID, batches); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
 func waitStep(d time.Duration) miniStep {
-	return func(_ *testing.T, _ *metadata.Store, mr *miniredis.Miniredis) { mr.FastForward(d) }
+	return func(t *testing.T, e *scriptEnv) { e.wait(t, d) }
 }
 
 type commitCase struct {
@@ -111,8 +109,8 @@ var commitCases = []commitCase{
 	},
 	{
 		name: "a deleted topic",
-		setup: []miniStep{func(t *testing.T, s *metadata.Store, _ *miniredis.Miniredis) {
-			if err := s.DeleteTopic(t.Context(), "t"); err != nil {
+		setup: []miniStep{func(t *testing.T, e *scriptEnv) {
+			if err := e.s.DeleteTopic(t.Context(), "t"); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -122,11 +120,11 @@ var commitCases = []commitCase{
 	},
 	{
 		name: "a topic created again has another id",
-		setup: []miniStep{func(t *testing.T, s *metadata.Store, _ *miniredis.Miniredis) {
-			if err := s.DeleteTopic(t.Context(), "t"); err != nil {
+		setup: []miniStep{func(t *testing.T, e *scriptEnv) {
+			if err := e.s.DeleteTopic(t.Context(), "t"); err != nil {
 				t.Fatal(err)
 			}
-			mustCreate(t, s, metadata.Topic{Name: "t", ID: "t-id2", Partitions: 3})
+			mustCreate(t, e.s, metadata.Topic{Name: "t", ID: "t-id2", Partitions: 3})
 		}},
 		chunk:   "c1",
 		batches: []metadata.Batch{{Partition: 0, Records: 1, Offset: 0, Length: 1}},
@@ -193,38 +191,32 @@ var commitCases = []commitCase{
 
 // TestCommitScript runs scripts/commit.lua through Commit.
 func TestCommitScript(t *testing.T) {
-	tp := scriptTopic
-	for _, tc := range commitCases {
-		t.Run(tc.name, func(t *testing.T) {
-			s, mr := newMiniStore(t)
-			mustCreate(t, s, tp)
-			for _, f := range tc.setup {
-				f(t, s, mr)
-			}
-			before := keyState(t, mr)
-			res, err := s.Commit(t.Context(), tp, tc.chunk, tc.batches)
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("Commit: err = %v, want %v", err, tc.wantErr)
-				}
-			} else if err != nil {
-				t.Fatalf("Commit: %v", err)
-			}
-			if !slices.Equal(res.BaseOffsets, tc.wantBases) || !maps.Equal(res.HighWatermarks, tc.wantHW) ||
-				!reflect.DeepEqual(res.Duplicates, tc.wantDups) {
-				t.Errorf("Commit = %+v, want bases %v, high watermarks %v, duplicates %v", res, tc.wantBases, tc.wantHW, tc.wantDups)
-			}
-			checkChanges(t, mr, before, tc.wantKeys)
-		})
-	}
+	runOnEngines(t, commitCases, func(c commitCase) string { return c.name }, func(t *testing.T, e *scriptEnv, tc commitCase) {
+		mustCreate(t, e.s, scriptTopic)
+		for _, f := range tc.setup {
+			f(t, e)
+		}
+		before := keyState(t, e.rdb)
+		res, err := e.s.Commit(t.Context(), scriptTopic, tc.chunk, tc.batches)
+		if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+			t.Fatalf("Commit: err = %v, want %v", err, tc.wantErr)
+		}
+		if !slices.Equal(res.BaseOffsets, tc.wantBases) || !maps.Equal(res.HighWatermarks, tc.wantHW) ||
+			!reflect.DeepEqual(res.Duplicates, tc.wantDups) {
+			t.Errorf("Commit = %+v, want bases %v, high watermarks %v, duplicates %v", res, tc.wantBases, tc.wantHW, tc.wantDups)
+		}
+		checkChanges(t, e.rdb, before, tc.wantKeys)
+	})
 }
 
 // TestCommitScriptAnnounces checks that commit.lua publishes a commit that
 // indexed something, and only such a commit.
 func TestCommitScriptAnnounces(t *testing.T) {
-	s, _ := newMiniStore(t)
-	ctx := t.Context()
-	tp := topic("t", 3)
+	runOnEngines(t, []string{"only a commit that indexed something"}, func(n string) string { return n }, testCommitAnnounces)
+}
+
+func testCommitAnnounces(t *testing.T, e *scriptEnv, _ string) {
+	s, ctx, tp := e.s, t.Context(), scriptTopic
 	mustCreate(t, s, tp)
 	keyed := metadata.Batch{Partition: 0, Records: 1, Offset: 0, Length: 1, IdempotencyKey: "k", Layout: "0;0*1"}
 	if _, err := s.Commit(ctx, tp, "c1", []metadata.Batch{keyed}); err != nil {

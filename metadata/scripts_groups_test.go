@@ -211,23 +211,20 @@ var groupCases = []groupCase{
 // TestGroupScripts runs scripts/group_sync.lua (JoinGroup, Heartbeat,
 // LeaveGroup) and scripts/commit_offsets.lua (CommitOffsets).
 func TestGroupScripts(t *testing.T) {
-	for _, tc := range groupCases {
-		t.Run(tc.name, func(t *testing.T) {
-			s, mr := newMiniStore(t)
-			for _, op := range tc.setup {
-				if _, err := op.run(t, s); err != nil {
-					t.Fatalf("setup %+v: %v", op, err)
-				}
+	runOnEngines(t, groupCases, func(c groupCase) string { return c.name }, func(t *testing.T, e *scriptEnv, tc groupCase) {
+		for _, op := range tc.setup {
+			if _, err := op.run(t, e.s); err != nil {
+				t.Fatalf("setup %+v: %v", op, err)
 			}
-			before := keyState(t, mr)
-			got, err := tc.op.run(t, s)
-			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
-				t.Fatalf("%s: err = %v, want %v", tc.op.action, err, tc.wantErr)
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("%s = %+v, want %+v", tc.op.action, got, tc.want)
-			}
-			checkChanges(t, mr, before, tc.wantKeys)
-		})
-	}
+		}
+		before := keyState(t, e.rdb)
+		got, err := tc.op.run(t, e.s)
+		if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+			t.Fatalf("%s: err = %v, want %v", tc.op.action, err, tc.wantErr)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s = %+v, want %+v", tc.op.action, got, tc.want)
+		}
+		checkChanges(t, e.rdb, before, tc.wantKeys)
+	})
 }

@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/mambamq/mamba/metadata"
 )
 
@@ -34,13 +31,14 @@ func TestTopicScripts(t *testing.T) {
 		})
 		return err
 	}
-	for _, tc := range []struct {
+	type topicCase struct {
 		name     string
 		setup    func(context.Context, *metadata.Store) error
 		op       func(context.Context, *metadata.Store) error
 		wantErr  error
 		wantKeys map[string]string
-	}{
+	}
+	cases := []topicCase{
 		{
 			name: "a new topic is registered",
 			op:   create,
@@ -72,22 +70,20 @@ func TestTopicScripts(t *testing.T) {
 			op:      del,
 			wantErr: metadata.ErrTopicNotFound,
 		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s, mr := newMiniStore(t)
-			ctx := t.Context()
-			if tc.setup != nil {
-				if err := tc.setup(ctx, s); err != nil {
-					t.Fatal(err)
-				}
-			}
-			before := keyState(t, mr)
-			if err := tc.op(ctx, s); !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
-				t.Fatalf("err = %v, want %v", err, tc.wantErr)
-			}
-			checkChanges(t, mr, before, tc.wantKeys)
-		})
 	}
+	runOnEngines(t, cases, func(c topicCase) string { return c.name }, func(t *testing.T, e *scriptEnv, tc topicCase) {
+		ctx := t.Context()
+		if tc.setup != nil {
+			if err := tc.setup(ctx, e.s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := keyState(t, e.rdb)
+		if err := tc.op(ctx, e.s); !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+			t.Fatalf("err = %v, want %v", err, tc.wantErr)
+		}
+		checkChanges(t, e.rdb, before, tc.wantKeys)
+	})
 }
 
 // jobOp is one step of TestJobScripts: a lease call, a SetJobLastRun, or
@@ -100,9 +96,9 @@ type jobOp struct {
 	wait             time.Duration
 }
 
-func (op jobOp) run(t *testing.T, s *metadata.Store, mr *miniredis.Miniredis) (bool, error) {
+func (op jobOp) run(t *testing.T, e *scriptEnv) (bool, error) {
 	t.Helper()
-	ctx := t.Context()
+	ctx, s := t.Context(), e.s
 	switch {
 	case op.acquire != "":
 		return s.JobLease("j", op.acquire, op.ttl).Acquire(ctx)
@@ -111,9 +107,9 @@ func (op jobOp) run(t *testing.T, s *metadata.Store, mr *miniredis.Miniredis) (b
 	case op.lastRunMS != 0:
 		return false, s.SetJobLastRun(ctx, "j", time.UnixMilli(op.lastRunMS))
 	case op.raw != "":
-		return false, mr.Set("mamba:job:j:last", op.raw)
+		return false, e.rdb.Set(ctx, "mamba:job:j:last", op.raw, 0).Err()
 	}
-	mr.FastForward(op.wait)
+	e.wait(t, op.wait)
 	return false, nil
 }
 
@@ -122,13 +118,14 @@ func (op jobOp) run(t *testing.T, s *metadata.Store, mr *miniredis.Miniredis) (b
 func TestJobScripts(t *testing.T) {
 	const lease, last = "mamba:job:j:lease", "mamba:job:j:last"
 	acq := func(h string, ttl time.Duration) jobOp { return jobOp{acquire: h, ttl: ttl} }
-	for _, tc := range []struct {
+	type jobCase struct {
 		name     string
 		setup    []jobOp
 		op       jobOp
 		want     bool
 		wantKeys map[string]string
-	}{
+	}
+	cases := []jobCase{
 		{"a free lease is taken", nil, acq("a", time.Minute), true, map[string]string{lease: "a ttl=1m0s"}},
 		{"the holder renews", []jobOp{acq("a", time.Minute), {wait: 40 * time.Second}}, acq("a", time.Minute), true,
 			map[string]string{lease: "a ttl=1m0s"}},
@@ -141,22 +138,20 @@ func TestJobScripts(t *testing.T) {
 		{"a later run raises it", []jobOp{{lastRunMS: 100}}, jobOp{lastRunMS: 200}, false, map[string]string{last: "200"}},
 		{"an earlier run is ignored", []jobOp{{lastRunMS: 200}}, jobOp{lastRunMS: 100}, false, nil},
 		{"a malformed record is replaced", []jobOp{{raw: "yesterday"}}, jobOp{lastRunMS: 100}, false, map[string]string{last: "100"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s, mr := newMiniStore(t)
-			for _, op := range tc.setup {
-				if _, err := op.run(t, s, mr); err != nil {
-					t.Fatal(err)
-				}
-			}
-			before := keyState(t, mr)
-			got, err := tc.op.run(t, s, mr)
-			if err != nil || got != tc.want {
-				t.Fatalf("= %v, %v; want %v", got, err, tc.want)
-			}
-			checkChanges(t, mr, before, tc.wantKeys)
-		})
 	}
+	runOnEngines(t, cases, func(c jobCase) string { return c.name }, func(t *testing.T, e *scriptEnv, tc jobCase) {
+		for _, op := range tc.setup {
+			if _, err := op.run(t, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := keyState(t, e.rdb)
+		got, err := tc.op.run(t, e)
+		if err != nil || got != tc.want {
+			t.Fatalf("= %v, %v; want %v", got, err, tc.want)
+		}
+		checkChanges(t, e.rdb, before, tc.wantKeys)
+	})
 }
 
 // TestScriptFiles checks that every script opens with the comment block
@@ -167,9 +162,6 @@ func TestScriptFiles(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no scripts: %v", err)
 	}
-	s, mr := newMiniStore(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
 	var shas []string
 	for _, f := range files {
 		src, err := os.ReadFile(f)
@@ -191,47 +183,48 @@ func TestScriptFiles(t *testing.T) {
 		sum := sha1.Sum(src)
 		shas = append(shas, hex.EncodeToString(sum[:]))
 	}
-	if err := rdb.ScriptFlush(t.Context()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Load(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	loaded, err := rdb.ScriptExists(t.Context(), shas...).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, ok := range loaded {
-		if !ok {
-			t.Errorf("%s is not loaded by Load", files[i])
+	runOnEngines(t, []string{"load"}, func(n string) string { return n }, func(t *testing.T, e *scriptEnv, _ string) {
+		ctx := t.Context()
+		if err := e.rdb.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
 		}
-	}
+		if err := e.s.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		loaded, err := e.rdb.ScriptExists(ctx, shas...).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ok := range loaded {
+			if !ok {
+				t.Errorf("%s is not loaded by Load", files[i])
+			}
+		}
+	})
 }
 
 // TestScriptsAfterFlush checks the EVALSHA fallback: after Redis forgets
 // its scripts (a restart, SCRIPT FLUSH), Commit and CommitChunks load the
 // script again instead of failing.
 func TestScriptsAfterFlush(t *testing.T) {
-	s, mr := newMiniStore(t)
-	ctx := t.Context()
-	tp := topic("t", 1)
-	mustCreate(t, s, tp)
-	b := []metadata.Batch{{Partition: 0, Records: 2, Offset: 0, Length: 1}}
-	flush := func() {
-		t.Helper()
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-		defer rdb.Close()
-		if err := rdb.ScriptFlush(ctx).Err(); err != nil {
-			t.Fatal(err)
+	runOnEngines(t, []string{"commit"}, func(n string) string { return n }, func(t *testing.T, e *scriptEnv, _ string) {
+		s, ctx, tp := e.s, t.Context(), topic("t", 1)
+		mustCreate(t, s, tp)
+		b := []metadata.Batch{{Partition: 0, Records: 2, Offset: 0, Length: 1}}
+		flush := func() {
+			t.Helper()
+			if err := e.rdb.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	flush()
-	if res, err := s.Commit(ctx, tp, "c1", b); err != nil || res.BaseOffsets[0] != 0 {
-		t.Fatalf("Commit after flush = %+v, %v", res, err)
-	}
-	flush()
-	res, err := s.CommitChunks(ctx, []metadata.ChunkCommit{{Topic: tp, ChunkID: "c1", Batches: b}, {Topic: tp, ChunkID: "c2", Batches: b}})
-	if err != nil || len(res) != 2 || res[0].BaseOffsets[0] != 0 || res[1].BaseOffsets[0] != 2 {
-		t.Fatalf("CommitChunks after flush = %+v, %v", res, err)
-	}
+		flush()
+		if res, err := s.Commit(ctx, tp, "c1", b); err != nil || res.BaseOffsets[0] != 0 {
+			t.Fatalf("Commit after flush = %+v, %v", res, err)
+		}
+		flush()
+		res, err := s.CommitChunks(ctx, []metadata.ChunkCommit{{Topic: tp, ChunkID: "c1", Batches: b}, {Topic: tp, ChunkID: "c2", Batches: b}})
+		if err != nil || len(res) != 2 || res[0].BaseOffsets[0] != 0 || res[1].BaseOffsets[0] != 2 {
+			t.Fatalf("CommitChunks after flush = %+v, %v", res, err)
+		}
+	})
 }
