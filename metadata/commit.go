@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // MaxIdempotencyKeyLen is the longest idempotency key.
@@ -64,75 +62,6 @@ type CommitResult struct {
 	// HighWatermarks are the partitions' high watermarks after the commit.
 	HighWatermarks map[int32]int64
 }
-
-// commitScript indexes one chunk's batches of one topic. It is idempotent
-// per chunk: a second call for the same chunk returns the first result and
-// changes nothing. The reply (and the stored result) is a string:
-//
-//	line 1: base offsets, comma-separated, -1 for a duplicate batch
-//	line 2: partition:high_watermark pairs, comma-separated
-//	then one line per duplicate key: key TAB stored answer
-var commitScript = redis.NewScript(`
--- KEYS[1] meta, KEYS[2] hw, KEYS[3] lso, KEYS[4] chunk marker,
--- then for batch i: KEYS[4+2i-1] index of its partition, KEYS[4+2i] its idempotency record
--- ARGV[1] topic id, ARGV[2] chunk id, ARGV[3] marker ttl ms, ARGV[4] idem ttl ms,
--- ARGV[5] commits channel, ARGV[6] topic name, ARGV[7] batch count,
--- then 6 per batch: partition, count, byte offset, byte length, idempotency key, layout
-local done = redis.call('GET', KEYS[4])
-if done then
-  return done
-end
-local meta = redis.call('HMGET', KEYS[1], 'id', 'partitions')
-if not meta[1] or meta[1] ~= ARGV[1] then
-  return redis.error_reply('TOPIC_NOT_FOUND')
-end
-local partitions = tonumber(meta[2])
-local n = tonumber(ARGV[7])
-for i = 1, n do
-  local p = tonumber(ARGV[8 + (i-1)*6])
-  if p < 0 or p >= partitions then
-    return redis.error_reply('PARTITION_NOT_FOUND ' .. p)
-  end
-end
-local bases, dups, fresh, order, hws = {}, {}, {}, {}, {}
-for i = 1, n do
-  local a = 8 + (i-1)*6
-  local p, count, off, len, key = ARGV[a], tonumber(ARGV[a+1]), ARGV[a+2], ARGV[a+3], ARGV[a+4]
-  local idem = KEYS[4 + 2*i]
-  if key ~= '' and dups[key] == nil and fresh[key] == nil then
-    local prev = redis.call('GET', idem)
-    if prev then dups[key] = prev else fresh[key] = {idem = idem, layout = ARGV[a+5], bases = {}} end
-  end
-  if key ~= '' and dups[key] then
-    bases[i] = '-1'
-  else
-    local hw = redis.call('HINCRBY', KEYS[2], p, count)
-    local base = hw - count
-    local b = string.format('%d', base)
-    redis.call('ZADD', KEYS[4 + 2*i - 1], base, b .. '|' .. count .. '|' .. ARGV[2] .. '|' .. off .. '|' .. len)
-    bases[i] = b
-    if hws[p] == nil then order[#order+1] = p end
-    hws[p] = string.format('%d', hw)
-    if key ~= '' then
-      local f = fresh[key]
-      f.bases[#f.bases+1] = b
-    end
-  end
-end
-for key, f in pairs(fresh) do
-  redis.call('SET', f.idem, table.concat(f.bases, ',') .. '|' .. f.layout, 'PX', ARGV[4])
-end
-local hwl = {}
-for _, p in ipairs(order) do hwl[#hwl+1] = p .. ':' .. hws[p] end
-local out = {table.concat(bases, ','), table.concat(hwl, ',')}
-for key, v in pairs(dups) do out[#out+1] = key .. '\t' .. v end
-local result = table.concat(out, '\n')
-redis.call('SET', KEYS[4], result, 'PX', ARGV[3])
-if #hwl > 0 then
-  redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\t' .. table.concat(hwl, ','))
-end
-return result
-`)
 
 // Commit indexes the batches that chunkID holds for topic t, assigning
 // each batch the next offsets of its partition, in one atomic script. It

@@ -30,7 +30,8 @@ import (
 // can. A partition that changes hands gets a new lease, greater than every
 // lease before it; an offset commit must name the partition's current
 // lease, so a member that lost a partition can never move the group's
-// position.
+// position. The coordinator is scripts/group_sync.lua, the fenced offset
+// commit scripts/commit_offsets.lua.
 
 var (
 	// ErrMemberNotFound is returned for a member that left, expired, or
@@ -95,135 +96,6 @@ func (s *Store) groupKeys(group string) []string {
 }
 
 func (s *Store) groupsKey() string { return s.prefix + ":groups" }
-
-var groupSyncScript = redis.NewScript(`
--- KEYS: members, expiry, owners, offsets, lease, topics
--- ARGV: now_ms, action (join|heartbeat|leave), member, [topics csv, session ms, n, (topic, partitions)*n]
-local now, action, member = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-for _, m in ipairs(dead) do
-  redis.call('HDEL', KEYS[1], m)
-  redis.call('ZREM', KEYS[2], m)
-end
-if action == 'join' then
-  redis.call('HSET', KEYS[1], member, ARGV[4] .. '|' .. ARGV[5])
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), member)
-  local n = tonumber(ARGV[6])
-  for i = 1, n do
-    redis.call('HSET', KEYS[6], ARGV[5 + 2*i], ARGV[6 + 2*i])
-  end
-else
-  local v = redis.call('HGET', KEYS[1], member)
-  if not v then
-    return redis.error_reply('MEMBER_NOT_FOUND')
-  end
-  if action == 'heartbeat' then
-    redis.call('ZADD', KEYS[2], now + tonumber(string.match(v, '|(%d+)$')), member)
-  else
-    redis.call('HDEL', KEYS[1], member)
-    redis.call('ZREM', KEYS[2], member)
-  end
-end
-
--- Who subscribes to what.
-local subs = {}
-local raw = redis.call('HGETALL', KEYS[1])
-for i = 1, #raw, 2 do
-  local m, topics = raw[i], string.match(raw[i+1], '^(.*)|')
-  for t in string.gmatch(topics, '[^,]+') do
-    subs[t] = subs[t] or {}
-    table.insert(subs[t], m)
-  end
-end
-local owners = {}
-raw = redis.call('HGETALL', KEYS[3])
-for i = 1, #raw, 2 do
-  local m, lease = string.match(raw[i+1], '^(.*)|(%d+)$')
-  owners[raw[i]] = {member = m, lease = lease}
-end
-
--- Rebalance each topic over its subscribers.
-raw = redis.call('HGETALL', KEYS[6])
-for i = 1, #raw, 2 do
-  local topic, n = raw[i], tonumber(raw[i+1])
-  local ms = subs[topic]
-  if not ms then
-    for p = 0, n - 1 do
-      redis.call('HDEL', KEYS[3], topic .. '/' .. p)
-    end
-    redis.call('HDEL', KEYS[6], topic)
-  else
-    local owned = {}
-    for _, m in ipairs(ms) do owned[m] = 0 end
-    for p = 0, n - 1 do
-      local o = owners[topic .. '/' .. p]
-      if o and owned[o.member] then owned[o.member] = owned[o.member] + 1 end
-    end
-    table.sort(ms, function(a, b)
-      if owned[a] ~= owned[b] then return owned[a] > owned[b] end
-      return a < b
-    end)
-    local base, extra = math.floor(n / #ms), n % #ms
-    local quota, kept = {}, {}
-    for j, m in ipairs(ms) do
-      quota[m] = base + ((j <= extra) and 1 or 0)
-      kept[m] = 0
-    end
-    local free = {}
-    for p = 0, n - 1 do
-      local tp = topic .. '/' .. p
-      local o = owners[tp]
-      if o and quota[o.member] and kept[o.member] < quota[o.member] then
-        kept[o.member] = kept[o.member] + 1
-      else
-        table.insert(free, tp)
-      end
-    end
-    for _, tp in ipairs(free) do
-      local best = nil
-      for _, m in ipairs(ms) do
-        if kept[m] < quota[m] and (best == nil or kept[m] < kept[best]) then best = m end
-      end
-      local lease = redis.call('INCR', KEYS[5])
-      redis.call('HSET', KEYS[3], tp, best .. '|' .. lease)
-      owners[tp] = {member = best, lease = tostring(lease)}
-      kept[best] = kept[best] + 1
-    end
-  end
-end
-
-if action == 'leave' then
-  return {}
-end
-local out = {}
-raw = redis.call('HGETALL', KEYS[3])
-for i = 1, #raw, 2 do
-  local m, lease = string.match(raw[i+1], '^(.*)|(%d+)$')
-  if m == member then
-    local off = redis.call('HGET', KEYS[4], raw[i]) or '-1'
-    table.insert(out, raw[i])
-    table.insert(out, lease)
-    table.insert(out, off)
-  end
-end
-return out
-`)
-
-var commitOffsetsScript = redis.NewScript(`
--- KEYS: owners, offsets; ARGV: n, then (topic/partition, lease, offset)*n
-local n = tonumber(ARGV[1])
-for i = 1, n do
-  local tp, lease = ARGV[2 + 3*(i-1)], ARGV[3 + 3*(i-1)]
-  local cur = redis.call('HGET', KEYS[1], tp)
-  if not cur or string.match(cur, '|(%d+)$') ~= lease then
-    return redis.error_reply('LEASE_LOST ' .. tp)
-  end
-end
-for i = 1, n do
-  redis.call('HSET', KEYS[2], ARGV[2 + 3*(i-1)], ARGV[4 + 3*(i-1)])
-end
-return 'OK'
-`)
 
 // ValidateGroupName applies the topic name rule to group names.
 func ValidateGroupName(group string) error {

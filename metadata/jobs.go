@@ -40,28 +40,6 @@ func (s *Store) JobLease(job, holder string, ttl time.Duration) *JobLease {
 
 func (s *Store) jobKey(job, suffix string) string { return s.prefix + ":job:" + job + ":" + suffix }
 
-// acquireScript is SET key holder NX PX ttl, except that the holder of the
-// lease renews it instead of failing.
-var acquireScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if v then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-`)
-
-var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`)
-
 // Acquire takes the lease if it is free, or renews it if the holder holds
 // it already, for the lease's TTL from now. It reports whether the holder
 // holds the lease afterwards.
@@ -104,14 +82,6 @@ func (s *Store) SetJobLastRun(ctx context.Context, job string, t time.Time) erro
 	}
 	return nil
 }
-
-var setMaxScript = redis.NewScript(`
-local cur = tonumber(redis.call('GET', KEYS[1]) or '')
-if cur == nil or cur < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-return 'OK'
-`)
 
 // JobLastRun returns when the job last completed, and false if it never
 // did.

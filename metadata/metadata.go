@@ -34,8 +34,26 @@
 // watermark and raises it by count, in one script, so no two batches get
 // overlapping offsets and there is no gap.
 //
-// Scripts are loaded once per connection pool and called by SHA (go-redis
-// falls back to EVAL and reloads them after a Redis restart).
+// # Scripts
+//
+// Every write that must be atomic is a Lua script in metadata/scripts/, one
+// file per script (commit.lua, group_sync.lua, commit_offsets.lua,
+// create_topic.lua, delete_topic.lua, job_acquire.lua, job_release.lua,
+// set_max.lua), compiled in with go:embed (scripts.go). Each file opens
+// with a comment stating its KEYS, ARGV, reply and invariants. Scripts are
+// loaded once per connection pool (Load) and called by SHA: go-redis falls
+// back to EVAL when Redis does not know a script (after a restart), and
+// CommitChunks loads the commit script again when its pipeline gets
+// NOSCRIPT.
+//
+// Each script has a table test (scripts_*_test.go) that calls it through
+// the Store's methods and checks the reply and every key the call wrote or
+// deleted, including the cases the script guards against (a retried
+// commit, a recreated topic, a known idempotency key, a lost lease, an
+// expired member). Every table runs on miniredis, whose Lua engine is
+// gopher-lua, and on a real redis-server; the cases that need the clock to
+// jump run on miniredis only. Tests that need a redis-server skip when it
+// is not installed, unless CI=true.
 package metadata
 
 import (
@@ -120,7 +138,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Load loads every script into Redis, so the first commit does not pay for
 // it. Calls load scripts on demand anyway.
 func (s *Store) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{createTopicScript, deleteTopicScript, commitScript, groupSyncScript, commitOffsetsScript} {
+	for _, sc := range scripts {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return unavailable("load scripts", err)
 		}

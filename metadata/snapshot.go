@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/internal/retry"
 )
 
 // ErrNotEmpty is returned by LoadSnapshot when Redis already holds keys
@@ -91,10 +92,21 @@ type GroupSnapshot struct {
 	Offsets []GroupOffset
 }
 
-// snapshotRetries bounds how often a topic is read again when it was
-// deleted and created anew (with another partition count) between reading
-// its registry entry and its data.
-const snapshotRetries = 5
+// snapshotRetry re-reads a topic that was deleted and created anew (with
+// another partition count) between reading its registry entry and its
+// data. A recreation is rare and quick, so a few short waits are enough;
+// more than Attempts recreations in a row make the snapshot fail as
+// unavailable, to be taken again later.
+var snapshotRetry = retry.Policy{
+	Base:      time.Millisecond,
+	Max:       10 * time.Millisecond,
+	Attempts:  5,
+	Retryable: func(err error) bool { return errors.Is(err, errTopicChanged) },
+}
+
+// errTopicChanged says that a topic's partition count changed while it was
+// read; the read is retried with the new count.
+var errTopicChanged = errors.New("topic changed while being read")
 
 // Snapshot reads a consistent copy of each topic and group (see Snapshot
 // for what consistent means here).
@@ -164,78 +176,96 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 func (s *Store) snapshotTopic(ctx context.Context, t Topic, markers, idems []string) (TopicSnapshot, error) {
 	slices.Sort(markers)
 	slices.Sort(idems)
-	for range snapshotRetries {
-		var meta, hw, lso *redis.MapStringStringCmd
-		idx := make([]*redis.StringSliceCmd, t.Partitions)
-		mGet := make([]*redis.StringCmd, len(markers))
-		mTTL := make([]*redis.DurationCmd, len(markers))
-		iGet := make([]*redis.StringCmd, len(idems))
-		iTTL := make([]*redis.DurationCmd, len(idems))
-		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			meta = p.HGetAll(ctx, s.topicKey(t.Name, "meta"))
-			hw = p.HGetAll(ctx, s.topicKey(t.Name, "hw"))
-			lso = p.HGetAll(ctx, s.topicKey(t.Name, "lso"))
-			for i := range idx {
-				idx[i] = p.ZRange(ctx, s.indexKey(t.Name, int32(i)), 0, -1)
-			}
-			for i, id := range markers {
-				k := s.topicKey(t.Name, "chunk:"+id)
-				mGet[i], mTTL[i] = p.Get(ctx, k), p.PTTL(ctx, k)
-			}
-			for i, idk := range idems {
-				k := s.topicKey(t.Name, "idem:"+idk)
-				iGet[i], iTTL[i] = p.Get(ctx, k), p.PTTL(ctx, k)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return TopicSnapshot{}, unavailable("snapshot topic "+t.Name, err)
+	var ts TopicSnapshot
+	err := snapshotRetry.Do(ctx, func(ctx context.Context) error {
+		var err error
+		ts, err = s.readTopic(ctx, t, markers, idems)
+		if errors.Is(err, errTopicChanged) {
+			t = ts.Topic // recreated meanwhile: read it again with its own partitions
 		}
-		cur, err := parseTopic(t.Name, meta.Val())
-		if err != nil {
-			return TopicSnapshot{}, err
-		}
-		if cur.Partitions != t.Partitions {
-			t = cur // recreated meanwhile: read it again with its own partitions
-			continue
-		}
-		ts := TopicSnapshot{Topic: cur, Partitions: make([]PartitionSnapshot, t.Partitions)}
-		for i := range ts.Partitions {
-			field := strconv.Itoa(i)
-			ps := PartitionSnapshot{
-				Partition:      int32(i),
-				LogStartOffset: parseOffset(lso.Val()[field]),
-				HighWatermark:  parseOffset(hw.Val()[field]),
-			}
-			members := idx[i].Val()
-			if len(members) > 0 {
-				ps.Index = make([]IndexEntry, len(members))
-			}
-			for j, m := range members {
-				if ps.Index[j], err = parseEntry(m); err != nil {
-					return TopicSnapshot{}, fmt.Errorf("snapshot topic %s/%d: %w", t.Name, i, err)
-				}
-			}
-			ts.Partitions[i] = ps
+		return err
+	})
+	if errors.Is(err, errTopicChanged) {
+		return TopicSnapshot{}, fmt.Errorf("snapshot topic %s: it kept changing while being read: %w", t.Name, ErrUnavailable)
+	}
+	if err != nil {
+		return TopicSnapshot{}, err
+	}
+	return ts, nil
+}
+
+// readTopic reads topic t in one MULTI. If the topic no longer has
+// t.Partitions partitions, it returns errTopicChanged and, in the
+// snapshot's Topic, the topic as it is now.
+func (s *Store) readTopic(ctx context.Context, t Topic, markers, idems []string) (TopicSnapshot, error) {
+	var meta, hw, lso *redis.MapStringStringCmd
+	idx := make([]*redis.StringSliceCmd, t.Partitions)
+	mGet := make([]*redis.StringCmd, len(markers))
+	mTTL := make([]*redis.DurationCmd, len(markers))
+	iGet := make([]*redis.StringCmd, len(idems))
+	iTTL := make([]*redis.DurationCmd, len(idems))
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		meta = p.HGetAll(ctx, s.topicKey(t.Name, "meta"))
+		hw = p.HGetAll(ctx, s.topicKey(t.Name, "hw"))
+		lso = p.HGetAll(ctx, s.topicKey(t.Name, "lso"))
+		for i := range idx {
+			idx[i] = p.ZRange(ctx, s.indexKey(t.Name, int32(i)), 0, -1)
 		}
 		for i, id := range markers {
-			v, err := mGet[i].Result()
-			if err != nil {
-				continue // expired between the scan and the read
-			}
-			ts.Commits = append(ts.Commits, CommitMarker{ChunkID: id, Result: v, TTL: remaining(mTTL[i].Val())})
+			k := s.topicKey(t.Name, "chunk:"+id)
+			mGet[i], mTTL[i] = p.Get(ctx, k), p.PTTL(ctx, k)
 		}
 		for i, idk := range idems {
-			v, err := iGet[i].Result()
-			if err != nil {
-				continue
-			}
-			topicID, key, _ := strings.Cut(idk, ":")
-			ts.Idempotency = append(ts.Idempotency, IdempotencyRecord{TopicID: topicID, Key: key, Value: v, TTL: remaining(iTTL[i].Val())})
+			k := s.topicKey(t.Name, "idem:"+idk)
+			iGet[i], iTTL[i] = p.Get(ctx, k), p.PTTL(ctx, k)
 		}
-		return ts, nil
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return TopicSnapshot{}, unavailable("snapshot topic "+t.Name, err)
 	}
-	return TopicSnapshot{}, fmt.Errorf("snapshot topic %s: it changed %d times while being read: %w", t.Name, snapshotRetries, ErrUnavailable)
+	cur, err := parseTopic(t.Name, meta.Val())
+	if err != nil {
+		return TopicSnapshot{}, err
+	}
+	if cur.Partitions != t.Partitions {
+		return TopicSnapshot{Topic: cur}, errTopicChanged
+	}
+	ts := TopicSnapshot{Topic: cur, Partitions: make([]PartitionSnapshot, t.Partitions)}
+	for i := range ts.Partitions {
+		field := strconv.Itoa(i)
+		ps := PartitionSnapshot{
+			Partition:      int32(i),
+			LogStartOffset: parseOffset(lso.Val()[field]),
+			HighWatermark:  parseOffset(hw.Val()[field]),
+		}
+		members := idx[i].Val()
+		if len(members) > 0 {
+			ps.Index = make([]IndexEntry, len(members))
+		}
+		for j, m := range members {
+			if ps.Index[j], err = parseEntry(m); err != nil {
+				return TopicSnapshot{}, fmt.Errorf("snapshot topic %s/%d: %w", t.Name, i, err)
+			}
+		}
+		ts.Partitions[i] = ps
+	}
+	for i, id := range markers {
+		v, err := mGet[i].Result()
+		if err != nil {
+			continue // expired between the scan and the read
+		}
+		ts.Commits = append(ts.Commits, CommitMarker{ChunkID: id, Result: v, TTL: remaining(mTTL[i].Val())})
+	}
+	for i, idk := range idems {
+		v, err := iGet[i].Result()
+		if err != nil {
+			continue
+		}
+		topicID, key, _ := strings.Cut(idk, ":")
+		ts.Idempotency = append(ts.Idempotency, IdempotencyRecord{TopicID: topicID, Key: key, Value: v, TTL: remaining(iTTL[i].Val())})
+	}
+	return ts, nil
 }
 
 // remaining turns a PTTL reply into a TTL: zero for a key without expiry.

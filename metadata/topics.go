@@ -53,29 +53,6 @@ type PartitionStats struct {
 	HighWatermark  int64
 }
 
-var createTopicScript = redis.NewScript(`
--- KEYS[1] meta; ARGV name, id, partitions, retention_ms, created_ms
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.error_reply('TOPIC_EXISTS')
-end
-redis.call('HSET', KEYS[1], 'name', ARGV[1], 'id', ARGV[2], 'partitions', ARGV[3],
-  'retention_ms', ARGV[4], 'created_ms', ARGV[5])
-return 'OK'
-`)
-
-var deleteTopicScript = redis.NewScript(`
--- KEYS[1] meta, KEYS[2] hw, KEYS[3] lso; ARGV[1] index key prefix
-local n = tonumber(redis.call('HGET', KEYS[1], 'partitions'))
-if not n then
-  return redis.error_reply('TOPIC_NOT_FOUND')
-end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-for p = 0, n - 1 do
-  redis.call('DEL', ARGV[1] .. p)
-end
-return n
-`)
-
 // CreateTopic registers t. The caller writes the topic's configuration to
 // the bucket first, so that the bucket knows every topic Redis does.
 func (s *Store) CreateTopic(ctx context.Context, t Topic) error {
