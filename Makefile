@@ -32,3 +32,13 @@ faults:
 	CI=true MAMBA_FAULT_REPORT=$(FAULT_REPORT) go test -count=1 -timeout 15m -v ./internal/tooling/faultsuite
 faults-soak:
 	CI=true MAMBA_SOAK=1 MAMBA_FAULT_REPORT=$(FAULT_REPORT) go test -count=1 -timeout 60m -v ./internal/tooling/faultsuite
+
+# A short benchmark of a MinIO, Redis and node of its own (docs/benchmarks.md):
+# builds mamba and mamba-bench into bin/ and runs `mamba bench --local`,
+# which needs minio and redis-server (make deps). BENCH_ARGS adds flags,
+# e.g. BENCH_ARGS="--groups 1 -o json".
+BENCH_ARGS ?=
+.PHONY: bench
+bench:
+	go build -o bin/ ./cmd/mamba ./cmd/mamba-bench
+	bin/mamba bench --local --duration 10s --warmup 2s $(BENCH_ARGS)

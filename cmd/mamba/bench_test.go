@@ -1,144 +1,102 @@
+//go:build unix
+
 package main
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
+	"io"
+	"os"
 	"os/exec"
-	"slices"
+	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/mambamq/mamba/internal/tooling/bench"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 )
 
-// runBenchBinary runs the mamba binary with args and decodes its JSON
-// report into out. The servers are needed: a missing one skips locally
-// and fails in CI.
-func runBenchBinary(t *testing.T, out any, args ...string) string {
+// fakeBench writes an executable mamba-bench into dir that prints who it
+// is, its arguments one a line and the node binary it was given, and
+// exits with status 7.
+func fakeBench(t *testing.T, dir, name string) {
 	t.Helper()
-	for _, name := range []string{"minio", "redis-server", "nats-server"} {
-		testserver.RequireBinary(t, name)
+	script := "#!/bin/sh\necho " + name + "\nfor a in \"$@\"; do echo \"$a\"; done\necho \"node=$" + nodeBinaryEnv + "\"\nexit 7\n"
+	if err := os.WriteFile(filepath.Join(dir, benchBinary), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), testserver.MambaBinary(t), args...)
+}
+
+// runMambaPath runs bin with args and PATH set to path; it returns stdout,
+// stderr and the exit code.
+func runMambaPath(t *testing.T, bin, path string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd.Env = append(os.Environ(), "PATH="+path)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("mamba %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("run %s: %v", bin, err)
 	}
-	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
-		t.Fatalf("mamba %s: report is not JSON: %v\n%s", strings.Join(args, " "), err, stdout.String())
-	}
-	return stderr.String()
+	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
 }
 
-// TestBenchLocalTiny runs `mamba bench --local` at a tiny size so that the
-// benchmark cannot rot. It checks that the report is complete and
-// consistent, and nothing about speed.
-func TestBenchLocalTiny(t *testing.T) {
-	var res bench.MambaResult
-	progress := runBenchBinary(t, &res, "bench", "--local", "--duration", "1500ms", "--warmup", "500ms",
-		"--partitions", "4", "--producers", "2", "--groups", "1", "--consumers", "2", "--message-size", "512",
-		"--flush-interval", "50ms", "--flush-bytes", "256KiB", "-o", "json")
-
-	if !strings.Contains(progress, "acked") {
-		t.Errorf("no progress line on stderr:\n%s", progress)
+// copyFile copies an executable; os.Executable resolves symbolic links,
+// so a link would not put mamba into dir.
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if res.Errors != 0 {
-		t.Errorf("%d errors", res.Errors)
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatal(err)
 	}
-	p := res.Produce
-	if p.Records == 0 || p.Bytes != p.Records*512 {
-		t.Errorf("produce: %d records, %d bytes; want some records of 512 bytes each", p.Records, p.Bytes)
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
 	}
-	if res.Ack.Count != p.Records {
-		t.Errorf("ack latency has %d samples for %d records acknowledged in the window", res.Ack.Count, p.Records)
-	}
-	if !(res.Ack.P50 <= res.Ack.P99 && res.Ack.P99 <= res.Ack.Max && res.Ack.P50 > 0) {
-		t.Errorf("ack latency percentiles out of order: %+v", res.Ack)
-	}
-	if res.EndToEnd.Count == 0 || res.EndToEnd.Count != res.Consume.Records {
-		t.Errorf("end-to-end latency has %d samples for %d records consumed in the window", res.EndToEnd.Count, res.Consume.Records)
-	}
-	n := res.Node
-	if n.PUTs < 1 || n.S3CostPerGiB <= 0 || n.PUTBoundPerSec <= 0 {
-		t.Errorf("node: %.0f PUTs, cost %.5f/GiB, bound %.1f/s; want PUTs, a cost and a bound", n.PUTs, n.S3CostPerGiB, n.PUTBoundPerSec)
-	}
-	if n.CPUCores <= 0 || n.PeakRSSBytes <= 0 || n.RedisCommandsPerSec <= 0 {
-		t.Errorf("node: %.2f cores, peak RSS %d, %.0f Redis commands/s; want all above zero", n.CPUCores, n.PeakRSSBytes, n.RedisCommandsPerSec)
-	}
-	if res.Settings.Partitions != 4 || res.Settings.Producers != 2 || res.Settings.Ack != "durable" || res.Settings.Format != "binary" {
-		t.Errorf("settings not echoed: %+v", res.Settings)
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// TestBenchCompareTiny runs the whole comparison, targets included, at a
-// tiny size: every system must be measured and every target evaluated.
-func TestBenchCompareTiny(t *testing.T) {
-	var res bench.CompareResult
-	runBenchBinary(t, &res, "bench", "compare", "--runs", "1", "--duration", "1s", "--warmup", "300ms",
-		"--producers", "2", "--object-size", "1MiB", "--flush-interval", "50ms", "--partitions", "4",
-		"--max-buffered-bytes", "16MiB", "--cache-bytes", "16MiB", "--targets", "-o", "json")
+// `mamba bench ARGS` runs mamba-bench with ARGS untouched (flags and
+// --help included), its output and exit code passed through, and tells it
+// which mamba its nodes run. mamba-bench next to mamba wins over PATH.
+func TestBenchDispatch(t *testing.T) {
+	mamba := testserver.MambaBinary(t)
+	onPath := t.TempDir()
+	fakeBench(t, onPath, "on-path")
+	args := []string{"compare", "--runs", "1", "--systems", "minio-put,mamba", "a b", "--help"}
 
-	var systems []string
-	for _, r := range res.Rows {
-		systems = append(systems, r.System)
-		if len(r.Runs) != 1 || r.Runs[0].Produce.Records == 0 || r.MiBPerSec <= 0 || r.Durability == "" {
-			t.Errorf("%s: %+v; want one run that acknowledged records", r.System, r)
-		}
-		if r.System != bench.SysMinIOPut && r.OfPUTLimit <= 0 {
-			t.Errorf("%s: no ratio to the PUT limit", r.System)
-		}
+	stdout, stderr, code := runMambaPath(t, mamba, onPath, append([]string{"bench"}, args...)...)
+	want := strings.Join(append(append([]string{"on-path"}, args...), "node="+mamba), "\n") + "\n"
+	if stdout != want || code != 7 {
+		t.Errorf("mamba bench with mamba-bench on PATH: exit %d, stdout\n%s\nstderr\n%s\nwant exit 7, stdout\n%s", code, stdout, stderr, want)
 	}
-	if !slices.Equal(systems, bench.AllSystems) {
-		t.Errorf("systems %v, want %v", systems, bench.AllSystems)
-	}
-	var targets []string
-	for _, tg := range res.Targets {
-		targets = append(targets, tg.Name)
-		if tg.Want == "" || tg.Got == "" {
-			t.Errorf("target %q: want %q got %q", tg.Name, tg.Want, tg.Got)
-		}
-	}
-	if len(targets) != 8 {
-		t.Errorf("targets %q, want 8", targets)
-	}
-	if len(res.Failures) > 0 {
-		t.Errorf("target runs failed: %q", res.Failures)
-	}
-	if len(res.Extra) != 4 {
-		t.Fatalf("%d target runs, want 4", len(res.Extra))
-	}
-	if half := res.Extra[0]; half.EndToEnd.Count == 0 {
-		t.Errorf("half-load run consumed nothing: %+v", half)
-	}
-	if res.Machine.Cores == 0 || res.Machine.Go == "" {
-		t.Errorf("machine not described: %+v", res.Machine)
+
+	beside := t.TempDir()
+	copyFile(t, mamba, filepath.Join(beside, "mamba"))
+	fakeBench(t, beside, "beside")
+	stdout, _, code = runMambaPath(t, filepath.Join(beside, "mamba"), onPath, "bench", "--local")
+	want = "beside\n--local\nnode=" + filepath.Join(beside, "mamba") + "\n"
+	if stdout != want || code != 7 {
+		t.Errorf("mamba bench with mamba-bench beside mamba: exit %d, stdout\n%s\nwant exit 7, stdout\n%s", code, stdout, want)
 	}
 }
 
-// Bad flags are refused before anything starts, with the flag named.
-func TestBenchRejectsBadFlags(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"bench", "--ack", "sometimes"}, "--ack"},
-		{[]string{"bench", "--format", "xml"}, "--format"},
-		{[]string{"bench", "-o", "yaml"}, "--output"},
-		{[]string{"bench", "--node-cpu-profile", "cpu.out"}, "--node-cpu-profile needs --local"},
-		{[]string{"bench", "--message-size", "4", "--url", "http://127.0.0.1:1"}, "message size"},
-		{[]string{"bench", "compare", "--systems", "kafka"}, "unknown system"},
-		{[]string{"bench", "compare", "-o", "yaml"}, "--output"},
-	} {
-		cmd := newRootCmd()
-		cmd.SetArgs(tc.args)
-		var out bytes.Buffer
-		cmd.SetOut(&out)
-		cmd.SetErr(&out)
-		err := cmd.Execute()
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("mamba %s: %v, want an error mentioning %q", strings.Join(tc.args, " "), err, tc.want)
+// Without mamba-bench, `mamba bench` fails and says how to get it.
+func TestBenchNotInstalled(t *testing.T) {
+	stdout, stderr, code := runMambaPath(t, testserver.MambaBinary(t), t.TempDir(), "bench", "--local")
+	if code == 0 || stdout != "" {
+		t.Errorf("mamba bench without mamba-bench: exit %d, stdout %q; want a failure", code, stdout)
+	}
+	for _, want := range []string{"mamba-bench is not installed", "go install github.com/mambamq/mamba/cmd/mamba-bench@latest", "go run ./cmd/mamba-bench"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("mamba bench without mamba-bench: stderr %q does not say %q", stderr, want)
 		}
 	}
 }

@@ -56,15 +56,19 @@ func (f *produceFailures) add(line int64, size int64, err error) {
 	}
 }
 
+type produceOptions struct {
+	clientOptions
+	file      string
+	key       string
+	keySep    string
+	headers   []string
+	partition int32
+	// partitionSet is whether --partition was given: 0 is a partition.
+	partitionSet bool
+}
+
 func newProduceCmd() *cobra.Command {
-	var o clientOptions
-	var (
-		file      string
-		key       string
-		keySep    string
-		headers   []string
-		partition int32
-	)
+	var o produceOptions
 	cmd := &cobra.Command{
 		Use:   "produce TOPIC",
 		Short: "Produce records to a topic, one per line of stdin or a file",
@@ -75,174 +79,227 @@ key and value. Records are batched and sent asynchronously; produce waits for
 every acknowledgement, prints a summary, and exits 1 if any record failed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if key != "" && keySep != "" {
-				return errors.New("--key and --key-sep are exclusive")
-			}
-			var hdrs []client.Header
-			for _, h := range headers {
-				name, value, ok := strings.Cut(h, "=")
-				if !ok || name == "" {
-					return fmt.Errorf("--header %q: want name=value", h)
-				}
-				hdrs = append(hdrs, client.Header{Name: name, Value: []byte(value)})
-			}
-			var part *int32
-			if cmd.Flags().Changed("partition") {
-				if partition < 0 {
-					return fmt.Errorf("--partition %d: must not be negative", partition)
-				}
-				part = &partition
-			}
-			in := cmd.InOrStdin()
-			var size int64
-			if file != "" {
-				f, err := os.Open(file)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if st, err := f.Stat(); err == nil {
-					size = st.Size()
-				}
-				in = f
-			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			defer c.CloseIdleConnections()
-
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-
-			p, err := c.NewProducer()
-			if err != nil {
-				return err
-			}
-			// A goroutine waits for each record's future in turn, to
-			// count the failures and name their lines.
-			fails := &produceFailures{}
-			pending := make(chan pendingRecord, 1<<16)
-			checked := make(chan struct{})
-			go func() {
-				defer close(checked)
-				for pr := range pending {
-					if err := pr.f.Err(); err != nil {
-						fails.add(pr.line, pr.size, err)
-					}
-				}
-			}()
-
-			var bar *progressbar.ProgressBar
-			if f, ok := cmd.ErrOrStderr().(*os.File); ok && file != "" && size > 0 && term.IsTerminal(int(f.Fd())) {
-				bar = progressbar.NewOptions64(size,
-					progressbar.OptionSetWriter(f),
-					progressbar.OptionSetDescription("producing "+args[0]),
-					progressbar.OptionShowBytes(true),
-					progressbar.OptionSetPredictTime(true),
-					progressbar.OptionFullWidth(),
-					progressbar.OptionThrottle(100*time.Millisecond),
-					progressbar.OptionOnCompletion(func() { fmt.Fprintln(f) }))
-			}
-
-			lines := readLines(ctx, in)
-			start := time.Now()
-			var total, totalBytes int64
-			var readErr error
-			interrupted := false
-		loop:
-			for {
-				select {
-				case <-ctx.Done():
-					interrupted = true
-					break loop
-				case l, ok := <-lines:
-					if !ok {
-						break loop
-					}
-					if l.err != nil {
-						readErr = l.err
-						break loop
-					}
-					if bar != nil {
-						_ = bar.Add(l.raw)
-					}
-					total++
-					rec := client.Record{Topic: args[0], Value: l.text, Headers: hdrs, Partition: part}
-					switch {
-					case key != "":
-						rec.Key = []byte(key)
-					case keySep != "":
-						k, v, ok := strings.Cut(string(l.text), keySep)
-						if !ok {
-							fails.add(total, 0, fmt.Errorf("no key separator %q in the line", keySep))
-							continue
-						}
-						rec.Key, rec.Value = []byte(k), []byte(v)
-					}
-					n := recordBytes(rec)
-					totalBytes += n
-					pending <- pendingRecord{total, n, p.ProduceAsync(rec)}
-				}
-			}
-			// Deliver what was read, even after Ctrl-C; a second Ctrl-C
-			// (or SIGTERM) ends the wait.
-			stop()
-			closeCtx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer cancel()
-			closeErr := p.Close(closeCtx)
-			close(pending)
-			<-checked
-			elapsed := time.Since(start)
-			if bar != nil {
-				_ = bar.Finish()
-			}
-
-			fails.mu.Lock()
-			sum := produceSummary{
-				Records:   total - fails.count,
-				Failed:    fails.count,
-				Bytes:     totalBytes - fails.bytes,
-				ElapsedMS: elapsed.Milliseconds(),
-			}
-			first := append([]string(nil), fails.first...)
-			fails.mu.Unlock()
-			if s := elapsed.Seconds(); s > 0 {
-				sum.RecordsPerSec = float64(sum.Records) / s
-			}
-			for _, e := range first {
-				fmt.Fprintln(cmd.ErrOrStderr(), "mamba: failed:", e)
-			}
-			if err := o.print(cmd.OutOrStdout(), sum, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "produced %d records (%d bytes) to %s in %v, %.0f records/s", sum.Records, sum.Bytes, args[0], elapsed.Round(time.Millisecond), sum.RecordsPerSec)
-				if sum.Failed > 0 {
-					fmt.Fprintf(tw, "; %d failed", sum.Failed)
-				}
-				fmt.Fprintln(tw)
-			}); err != nil {
-				return err
-			}
-			switch {
-			case readErr != nil:
-				return fmt.Errorf("reading input: %w", readErr)
-			case sum.Failed > 0:
-				return fmt.Errorf("%d of %d records failed", sum.Failed, total)
-			case closeErr != nil:
-				return closeErr
-			case interrupted:
-				return errors.New("interrupted")
-			}
-			return nil
+			o.partitionSet = cmd.Flags().Changed("partition")
+			return runProduce(cmd.Context(), o, args[0], cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	o.addFlags(cmd)
 	f := cmd.Flags()
-	f.StringVarP(&file, "file", "f", "", "read lines from this file instead of stdin")
-	f.StringVarP(&key, "key", "k", "", "key of every record")
-	f.StringVar(&keySep, "key-sep", "", "split each line at the first SEP into key and value")
-	f.StringArrayVarP(&headers, "header", "H", nil, "header name=value added to every record (repeatable)")
-	f.Int32VarP(&partition, "partition", "p", 0, "produce every record to this partition (default: by key, else the producer picks)")
+	f.StringVarP(&o.file, "file", "f", "", "read lines from this file instead of stdin")
+	f.StringVarP(&o.key, "key", "k", "", "key of every record")
+	f.StringVar(&o.keySep, "key-sep", "", "split each line at the first SEP into key and value")
+	f.StringArrayVarP(&o.headers, "header", "H", nil, "header name=value added to every record (repeatable)")
+	f.Int32VarP(&o.partition, "partition", "p", 0, "produce every record to this partition (default: by key, else the producer picks)")
 	return cmd
+}
+
+// template checks the record flags and returns the record every line's
+// record starts from: topic, headers and partition.
+func (o produceOptions) template(topic string) (client.Record, error) {
+	if o.key != "" && o.keySep != "" {
+		return client.Record{}, errors.New("--key and --key-sep are exclusive")
+	}
+	var hdrs []client.Header
+	for _, h := range o.headers {
+		name, value, ok := strings.Cut(h, "=")
+		if !ok || name == "" {
+			return client.Record{}, fmt.Errorf("--header %q: want name=value", h)
+		}
+		hdrs = append(hdrs, client.Header{Name: name, Value: []byte(value)})
+	}
+	rec := client.Record{Topic: topic, Headers: hdrs}
+	if o.partitionSet {
+		if o.partition < 0 {
+			return client.Record{}, fmt.Errorf("--partition %d: must not be negative", o.partition)
+		}
+		part := o.partition
+		rec.Partition = &part
+	}
+	return rec, nil
+}
+
+// runProduce produces every line of the input (--file, else stdin) to
+// topic, waits for the acknowledgements and prints the summary.
+func runProduce(ctx context.Context, o produceOptions, topic string, stdin io.Reader, stdout, stderr io.Writer) error {
+	tmpl, err := o.template(topic)
+	if err != nil {
+		return err
+	}
+	in := stdin
+	var size int64
+	if o.file != "" {
+		f, err := os.Open(o.file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
+		in = f
+	}
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdleConnections()
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	p, err := c.NewProducer()
+	if err != nil {
+		return err
+	}
+	fails := &produceFailures{}
+	pending, checked := checkFutures(fails)
+	var bar *progressbar.ProgressBar
+	if o.file != "" && size > 0 {
+		bar = newProduceBar(stderr, size, topic)
+	}
+
+	lines := readLines(ctx, in)
+	start := time.Now()
+	read := produceLines(ctx, lines, p, tmpl, o, bar, pending, fails)
+	// Deliver what was read, even after Ctrl-C; a second Ctrl-C
+	// (or SIGTERM) ends the wait.
+	stop()
+	closeCtx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	closeErr := p.Close(closeCtx)
+	close(pending)
+	<-checked
+	elapsed := time.Since(start)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	return reportProduce(o, topic, read, fails, elapsed, closeErr, stdout, stderr)
+}
+
+// checkFutures starts a goroutine that waits for each record's future
+// in turn, to count the failures and name their lines. Close pending,
+// then wait for checked, before reading fails.
+func checkFutures(fails *produceFailures) (pending chan pendingRecord, checked <-chan struct{}) {
+	pending = make(chan pendingRecord, 1<<16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for pr := range pending {
+			if err := pr.f.Err(); err != nil {
+				fails.add(pr.line, pr.size, err)
+			}
+		}
+	}()
+	return pending, done
+}
+
+// newProduceBar returns a progress bar over the input file's size on
+// stderr when it is a terminal, else nil.
+func newProduceBar(stderr io.Writer, size int64, topic string) *progressbar.ProgressBar {
+	f, ok := stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions64(size,
+		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetDescription("producing "+topic),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionFullWidth(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(f) }))
+}
+
+// produceRead is what produceLines read and handed to the producer.
+type produceRead struct {
+	// total counts the lines read, bytes the bytes of the records sent.
+	total, bytes int64
+	readErr      error
+	interrupted  bool
+}
+
+// produceLines hands a record per input line to p, and its future to
+// pending, until the input ends, fails, or ctx ends (interrupted). A line
+// without the key separator fails on its own and is not sent.
+func produceLines(ctx context.Context, lines <-chan inputLine, p *client.Producer, tmpl client.Record, o produceOptions,
+	bar *progressbar.ProgressBar, pending chan<- pendingRecord, fails *produceFailures) produceRead {
+	var r produceRead
+	for {
+		select {
+		case <-ctx.Done():
+			r.interrupted = true
+			return r
+		case l, ok := <-lines:
+			if !ok {
+				return r
+			}
+			if l.err != nil {
+				r.readErr = l.err
+				return r
+			}
+			if bar != nil {
+				_ = bar.Add(l.raw)
+			}
+			r.total++
+			rec := tmpl
+			rec.Value = l.text
+			switch {
+			case o.key != "":
+				rec.Key = []byte(o.key)
+			case o.keySep != "":
+				k, v, ok := strings.Cut(string(l.text), o.keySep)
+				if !ok {
+					fails.add(r.total, 0, fmt.Errorf("no key separator %q in the line", o.keySep))
+					continue
+				}
+				rec.Key, rec.Value = []byte(k), []byte(v)
+			}
+			n := recordBytes(rec)
+			r.bytes += n
+			pending <- pendingRecord{r.total, n, p.ProduceAsync(rec)}
+		}
+	}
+}
+
+// reportProduce prints the first failures and the summary, and returns
+// the command's error: the input's, else the failed records', else
+// Close's, else the interruption.
+func reportProduce(o produceOptions, topic string, read produceRead, fails *produceFailures, elapsed time.Duration, closeErr error, stdout, stderr io.Writer) error {
+	fails.mu.Lock()
+	sum := produceSummary{
+		Records:   read.total - fails.count,
+		Failed:    fails.count,
+		Bytes:     read.bytes - fails.bytes,
+		ElapsedMS: elapsed.Milliseconds(),
+	}
+	first := append([]string(nil), fails.first...)
+	fails.mu.Unlock()
+	if s := elapsed.Seconds(); s > 0 {
+		sum.RecordsPerSec = float64(sum.Records) / s
+	}
+	for _, e := range first {
+		fmt.Fprintln(stderr, "mamba: failed:", e)
+	}
+	if err := o.print(stdout, sum, func(tw *tabwriter.Writer) {
+		fmt.Fprintf(tw, "produced %d records (%d bytes) to %s in %v, %.0f records/s", sum.Records, sum.Bytes, topic, elapsed.Round(time.Millisecond), sum.RecordsPerSec)
+		if sum.Failed > 0 {
+			fmt.Fprintf(tw, "; %d failed", sum.Failed)
+		}
+		fmt.Fprintln(tw)
+	}); err != nil {
+		return err
+	}
+	switch {
+	case read.readErr != nil:
+		return fmt.Errorf("reading input: %w", read.readErr)
+	case sum.Failed > 0:
+		return fmt.Errorf("%d of %d records failed", sum.Failed, read.total)
+	case closeErr != nil:
+		return closeErr
+	case read.interrupted:
+		return errors.New("interrupted")
+	}
+	return nil
 }
 
 type pendingRecord struct {

@@ -224,13 +224,22 @@ func (c *CompareConfig) start(ctx context.Context) (*compareServer, error) {
 	return s, nil
 }
 
+// Validate reports a system Compare does not know, so that a front end
+// can refuse it before looking for binaries.
+func (c CompareConfig) Validate() error {
+	for _, s := range c.Systems {
+		if !slices.Contains(AllSystems, s) {
+			return fmt.Errorf("bench: unknown system %q (want one of %s)", s, strings.Join(AllSystems, ", "))
+		}
+	}
+	return nil
+}
+
 // Compare runs the comparison.
 func Compare(ctx context.Context, cfg CompareConfig) (CompareResult, error) {
 	cfg.defaults()
-	for _, s := range cfg.Systems {
-		if !slices.Contains(AllSystems, s) {
-			return CompareResult{}, fmt.Errorf("bench: unknown system %q (want one of %s)", s, strings.Join(AllSystems, ", "))
-		}
+	if err := cfg.Validate(); err != nil {
+		return CompareResult{}, err
 	}
 	res := CompareResult{Machine: ReadMachine(), Started: time.Now()}
 	res.Settings = fmt.Sprintf("%d B messages, %d producers, %d runs of %v after %v warm-up; %s objects with %d PUTs in flight (node: flush %v, %d uploads in flight); Mamba: %d partitions, SDK binary, %d requests of up to %d KiB in flight per producer; NATS/Redis: %d unacknowledged per producer",

@@ -1,8 +1,9 @@
 // Package bench measures Mamba and the systems users would pick instead
 // (raw object store PUTs, NATS JetStream, Redis Streams) with the same
 // message size, producer count and durability, on the same machine in the
-// same run. `mamba bench` and `mamba bench compare` are its front ends;
-// docs/benchmarks.md holds the figures and the commands that reproduce them.
+// same run. cmd/mamba-bench (`mamba bench`, `mamba bench compare`) is its
+// front end; docs/benchmarks.md holds the figures and the commands that
+// reproduce them.
 //
 // Latencies are recorded in HDR histograms (github.com/HdrHistogram/
 // hdrhistogram-go) with microsecond resolution and three significant

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -13,7 +12,9 @@ import (
 	"github.com/mambamq/mamba/internal/tooling/bench"
 )
 
-func newBenchCompareCmd() *cobra.Command {
+// newCompareCmd is `mamba-bench compare`; nodeBin is the root's
+// --node-binary.
+func newCompareCmd(nodeBin *string) *cobra.Command {
 	cfg := bench.CompareConfig{
 		Runs: 3, MessageSize: 1024, Producers: 4, Duration: 15 * time.Second, Warmup: 3 * time.Second,
 		ObjectSize: 8 << 20, Uploads: 4, FlushInterval: 250 * time.Millisecond, Partitions: 8,
@@ -46,7 +47,7 @@ checks the performance targets of docs/benchmarks.md.
 
 Needs minio, redis-server and nats-server installed
 (deploy/local/install-deps.sh).`,
-		Example: `  mamba bench compare --targets
+		Example: `  mamba-bench compare --targets
   mamba bench compare --runs 1 --duration 5s --systems minio-put,mamba,nats-sync -o json`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,17 +57,20 @@ Needs minio, redis-server and nats-server installed
 			if output != "text" && output != "json" {
 				return fmt.Errorf("--output %q: want text or json", output)
 			}
-			bin, err := os.Executable()
-			if err != nil {
-				return fmt.Errorf("find the mamba binary: %w", err)
-			}
-			cfg.Binary = bin
 			cfg.Systems = nil
 			for s := range strings.SplitSeq(systems, ",") {
 				if s = strings.TrimSpace(s); s != "" {
 					cfg.Systems = append(cfg.Systems, s)
 				}
 			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			bin, err := nodeBinary(*nodeBin)
+			if err != nil {
+				return err
+			}
+			cfg.Binary = bin
 			cfg.MessageSize, cfg.ObjectSize, cfg.SDKBatchBytes = int(messageSize), int(objectSize), int(batchBytes)
 			cfg.MaxBuffered, cfg.CacheBytes = int64(maxBuffered), int64(cacheBytes)
 			stderr := cmd.ErrOrStderr()
