@@ -218,6 +218,9 @@ func topicConfigKey(name, id string) string { return topicPrefix + name + "/" + 
 // CreateTopic writes the topic's configuration to the bucket, then
 // registers it in Redis.
 func (n *Node) CreateTopic(ctx context.Context, cfg TopicConfig) (TopicConfig, error) {
+	if err := ValidateTopicConfig(cfg); err != nil {
+		return TopicConfig{}, err
+	}
 	t := metadata.Topic{
 		Name:        cfg.Name,
 		ID:          ulid.Make().String(),

@@ -1,4 +1,4 @@
-package ingest
+package httpapi
 
 import (
 	"net/http"
@@ -9,7 +9,8 @@ import (
 )
 
 // Consumer group endpoints of the HTTP API (docs/api.md, "Consumer
-// groups").
+// groups"). Group names, topics, session timeouts and offsets are the
+// service's to validate (ingest.ValidateJoinGroup and friends).
 
 type apiJoinRequest struct {
 	Topics           []string `json:"topics"`
@@ -77,19 +78,8 @@ func assignmentsToAPI(as []metadata.Assignment) []apiAssignment {
 	return out
 }
 
-func pathGroup(r *http.Request) (string, error) {
-	g := r.PathValue("group")
-	if err := metadata.ValidateGroupName(g); err != nil {
-		return "", invalidf("group: %v", err)
-	}
-	return g, nil
-}
-
-func (h *apiHandler) joinGroup(w http.ResponseWriter, r *http.Request) error {
-	group, err := pathGroup(r)
-	if err != nil {
-		return err
-	}
+func (h *handler) joinGroup(w http.ResponseWriter, r *http.Request) error {
+	group := r.PathValue("group")
 	body, err := h.readBody(w, r)
 	if err != nil {
 		return err
@@ -97,9 +87,6 @@ func (h *apiHandler) joinGroup(w http.ResponseWriter, r *http.Request) error {
 	var req apiJoinRequest
 	if err := decodeJSONBody(body, &req); err != nil {
 		return err
-	}
-	if req.SessionTimeoutMS < 0 {
-		return invalidf("session_timeout_ms %d is negative", req.SessionTimeoutMS)
 	}
 	member, as, err := h.svc.JoinGroup(r.Context(), group, req.Topics, time.Duration(req.SessionTimeoutMS)*time.Millisecond)
 	if err != nil {
@@ -110,11 +97,8 @@ func (h *apiHandler) joinGroup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *apiHandler) heartbeat(w http.ResponseWriter, r *http.Request) error {
-	group, err := pathGroup(r)
-	if err != nil {
-		return err
-	}
+func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) error {
+	group := r.PathValue("group")
 	as, err := h.svc.Heartbeat(r.Context(), group, r.PathValue("member"))
 	if err != nil {
 		return err
@@ -123,11 +107,8 @@ func (h *apiHandler) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *apiHandler) leaveGroup(w http.ResponseWriter, r *http.Request) error {
-	group, err := pathGroup(r)
-	if err != nil {
-		return err
-	}
+func (h *handler) leaveGroup(w http.ResponseWriter, r *http.Request) error {
+	group := r.PathValue("group")
 	if err := h.svc.LeaveGroup(r.Context(), group, r.PathValue("member")); err != nil {
 		return err
 	}
@@ -135,11 +116,8 @@ func (h *apiHandler) leaveGroup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *apiHandler) commitOffsets(w http.ResponseWriter, r *http.Request) error {
-	group, err := pathGroup(r)
-	if err != nil {
-		return err
-	}
+func (h *handler) commitOffsets(w http.ResponseWriter, r *http.Request) error {
+	group := r.PathValue("group")
 	body, err := h.readBody(w, r)
 	if err != nil {
 		return err
@@ -159,11 +137,8 @@ func (h *apiHandler) commitOffsets(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-func (h *apiHandler) describeGroup(w http.ResponseWriter, r *http.Request) error {
-	group, err := pathGroup(r)
-	if err != nil {
-		return err
-	}
+func (h *handler) describeGroup(w http.ResponseWriter, r *http.Request) error {
+	group := r.PathValue("group")
 	d, err := h.svc.DescribeGroup(r.Context(), group)
 	if err != nil {
 		return err
@@ -181,7 +156,7 @@ func (h *apiHandler) describeGroup(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-func (h *apiHandler) listGroups(w http.ResponseWriter, r *http.Request) error {
+func (h *handler) listGroups(w http.ResponseWriter, r *http.Request) error {
 	groups, err := h.svc.ListGroups(r.Context())
 	if err != nil {
 		return err
