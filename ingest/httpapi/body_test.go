@@ -165,3 +165,26 @@ func TestOverloadedBeforeReadingBody(t *testing.T) {
 		t.Fatalf("high watermark %d after two accepted records, want 2", hw)
 	}
 }
+
+func TestReadAllHint(t *testing.T) {
+	for _, n := range []int{0, 1, 511, 512, 513, 4096, bodyPrealloc - 1, bodyPrealloc, bodyPrealloc + 1, 3*bodyPrealloc + 17} {
+		data := bytes.Repeat([]byte{'x'}, n)
+		for _, hint := range []int64{-1, 0, int64(n), int64(n) + 100} {
+			got, err := readAllHint(iotestHalfReader{bytes.NewReader(data)}, hint)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("n=%d hint=%d: got %d bytes, err %v", n, hint, len(got), err)
+			}
+			if hint == int64(n) && n > 0 && n < bodyPrealloc && cap(got) != n+1 {
+				t.Errorf("n=%d: announced body read into capacity %d, want %d", n, cap(got), n+1)
+			}
+		}
+	}
+}
+
+// iotestHalfReader reads at most half of what is asked (at least one
+// byte), to exercise short reads.
+type iotestHalfReader struct{ r io.Reader }
+
+func (h iotestHalfReader) Read(p []byte) (int, error) {
+	return h.r.Read(p[:max(1, len(p)/2)])
+}
