@@ -219,3 +219,109 @@ func TestAPIHeadersRequestIsSorted(t *testing.T) {
 		t.Errorf("header order %q, want %q", got, want)
 	}
 }
+
+// TestAPIProduceHeaderList checks the list form of JSON headers: order
+// and repeated keys are kept, values follow format=base64, and a
+// malformed list is refused naming the headers.
+func TestAPIProduceHeaderList(t *testing.T) {
+	at := newAPITest(t, Options{})
+	body := `{"records":[
+		{"value":"v","headers":[{"key":"b","value":"1"},{"key":"a","value":"2"},{"key":"b","value":""}]},
+		{"value":"none","headers":[]},
+		{"value":"null","headers":null}
+	]}`
+	rec := at.do("POST", "/v1/topics/orders/records", strings.NewReader(body), jsonHeader()...)
+	if rec.Code != 200 {
+		t.Fatalf("produce: %d %s", rec.Code, rec.Body)
+	}
+	checkProduced(t, at.svc.lastProduce(t).records, []ingest.ProduceRecord{
+		{Partition: ingest.AnyPartition, Value: []byte("v"), Headers: []chunk.Header{{Name: "b", Value: []byte("1")}, {Name: "a", Value: []byte("2")}, {Name: "b", Value: []byte{}}}},
+		{Partition: ingest.AnyPartition, Value: []byte("none")},
+		{Partition: ingest.AnyPartition, Value: []byte("null")},
+	})
+
+	b64 := base64.StdEncoding.EncodeToString
+	body = fmt.Sprintf(`{"records":[{"value":"","headers":[{"key":"h","value":%q},{"key":"h","value":%q}]}]}`, b64([]byte{0x80}), b64([]byte("x")))
+	rec = at.do("POST", "/v1/topics/orders/records?format=base64", strings.NewReader(body), jsonHeader()...)
+	if rec.Code != 200 {
+		t.Fatalf("produce base64: %d %s", rec.Code, rec.Body)
+	}
+	checkProduced(t, at.svc.lastProduce(t).records, []ingest.ProduceRecord{
+		{Partition: ingest.AnyPartition, Value: []byte{}, Headers: []chunk.Header{{Name: "h", Value: []byte{0x80}}, {Name: "h", Value: []byte("x")}}},
+	})
+
+	for _, tc := range []struct {
+		name, query, headers, inMessage string
+	}{
+		{"unknown field", "", `[{"key":"a","value":"x","name":"a"}]`, "headers"},
+		{"number value", "", `[{"key":"a","value":5}]`, "headers"},
+		{"string", "", `"a=b"`, "headers"},
+		{"list of strings", "", `["a"]`, "headers"},
+		{"bad base64", "?format=base64", `[{"key":"a","value":"eA=="},{"key":"a","value":"%"}]`, "records[0].headers[1].value"},
+	} {
+		rec := at.do("POST", "/v1/topics/orders/records"+tc.query, strings.NewReader(`{"records":[{"value":"","headers":`+tc.headers+`}]}`), jsonHeader()...)
+		if rec.Code != 400 {
+			t.Errorf("%s: status %d, want 400: %s", tc.name, rec.Code, rec.Body)
+			continue
+		}
+		if e := errorOf(t, rec); e.Code != "invalid_request" || !strings.Contains(e.Message, tc.inMessage) {
+			t.Errorf("%s: %+v, want invalid_request naming %q", tc.name, e, tc.inMessage)
+		}
+	}
+}
+
+// TestAPIProduceReleasesBinaryBodies checks that a binary body reaches
+// the service with a Release (which the service calls once, accepted or
+// refused) and a JSON body, whose records are copies, without one.
+func TestAPIProduceReleasesBinaryBodies(t *testing.T) {
+	at := newAPITest(t, Options{})
+	var released []bool
+	at.svc.produceFn = func(records []ingest.ProduceRecord, opts ingest.ProduceOptions) ([]ingest.RecordResult, error) {
+		return make([]ingest.RecordResult, len(records)), nil
+	}
+	binary := wire.AppendProduceRequest(nil, []wire.ProduceRecord{{Partition: -1, Value: bytes.Repeat([]byte("v"), 100<<10)}})
+	post := func(contentType string, body []byte) int {
+		before := at.svc.releases
+		rec := at.do("POST", "/v1/topics/orders/records", bytes.NewReader(body), "Content-Type", contentType)
+		released = append(released, at.svc.releases == before+1)
+		return rec.Code
+	}
+	if code := post(wire.ContentType, binary); code != 200 || !released[0] {
+		t.Errorf("binary produce: status %d, released %v; want 200 and one release", code, released[0])
+	}
+	at.svc.errs["Produce"] = &ingest.OverloadedError{}
+	if code := post(wire.ContentType, binary); code != 429 || !released[1] {
+		t.Errorf("refused binary produce: status %d, released %v; want 429 and one release", code, released[1])
+	}
+	delete(at.svc.errs, "Produce")
+	if code := post("application/json", []byte(`{"records":[{"value":"v"}]}`)); code != 200 || released[2] {
+		t.Errorf("JSON produce: status %d, released %v; want 200 and no Release", code, released[2])
+	}
+}
+
+// TestAPIProduceAdmissionBeforeBody checks that the handler asks the
+// service's admission with the announced length before it reads a body,
+// and answers its refusal without calling Submit. A body of unknown
+// length is left to Submit.
+func TestAPIProduceAdmissionBeforeBody(t *testing.T) {
+	at := newAPITest(t, Options{})
+	at.svc.errs["AdmitProduce"] = &ingest.OverloadedError{RetryAfter: 3 * time.Second}
+	body := `{"records":[{"value":"v"}]}`
+	rec := at.do("POST", "/v1/topics/orders/records", strings.NewReader(body), jsonHeader()...)
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "3" {
+		t.Fatalf("status %d, Retry-After %q; want 429 and 3", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if !slices.Equal(at.svc.admitted, []int64{int64(len(body))}) || slices.Contains(at.svc.calls, "Produce") {
+		t.Errorf("admitted %v, calls %v; want one admission of %d bytes and no Submit", at.svc.admitted, at.svc.calls, len(body))
+	}
+
+	delete(at.svc.errs, "AdmitProduce")
+	at.svc.admitted = nil
+	req := httptest.NewRequest("POST", "/v1/topics/orders/records", struct{ io.Reader }{strings.NewReader(body)})
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	at.handler.ServeHTTP(w, req)
+	if w.Code != 200 || len(at.svc.admitted) != 0 {
+		t.Errorf("chunked body: status %d, admitted %v; want 200 and no admission", w.Code, at.svc.admitted)
+	}
+}
