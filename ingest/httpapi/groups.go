@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"net/http"
 	"net/url"
 	"time"
@@ -88,13 +89,20 @@ func (h *handler) joinGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSONBody(body, &req); err != nil {
 		return err
 	}
-	member, as, err := h.svc.JoinGroup(r.Context(), group, req.Topics, time.Duration(req.SessionTimeoutMS)*time.Millisecond)
+	member, as, err := h.svc.JoinGroup(r.Context(), group, req.Topics, millis(req.SessionTimeoutMS))
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/v1/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(member))
 	h.writeJSON(w, http.StatusCreated, apiJoinResponse{MemberID: member, Assignments: assignmentsToAPI(as)})
 	return nil
+}
+
+// millis converts milliseconds to a Duration, saturating instead of
+// wrapping around, so that the service sees an absurd value as absurd.
+func millis(ms int64) time.Duration {
+	const limit = math.MaxInt64 / int64(time.Millisecond)
+	return time.Duration(min(max(ms, -limit), limit)) * time.Millisecond
 }
 
 func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) error {
