@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/mambamq/mamba/internal/wire"
 )
 
 // Errors of the API, one per error code of docs/api.md. Every error a
@@ -42,23 +44,24 @@ var (
 	ErrDeliveryTimeout = errors.New("delivery timeout")
 )
 
-// codeErrors maps every error code of the API to its sentinel.
+// codeErrors maps every error code of the API (wire.Codes) to its
+// sentinel.
 var codeErrors = map[string]error{
-	"invalid_request":        ErrInvalidRequest,
-	"offset_out_of_range":    ErrOffsetOutOfRange,
-	"not_found":              ErrNotFound,
-	"topic_not_found":        ErrTopicNotFound,
-	"partition_not_found":    ErrPartitionNotFound,
-	"group_not_found":        ErrGroupNotFound,
-	"member_not_found":       ErrMemberNotFound,
-	"method_not_allowed":     ErrMethodNotAllowed,
-	"topic_exists":           ErrTopicExists,
-	"lease_lost":             ErrLeaseLost,
-	"payload_too_large":      ErrPayloadTooLarge,
-	"unsupported_media_type": ErrUnsupportedMediaType,
-	"overloaded":             ErrOverloaded,
-	"internal":               ErrInternal,
-	"unavailable":            ErrUnavailable,
+	wire.CodeInvalidRequest:       ErrInvalidRequest,
+	wire.CodeOffsetOutOfRange:     ErrOffsetOutOfRange,
+	wire.CodeNotFound:             ErrNotFound,
+	wire.CodeTopicNotFound:        ErrTopicNotFound,
+	wire.CodePartitionNotFound:    ErrPartitionNotFound,
+	wire.CodeGroupNotFound:        ErrGroupNotFound,
+	wire.CodeMemberNotFound:       ErrMemberNotFound,
+	wire.CodeMethodNotAllowed:     ErrMethodNotAllowed,
+	wire.CodeTopicExists:          ErrTopicExists,
+	wire.CodeLeaseLost:            ErrLeaseLost,
+	wire.CodePayloadTooLarge:      ErrPayloadTooLarge,
+	wire.CodeUnsupportedMediaType: ErrUnsupportedMediaType,
+	wire.CodeOverloaded:           ErrOverloaded,
+	wire.CodeInternal:             ErrInternal,
+	wire.CodeUnavailable:          ErrUnavailable,
 }
 
 // APIError is an error answer of a Mamba node (or of something between

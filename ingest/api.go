@@ -11,7 +11,8 @@ import (
 )
 
 // Errors the node returns; the HTTP layer maps each to one status and
-// error code (see errorTable in http.go).
+// error code (the error table of package ingest/httpapi, whose codes are
+// wire.Codes).
 var (
 	ErrTopicNotFound     = metadata.ErrTopicNotFound     // 404 topic_not_found
 	ErrTopicExists       = metadata.ErrTopicExists       // 409 topic_exists
@@ -31,11 +32,6 @@ var (
 	// ErrShuttingDown: the node is draining and takes no new records.
 	ErrShuttingDown = errors.New("node is shutting down") // 503 unavailable
 )
-
-// invalidf returns an error wrapping ErrInvalidRequest.
-func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
-}
 
 // OverloadedError is an ErrOverloaded with the time after which a retry is
 // likely to be accepted.
@@ -83,12 +79,19 @@ type ProduceOptions struct {
 	// first answer and append nothing. Empty means none.
 	IdempotencyKey string
 	Ack            AckMode
+}
 
-	// body, if not nil, is the pooled request body the records alias:
-	// the node releases it once it no longer reads them (after it has
-	// copied them into a chunk, or refused them with 429). A pointer, so
-	// that ProduceOptions stays comparable.
-	body *pooledBody
+// ProduceRequest is one produce call, as a Service receives it.
+type ProduceRequest struct {
+	Topic   string
+	Records []ProduceRecord
+	Options ProduceOptions
+	// Release, when not nil, is called exactly once by the Service when it
+	// no longer reads the bytes Records point into: after it has copied
+	// them into a chunk, or at once when it refuses the request (invalid,
+	// overloaded, shutting down). The caller must not reuse those bytes
+	// before. The HTTP layer uses it to recycle request bodies.
+	Release func()
 }
 
 // RecordResult is where one produced record went. Offset is -1 under
@@ -142,14 +145,34 @@ type TopicDescription struct {
 	PartitionStats []metadata.PartitionStats
 }
 
-// Service is what the HTTP API serves. Node implements it.
+// Admitter refuses a produce request from the size of its body alone,
+// before the body is read: under overload a node would otherwise hold the
+// bodies of every request it is about to refuse. AdmitProduce returns nil
+// or the error the produce would get (an *OverloadedError); it is a hint,
+// and Submit decides.
+type Admitter interface {
+	AdmitProduce(bodyBytes int64) error
+}
+
+// Service is what the HTTP API (package ingest/httpapi) serves. Node
+// implements it. Every method validates its arguments (with the Validate
+// functions of this package) and returns errors that match the sentinels
+// above. The HTTP layer calls AdmitProduce before it reads a produce body,
+// so that a 429 costs no memory, and passes the body's release in
+// ProduceRequest.Release.
 type Service interface {
+	Admitter
 	CreateTopic(ctx context.Context, cfg TopicConfig) (TopicConfig, error)
 	ListTopics(ctx context.Context) ([]TopicConfig, error)
 	DescribeTopic(ctx context.Context, name string) (TopicDescription, error)
 	DeleteTopic(ctx context.Context, name string) error
-	Produce(ctx context.Context, topic string, records []ProduceRecord, opts ProduceOptions) ([]RecordResult, error)
+	// Submit appends req's records and calls req.Release exactly once
+	// (see ProduceRequest).
+	Submit(ctx context.Context, req ProduceRequest) ([]RecordResult, error)
 	Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
+	// MaxWait is the longest a Fetch waits at the high watermark: the
+	// node's Config.MaxWait. The HTTP layer clamps wait_ms to it.
+	MaxWait() time.Duration
 	ListGroups(ctx context.Context) ([]string, error)
 	DescribeGroup(ctx context.Context, group string) (GroupDescription, error)
 	JoinGroup(ctx context.Context, group string, topics []string, session time.Duration) (member string, assignments []metadata.Assignment, err error)

@@ -217,3 +217,7 @@ func (w *waiters) wake(topic string, p int32) {
 		close(ch)
 	}
 }
+
+// MaxWait is the longest a Fetch waits at the high watermark
+// (Config.MaxWait); the HTTP layer clamps wait_ms to it.
+func (n *Node) MaxWait() time.Duration { return n.cfg.MaxWait }

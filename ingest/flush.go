@@ -104,7 +104,7 @@ func (n *Node) upload(ctx context.Context, pc *pendingChunk) {
 	for _, req := range pc.reqs {
 		for _, r := range append([]*produceReq{req}, req.followers...) {
 			clear(r.records)
-			r.body.release()
+			r.releaseBody()
 		}
 	}
 	if err != nil {
@@ -366,11 +366,12 @@ func (n *Node) answerAll(pc *pendingChunk, results []RecordResult, err error) {
 	}
 }
 
-// answer delivers the outcome to req and its followers and releases
-// their bytes from the buffer.
+// answer delivers the outcome to req and its followers, releases their
+// bytes from the buffer and, if the upload did not, their bodies.
 func (n *Node) answer(req *produceReq, results []RecordResult, err error) {
 	var released int64
 	for _, r := range append([]*produceReq{req}, req.followers...) {
+		r.releaseBody()
 		r.done <- produceAnswer{results: results, err: err}
 		released += r.size
 		n.metrics.produceOutcomes.WithLabelValues(outcome(err)).Inc()

@@ -55,18 +55,11 @@ func (n *Node) ListGroups(ctx context.Context) ([]string, error) {
 // JoinGroup adds a member subscribed to topics and returns its id and its
 // partitions.
 func (n *Node) JoinGroup(ctx context.Context, group string, topics []string, session time.Duration) (string, []metadata.Assignment, error) {
-	if err := metadata.ValidateGroupName(group); err != nil {
-		return "", nil, invalidf("%v", err)
-	}
-	if len(topics) == 0 || len(topics) > maxGroupTopics {
-		return "", nil, invalidf("topics: want 1 to %d topics, got %d", maxGroupTopics, len(topics))
+	if err := ValidateJoinGroup(group, topics, session); err != nil {
+		return "", nil, err
 	}
 	if session == 0 {
 		session = DefaultSessionTimeout
-	}
-	if session < metadata.MinSessionTimeout || session > metadata.MaxSessionTimeout {
-		return "", nil, invalidf("session_timeout_ms: %d is outside %d..%d", session.Milliseconds(),
-			metadata.MinSessionTimeout.Milliseconds(), metadata.MaxSessionTimeout.Milliseconds())
 	}
 	var ts []metadata.Topic
 	for _, name := range slices.Compact(slices.Sorted(slices.Values(topics))) {
@@ -86,20 +79,26 @@ func (n *Node) JoinGroup(ctx context.Context, group string, topics []string, ses
 
 // Heartbeat keeps the member alive and returns its current partitions.
 func (n *Node) Heartbeat(ctx context.Context, group, member string) ([]metadata.Assignment, error) {
+	if err := ValidateGroupName(group); err != nil {
+		return nil, err
+	}
 	as, err := n.meta.Heartbeat(ctx, group, member, n.now())
 	return as, metaErr(err)
 }
 
 // LeaveGroup removes the member; its partitions move at once.
 func (n *Node) LeaveGroup(ctx context.Context, group, member string) error {
+	if err := ValidateGroupName(group); err != nil {
+		return err
+	}
 	return metaErr(n.meta.LeaveGroup(ctx, group, member, n.now()))
 }
 
 // CommitOffsets stores the group's offsets if every lease is current.
 // Each offset must lie within its partition.
 func (n *Node) CommitOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) error {
-	if err := metadata.ValidateGroupName(group); err != nil {
-		return invalidf("%v", err)
+	if err := ValidateGroupName(group); err != nil {
+		return err
 	}
 	if len(offsets) == 0 {
 		return invalidf("offsets: none given")
@@ -130,8 +129,8 @@ func (n *Node) CommitOffsets(ctx context.Context, group string, offsets []metada
 // DescribeGroup returns the group's members and its lag in every partition
 // of the topics its members subscribe to.
 func (n *Node) DescribeGroup(ctx context.Context, group string) (GroupDescription, error) {
-	if err := metadata.ValidateGroupName(group); err != nil {
-		return GroupDescription{}, invalidf("%v", err)
+	if err := ValidateGroupName(group); err != nil {
+		return GroupDescription{}, err
 	}
 	members, offsets, err := n.meta.DescribeGroup(ctx, group, n.now())
 	if err != nil {

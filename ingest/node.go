@@ -1,9 +1,11 @@
-// Package ingest is Mamba's ingest node: it takes records over the HTTP API,
+// Package ingest is Mamba's ingest node: it takes records (through the
+// Service interface, which package ingest/httpapi serves over HTTP),
 // buffers them for all topics at once, writes each flush as one chunk to
 // the bucket, commits the chunk's offsets in Redis and only then answers
 // the producers. It also serves fetches by offset, from its cache of recent
 // batches or with one ranged GET per batch, and long-polls at the end of a
-// partition until a commit on any node wakes it.
+// partition until a commit on any node wakes it. It owns the validation of
+// a caller's input (validate.go); the HTTP layer only parses.
 //
 // A Node is stateless: everything it acknowledged is in the bucket and in
 // Redis, so any number of nodes can serve the same topics behind a plain
@@ -218,6 +220,9 @@ func topicConfigKey(name, id string) string { return topicPrefix + name + "/" + 
 // CreateTopic writes the topic's configuration to the bucket, then
 // registers it in Redis.
 func (n *Node) CreateTopic(ctx context.Context, cfg TopicConfig) (TopicConfig, error) {
+	if err := ValidateTopicConfig(cfg); err != nil {
+		return TopicConfig{}, err
+	}
 	t := metadata.Topic{
 		Name:        cfg.Name,
 		ID:          ulid.Make().String(),

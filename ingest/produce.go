@@ -24,9 +24,10 @@ type produceReq struct {
 	idemKey string
 	size    int64
 	done    chan produceAnswer // buffered: the pipeline never blocks on it
-	// body, if not nil, is the pooled request body that records alias,
-	// released once they have been copied into a chunk.
-	body *pooledBody
+	// release, if not nil, gives back the bytes records alias (the
+	// caller's ProduceRequest.Release); releaseBody calls it once the
+	// records have been copied into a chunk, or the chunk is given up.
+	release func()
 
 	// followers are later calls with the same idempotency key that reached
 	// this node while this one was still buffered: they get its answer.
@@ -63,30 +64,65 @@ type pendingChunk struct {
 	uploaded  chan struct{}
 }
 
-// Produce validates the records, adds them to the open chunk and, unless
-// opts.Ack is AckBuffered, waits until that chunk is in the bucket and
-// committed.
+// Produce is Submit without a release: the records' bytes are the
+// caller's again once it returns.
 func (n *Node) Produce(ctx context.Context, topicName string, records []ProduceRecord, opts ProduceOptions) ([]RecordResult, error) {
-	if len(records) == 0 {
-		return nil, invalidf("no records")
-	}
-	if opts.IdempotencyKey != "" {
-		if err := metadata.ValidateIdempotencyKey(opts.IdempotencyKey); err != nil {
-			return nil, invalidf("%v", err)
+	return n.Submit(ctx, ProduceRequest{Topic: topicName, Records: records, Options: opts})
+}
+
+// Submit validates the records, adds them to the open chunk and, unless
+// in.Options.Ack is AckBuffered, waits until that chunk is in the bucket
+// and committed. It calls in.Release exactly once: before it returns when
+// it refuses the request, otherwise once the records are copied into
+// their chunk (or the chunk is given up).
+func (n *Node) Submit(ctx context.Context, in ProduceRequest) ([]RecordResult, error) {
+	req := &produceReq{release: in.Release, idemKey: in.Options.IdempotencyKey, done: make(chan produceAnswer, 1)}
+	accepted := false
+	defer func() {
+		if !accepted {
+			clear(req.records)
+			req.releaseBody()
 		}
+	}()
+	if err := in.Validate(); err != nil {
+		return nil, err
 	}
-	t, err := n.topic(ctx, topicName)
+	t, err := n.topic(ctx, in.Topic)
 	if err != nil {
 		return nil, err
 	}
-	req := &produceReq{
-		topic:   t,
-		records: make([]chunk.Record, len(records)),
-		parts:   make([]int32, len(records)),
-		idemKey: opts.IdempotencyKey,
-		done:    make(chan produceAnswer, 1),
-		body:    opts.body,
+	req.topic = t
+	if err := n.place(req, in.Records); err != nil {
+		return nil, err
 	}
+	if err := n.accept(req); err != nil {
+		n.metrics.produceOutcomes.WithLabelValues(outcome(err)).Inc()
+		return nil, err
+	}
+	accepted = true
+	if in.Options.Ack == AckBuffered || ackEarly {
+		results := make([]RecordResult, len(req.parts))
+		for i, p := range req.parts {
+			results[i] = RecordResult{Partition: p, Offset: -1}
+		}
+		return results, nil
+	}
+	select {
+	case ans := <-req.done:
+		return ans.results, ans.err
+	case <-ctx.Done():
+		// The records may still be committed; the caller's retry with the
+		// same idempotency key would learn their offsets.
+		return nil, ctx.Err()
+	}
+}
+
+// place checks records against req's topic and the node's limits and
+// fills req's records, partitions and size.
+func (n *Node) place(req *produceReq, records []ProduceRecord) error {
+	t := req.topic
+	req.records = make([]chunk.Record, len(records))
+	req.parts = make([]int32, len(records))
 	now := n.now().UnixMilli()
 	sticky := int32(-1) // one partition for all keyless records of the call
 	for i, r := range records {
@@ -100,18 +136,18 @@ func (n *Node) Produce(ctx context.Context, topicName string, records []ProduceR
 			}
 			p = sticky
 		case p < 0:
-			return nil, invalidf("record %d: partition %d is negative", i, p)
+			return invalidf("record %d: partition %d is negative", i, p)
 		case int(p) >= t.Partitions:
-			return nil, fmt.Errorf("record %d: partition %d of topic %s with %d partitions: %w",
+			return fmt.Errorf("record %d: partition %d of topic %s with %d partitions: %w",
 				i, p, t.Name, t.Partitions, ErrPartitionNotFound)
 		}
 		size := recordSize(r.Key, r.Value, r.Headers)
 		if size > n.cfg.MaxRecordBytes {
-			return nil, fmt.Errorf("record %d is %d bytes, over the limit of %d: %w", i, size, n.cfg.MaxRecordBytes, ErrTooLarge)
+			return fmt.Errorf("record %d is %d bytes, over the limit of %d: %w", i, size, n.cfg.MaxRecordBytes, ErrTooLarge)
 		}
 		for _, h := range r.Headers {
 			if h.Name == "" {
-				return nil, invalidf("record %d: empty header name", i)
+				return invalidf("record %d: empty header name", i)
 			}
 		}
 		ts := r.Timestamp
@@ -123,28 +159,18 @@ func (n *Node) Produce(ctx context.Context, topicName string, records []ProduceR
 		req.size += int64(size)
 	}
 	if req.size > maxRequestBytes {
-		return nil, fmt.Errorf("request is %d bytes, over the limit of %d: %w", req.size, maxRequestBytes, ErrTooLarge)
+		return fmt.Errorf("request is %d bytes, over the limit of %d: %w", req.size, maxRequestBytes, ErrTooLarge)
 	}
-	if err := n.accept(req); err != nil {
-		n.metrics.produceOutcomes.WithLabelValues(outcome(err)).Inc()
-		clear(req.records)
-		req.body.release()
-		return nil, err
-	}
-	if opts.Ack == AckBuffered || ackEarly {
-		results := make([]RecordResult, len(records))
-		for i, p := range req.parts {
-			results[i] = RecordResult{Partition: p, Offset: -1}
-		}
-		return results, nil
-	}
-	select {
-	case ans := <-req.done:
-		return ans.results, ans.err
-	case <-ctx.Done():
-		// The records may still be committed; the caller's retry with the
-		// same idempotency key would learn their offsets.
-		return nil, ctx.Err()
+	return nil
+}
+
+// releaseBody calls the request's release, once: later calls do nothing.
+// The upload and the answer both call it; the answer comes after the
+// upload has finished, or instead of it.
+func (r *produceReq) releaseBody() {
+	if f := r.release; f != nil {
+		r.release = nil
+		f()
 	}
 }
 
@@ -162,14 +188,14 @@ func outcome(err error) string {
 	return "error"
 }
 
-// admitProduce refuses, with the error accept would give, a request
-// whose body alone would overflow the buffer. It is a hint, checked
-// before the body is read; accept decides. A body is about the size
+// AdmitProduce implements Admitter: it refuses, with the error accept
+// would give, a request whose body alone would overflow the buffer. It is
+// a hint, checked before the body is read; accept decides. A body is about the size
 // accept counts for its records (recordSize adds 16 bytes a record, the
 // encoding 5 to 20), so a request near the limit may get 429 a little
 // early, which a producer retries; on an empty buffer accept decides
 // alone.
-func (n *Node) admitProduce(bodyBytes int64) error {
+func (n *Node) AdmitProduce(bodyBytes int64) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closing || n.buffered == 0 || n.buffered+bodyBytes <= n.cfg.MaxBufferedBytes {

@@ -40,8 +40,9 @@ func newConsumeCmd() *cobra.Command {
 		Short: "Print a topic's records, from a partition or as a consumer group",
 		Long: `Consume prints records of a topic, one per line: partition, offset, key and
 value separated by tabs (only the value with --value-only), or with -o json
-one JSON object per line (key, value and header values that are not UTF-8
-are base64, with "encoding":"base64").
+one JSON object per line, its headers a list of {"key","value"} objects as
+the HTTP API's fetch gives them (key, value and header values that are not
+UTF-8 are base64, with "encoding":"base64").
 
 With --partition (0 by default) it reads one partition from --offset (a
 number, oldest or newest) and commits nothing. With --group it joins the
@@ -222,8 +223,10 @@ type recordPrinter struct {
 	last      time.Time
 }
 
+// headerJSON is one header as the HTTP API's JSON spells it: a record's
+// headers are a list of them, which keeps their order and repeats.
 type headerJSON struct {
-	Name  string `json:"name"`
+	Key   string `json:"key"`
 	Value string `json:"value"`
 }
 

@@ -39,7 +39,7 @@ type consumedJSON struct {
 	Key       *string `json:"key"`
 	Value     string  `json:"value"`
 	Headers   []struct {
-		Name  string `json:"name"`
+		Key   string `json:"key"`
 		Value string `json:"value"`
 	} `json:"headers"`
 	Encoding string `json:"encoding"`
@@ -90,7 +90,7 @@ func TestProduceAndConsume(t *testing.T) {
 		if r.Topic != "events" || r.Partition != 1 || r.Offset != int64(i) || r.Value != want || r.Key == nil || *r.Key != "k"+string(rune('1'+i)) || r.Timestamp == "" || r.Encoding != "" {
 			t.Fatalf("record %d: %+v", i, r)
 		}
-		if i < 4 && (len(r.Headers) != 2 || r.Headers[0].Name != "source" || r.Headers[0].Value != "test" || r.Headers[1].Name != "trace" || r.Headers[1].Value != "a=b") {
+		if i < 4 && (len(r.Headers) != 2 || r.Headers[0].Key != "source" || r.Headers[0].Value != "test" || r.Headers[1].Key != "trace" || r.Headers[1].Value != "a=b") {
 			t.Fatalf("record %d headers: %+v", i, r.Headers)
 		}
 	}

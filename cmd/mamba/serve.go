@@ -25,6 +25,7 @@ import (
 
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/ingest/httpapi"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/storeurl"
@@ -69,7 +70,7 @@ func defaultServeOptions() serveOptions {
 		uploads:         ingest.DefaultUploadConcurrency,
 		cacheBytes:      ingest.DefaultCacheBytes,
 		maxRecordBytes:  ingest.DefaultMaxRecordBytes,
-		maxRequestBytes: byteSize(ingest.DefaultHTTPMaxRequestBytes),
+		maxRequestBytes: byteSize(httpapi.DefaultMaxRequestBytes),
 		writeTimeout:    ingest.DefaultWriteTimeout,
 		dedupWindow:     metadata.DefaultDedupWindow,
 		maxWait:         ingest.DefaultMaxWait,
@@ -322,7 +323,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 		return err
 	}
 	srv := &http.Server{
-		Handler:           ingest.NewHandler(node, ingest.HTTPOptions{MaxRequestBytes: int64(o.maxRequestBytes), MaxWait: o.maxWait}, reg, reg, log),
+		Handler:           httpapi.NewHandler(node, httpapi.Options{MaxRequestBytes: int64(o.maxRequestBytes)}, reg, reg, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		// A response may wait for a long-poll or for a flush and its retries.

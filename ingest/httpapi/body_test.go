@@ -1,4 +1,4 @@
-package ingest
+package httpapi
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mambamq/mamba/ingest"
 	"github.com/mambamq/mamba/internal/wire"
 )
 
@@ -18,8 +19,8 @@ func TestBodyPoolClasses(t *testing.T) {
 			t.Fatalf("class %d size %d is not above class %d size %d", c, bodyClassSize(c), c-1, bodyClassSize(c-1))
 		}
 	}
-	if largest := int64(bodyClassSize(bodyClasses - 1)); largest < DefaultHTTPMaxRequestBytes+1 {
-		t.Fatalf("largest class %d cannot hold a body of the default limit %d", largest, DefaultHTTPMaxRequestBytes)
+	if largest := int64(bodyClassSize(bodyClasses - 1)); largest < DefaultMaxRequestBytes+1 {
+		t.Fatalf("largest class %d cannot hold a body of the default limit %d", largest, DefaultMaxRequestBytes)
 	}
 	for _, n := range []int{minPooledBody / 4 * 3, minPooledBody, minPooledBody + 1, 1 << 20, 1<<20 + 1, 16<<20 + 1} {
 		c := bodyClassFor(n)
@@ -64,12 +65,11 @@ func TestBodyPoolRead(t *testing.T) {
 // a recycled buffer would be reused at once) did not overwrite them
 // before they were copied into their chunk.
 func TestPooledBodiesKeptUntilEncoded(t *testing.T) {
-	c := newCluster(t)
-	n := c.node(Config{FlushInterval: 500 * time.Millisecond}, nil)
-	if _, err := n.CreateTopic(t.Context(), TopicConfig{Name: "pool", Partitions: 2}); err != nil {
+	n := startNode(t, ingest.Config{FlushInterval: 500 * time.Millisecond})
+	if _, err := n.CreateTopic(t.Context(), ingest.TopicConfig{Name: "pool", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(NewHandler(n, HTTPOptions{}, nil, nil, nil))
+	srv := httptest.NewServer(NewHandler(n, Options{}, nil, nil, nil))
 	defer srv.Close()
 
 	const requests, perRequest = 40, 100
@@ -120,12 +120,11 @@ func TestPooledBodiesKeptUntilEncoded(t *testing.T) {
 // Retry-After, that its body is drained so the connection stays usable,
 // and that nothing of it is stored.
 func TestOverloadedBeforeReadingBody(t *testing.T) {
-	c := newCluster(t)
-	n := c.node(Config{FlushBytes: 32 << 10, MaxBufferedBytes: 64 << 10, FlushInterval: time.Hour}, nil)
-	if _, err := n.CreateTopic(t.Context(), TopicConfig{Name: "full", Partitions: 1}); err != nil {
+	n := startNode(t, ingest.Config{FlushBytes: 32 << 10, MaxBufferedBytes: 64 << 10, FlushInterval: time.Hour})
+	if _, err := n.CreateTopic(t.Context(), ingest.TopicConfig{Name: "full", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(NewHandler(n, HTTPOptions{}, nil, nil, nil))
+	srv := httptest.NewServer(NewHandler(n, Options{}, nil, nil, nil))
 	defer srv.Close()
 	body := func(size int) []byte {
 		return wire.AppendProduceRequest(nil, []wire.ProduceRecord{{Partition: 0, Value: bytes.Repeat([]byte("v"), size)}})
@@ -165,4 +164,27 @@ func TestOverloadedBeforeReadingBody(t *testing.T) {
 	if hw := desc.PartitionStats[0].HighWatermark; hw != 2 {
 		t.Fatalf("high watermark %d after two accepted records, want 2", hw)
 	}
+}
+
+func TestReadAllHint(t *testing.T) {
+	for _, n := range []int{0, 1, 511, 512, 513, 4096, bodyPrealloc - 1, bodyPrealloc, bodyPrealloc + 1, 3*bodyPrealloc + 17} {
+		data := bytes.Repeat([]byte{'x'}, n)
+		for _, hint := range []int64{-1, 0, int64(n), int64(n) + 100} {
+			got, err := readAllHint(iotestHalfReader{bytes.NewReader(data)}, hint)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("n=%d hint=%d: got %d bytes, err %v", n, hint, len(got), err)
+			}
+			if hint == int64(n) && n > 0 && n < bodyPrealloc && cap(got) != n+1 {
+				t.Errorf("n=%d: announced body read into capacity %d, want %d", n, cap(got), n+1)
+			}
+		}
+	}
+}
+
+// iotestHalfReader reads at most half of what is asked (at least one
+// byte), to exercise short reads.
+type iotestHalfReader struct{ r io.Reader }
+
+func (h iotestHalfReader) Read(p []byte) (int, error) {
+	return h.r.Read(p[:max(1, len(p)/2)])
 }

@@ -1,6 +1,7 @@
-package ingest
+package httpapi
 
 import (
+	"math"
 	"net/http"
 	"net/url"
 	"time"
@@ -9,7 +10,8 @@ import (
 )
 
 // Consumer group endpoints of the HTTP API (docs/api.md, "Consumer
-// groups").
+// groups"). Group names, topics, session timeouts and offsets are the
+// service's to validate (ingest.ValidateJoinGroup and friends).
 
 type apiJoinRequest struct {
 	Topics           []string `json:"topics"`
@@ -77,19 +79,8 @@ func assignmentsToAPI(as []metadata.Assignment) []apiAssignment {
 	return out
 }
 
-func pathGroup(r *http.Request) (string, error) {
-	g := r.PathValue("group")
-	if err := metadata.ValidateGroupName(g); err != nil {
-		return "", invalidf("group: %v", err)
-	}
-	return g, nil
-}
-
-func (h *apiHandler) joinGroup(w http.ResponseWriter, r *http.Request) error {
-	group, err := pathGroup(r)
-	if err != nil {
-		return err
-	}
+func (h *handler) joinGroup(w http.ResponseWriter, r *http.Request) error {
+	group := r.PathValue("group")
 	body, err := h.readBody(w, r)
 	if err != nil {
 		return err
@@ -98,10 +89,7 @@ func (h *apiHandler) joinGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSONBody(body, &req); err != nil {
 		return err
 	}
-	if req.SessionTimeoutMS < 0 {
-		return invalidf("session_timeout_ms %d is negative", req.SessionTimeoutMS)
-	}
-	member, as, err := h.svc.JoinGroup(r.Context(), group, req.Topics, time.Duration(req.SessionTimeoutMS)*time.Millisecond)
+	member, as, err := h.svc.JoinGroup(r.Context(), group, req.Topics, millis(req.SessionTimeoutMS))
 	if err != nil {
 		return err
 	}
@@ -110,11 +98,15 @@ func (h *apiHandler) joinGroup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *apiHandler) heartbeat(w http.ResponseWriter, r *http.Request) error {
-	group, err := pathGroup(r)
-	if err != nil {
-		return err
-	}
+// millis converts milliseconds to a Duration, saturating instead of
+// wrapping around, so that the service sees an absurd value as absurd.
+func millis(ms int64) time.Duration {
+	const limit = math.MaxInt64 / int64(time.Millisecond)
+	return time.Duration(min(max(ms, -limit), limit)) * time.Millisecond
+}
+
+func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) error {
+	group := r.PathValue("group")
 	as, err := h.svc.Heartbeat(r.Context(), group, r.PathValue("member"))
 	if err != nil {
 		return err
@@ -123,11 +115,8 @@ func (h *apiHandler) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *apiHandler) leaveGroup(w http.ResponseWriter, r *http.Request) error {
-	group, err := pathGroup(r)
-	if err != nil {
-		return err
-	}
+func (h *handler) leaveGroup(w http.ResponseWriter, r *http.Request) error {
+	group := r.PathValue("group")
 	if err := h.svc.LeaveGroup(r.Context(), group, r.PathValue("member")); err != nil {
 		return err
 	}
@@ -135,11 +124,8 @@ func (h *apiHandler) leaveGroup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *apiHandler) commitOffsets(w http.ResponseWriter, r *http.Request) error {
-	group, err := pathGroup(r)
-	if err != nil {
-		return err
-	}
+func (h *handler) commitOffsets(w http.ResponseWriter, r *http.Request) error {
+	group := r.PathValue("group")
 	body, err := h.readBody(w, r)
 	if err != nil {
 		return err
@@ -159,11 +145,8 @@ func (h *apiHandler) commitOffsets(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-func (h *apiHandler) describeGroup(w http.ResponseWriter, r *http.Request) error {
-	group, err := pathGroup(r)
-	if err != nil {
-		return err
-	}
+func (h *handler) describeGroup(w http.ResponseWriter, r *http.Request) error {
+	group := r.PathValue("group")
 	d, err := h.svc.DescribeGroup(r.Context(), group)
 	if err != nil {
 		return err
@@ -181,7 +164,7 @@ func (h *apiHandler) describeGroup(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-func (h *apiHandler) listGroups(w http.ResponseWriter, r *http.Request) error {
+func (h *handler) listGroups(w http.ResponseWriter, r *http.Request) error {
 	groups, err := h.svc.ListGroups(r.Context())
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package ingest
+package httpapi
 
 import (
 	"net/http/httptest"
@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mambamq/mamba/internal/wire"
 )
 
 // openAPIDoc is the part of docs/openapi.yaml these tests read.
@@ -34,7 +36,7 @@ type openAPIDoc struct {
 
 func readOpenAPI(t *testing.T) openAPIDoc {
 	t.Helper()
-	raw, err := os.ReadFile("../docs/openapi.yaml")
+	raw, err := os.ReadFile("../../docs/openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	slices.Sort(documented)
 
-	h := NewHandler(&scriptedService{}, HTTPOptions{}, nil, nil, nil).(*apiHandler)
+	h := NewHandler(&scriptedService{}, Options{}, nil, nil, nil).(*handler)
 	var registered []string
 	for pattern := range h.routeOf {
 		registered = append(registered, pattern)
@@ -88,17 +90,17 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // docs/api.md against ErrorCodes.
 func TestDocsListEveryErrorCode(t *testing.T) {
 	var codes []string
-	for _, c := range ErrorCodes() {
+	for _, c := range wire.Codes() {
 		codes = append(codes, c.Code)
 	}
 	if enum := readOpenAPI(t).Components.Schemas.Error.Properties.Error.Properties.Code.Enum; !slices.Equal(enum, codes) {
 		t.Errorf("openapi.yaml Error code enum %q, want %q", enum, codes)
 	}
-	md, err := os.ReadFile("../docs/api.md")
+	md, err := os.ReadFile("../../docs/api.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range ErrorCodes() {
+	for _, c := range wire.Codes() {
 		row := "| " + strconv.Itoa(c.Status) + " | `" + c.Code + "` | " + strings.ReplaceAll(c.Meaning, "Retry-After", "`Retry-After`")
 		row = strings.NewReplacer("Allow header", "`Allow` header", "application/json", "`application/json`", "application/vnd.mamba.v1+binary", "`application/vnd.mamba.v1+binary`", "Idempotency-Key", "`Idempotency-Key`").Replace(row)
 		if !strings.Contains(string(md), row) {

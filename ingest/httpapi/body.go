@@ -1,0 +1,255 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mambamq/mamba/ingest"
+)
+
+// readBody reads the whole request body, refusing one over
+// MaxRequestBytes: at once when Content-Length says so, otherwise once
+// that many bytes have been read.
+//
+// The returned buffer is never reused: decoded records may alias it, and
+// under ack=buffered the node keeps them after the request ends.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return h.readBodyFrom(w, r, nil)
+}
+
+// readBodyFrom is readBody that takes the buffer from pool, when not nil;
+// the caller then owns it and may release it to pool.
+func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bodyPool) ([]byte, error) {
+	limit := h.opts.MaxRequestBytes
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("%w: request body of %d bytes is over the limit of %d", ingest.ErrTooLarge, r.ContentLength, limit)
+	}
+	if r.Body == nil {
+		return nil, nil
+	}
+	read := readAllHint
+	if pool != nil {
+		read = pool.read
+	}
+	body, err := read(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, fmt.Errorf("%w: request body is over the limit of %d bytes", ingest.ErrTooLarge, limit)
+		}
+		return nil, fmt.Errorf("%w: read request body: %v", ingest.ErrInvalidRequest, err)
+	}
+	return body, nil
+}
+
+// bodyPrealloc bounds what readAllHint allocates before bytes arrive, so
+// that requests announcing large bodies and sending nothing cost little.
+const bodyPrealloc = 1 << 20
+
+// readAllHint reads rd to the end. size, when positive, is the expected
+// length: the buffer starts at that size (up to bodyPrealloc) and doubles
+// without passing it, so a body of the announced length is read with a
+// few allocations and no final doubling.
+func readAllHint(rd io.Reader, size int64) ([]byte, error) {
+	initial := int64(512)
+	if size > 0 {
+		// One byte more than announced lets Read report EOF without a
+		// reallocation.
+		initial = min(size+1, bodyPrealloc)
+	}
+	buf := make([]byte, 0, initial)
+	for {
+		if len(buf) == cap(buf) {
+			grow := cap(buf)
+			if size > 0 && int64(len(buf)) < size+1 {
+				grow = int(min(int64(grow), size+1-int64(len(buf))))
+			}
+			buf = slices.Grow(buf, max(grow, 512))
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// decodeJSONBody decodes body into v strictly: one JSON value, no unknown
+// fields, nothing after it. Errors wrap ErrInvalidRequest and name the
+// offending field where the decoder knows it.
+func decodeJSONBody(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return invalidf("request body is empty; want a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.Is(err, ingest.ErrInvalidRequest):
+			return err // from a field's own UnmarshalJSON
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			return invalidf("field %s: JSON %s is not a valid %s", typeErr.Field, typeErr.Value, jsonTypeName(typeErr.Type.Kind().String()))
+		case errors.As(err, &typeErr):
+			return invalidf("request body is a JSON %s; want an object", typeErr.Value)
+		case errors.As(err, &syntaxErr):
+			return invalidf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return invalidf("malformed JSON: unexpected end of body")
+		}
+		return invalidf("malformed JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalidf("malformed JSON: data after the JSON object")
+	}
+	return nil
+}
+
+// jsonTypeName names a Go kind the way a JSON API user thinks of it.
+func jsonTypeName(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "integer"
+	case kind == "map", kind == "struct":
+		return "object"
+	case kind == "slice":
+		return "array"
+	}
+	return kind
+}
+
+// bodyPool recycles the buffers of binary produce request bodies, which
+// are the bulk of what a node allocates, and of binary fetch responses:
+// without it every request costs a fresh, zeroed buffer of its size and
+// the garbage collector a matching sweep.
+//
+// Ownership: a buffer taken from the pool belongs to one request. Its
+// decoded records alias it, so it goes back (release) only once nothing
+// reads those records any more: when the service calls the produce
+// request's Release (after the records have been copied into their chunk,
+// or at once when it refuses them), never when the HTTP handler returns,
+// which under ack=buffered happens before that. A buffer that is never
+// released is simply collected.
+//
+// Buffers come in size classes, sixteen per power of two from
+// minPooledBody, so that a buffer wastes at most 1/16 of its size on a
+// body: what a node holds for the bodies in its buffer stays close to
+// the bytes --max-buffered-bytes counts (with four classes a power, a
+// 4 MiB SDK batch plus its framing took a 5 MiB buffer). Smaller and
+// larger bodies are not pooled.
+type bodyPool struct {
+	classes [bodyClasses]sync.Pool // of *[]byte
+}
+
+const (
+	minPooledBody = 64 << 10
+	classesPerPow = 16
+	bodyClasses   = classesPerPow * 10 // up to 62 MiB, past any allowed body
+)
+
+// bodyClassSize is the capacity of the buffers of class c.
+func bodyClassSize(c int) int {
+	return (minPooledBody << (c / classesPerPow)) / classesPerPow * (classesPerPow + c%classesPerPow)
+}
+
+// bodyClassFor returns the smallest class whose buffers hold n bytes, or
+// -1 when n is outside the classes: above the largest, or small enough
+// (under 3/4 of the smallest) that a pooled buffer would waste more than
+// the allocation costs.
+func bodyClassFor(n int) int {
+	if n <= 0 || n < minPooledBody/4*3 {
+		return -1
+	}
+	for c := range bodyClasses {
+		if bodyClassSize(c) >= n {
+			return c
+		}
+	}
+	return -1
+}
+
+// take returns an empty buffer of class c from the pool, or nil.
+func (p *bodyPool) take(c int) []byte {
+	if v, ok := p.classes[c].Get().(*[]byte); ok {
+		return (*v)[:0]
+	}
+	return nil
+}
+
+// get returns an empty buffer with room for n bytes: pooled when n fits
+// a class (allocated at the class size when the pool is empty), else
+// exact. A nil pool allocates.
+func (p *bodyPool) get(n int) []byte {
+	c := bodyClassFor(n)
+	if p == nil || c < 0 {
+		return make([]byte, 0, n)
+	}
+	if b := p.take(c); b != nil {
+		return b
+	}
+	return make([]byte, 0, bodyClassSize(c))
+}
+
+// release gives buf back for reuse. The caller must hold the only
+// reference to its bytes.
+func (p *bodyPool) release(buf []byte) {
+	if p == nil {
+		return
+	}
+	c := bodyClassFor(cap(buf))
+	if c < 0 || bodyClassSize(c) != cap(buf) {
+		return // not one of ours; let it be collected
+	}
+	buf = buf[:0]
+	p.classes[c].Put(&buf)
+}
+
+// read reads rd to the end, as readAllHint does, into a pooled buffer when
+// size (the announced length, when positive) fits a class. As in
+// readAllHint, an empty pool allocates no more than bodyPrealloc before
+// bytes arrive: past that the buffer grows straight to its class size.
+// The caller owns the buffer and may release it.
+func (p *bodyPool) read(rd io.Reader, size int64) ([]byte, error) {
+	c := -1
+	if size > 0 && size < 1<<40 {
+		c = bodyClassFor(int(size) + 1) // one more byte lets Read report EOF
+	}
+	if c < 0 {
+		return readAllHint(rd, size)
+	}
+	full := bodyClassSize(c)
+	buf := p.take(c)
+	if buf == nil {
+		buf = make([]byte, 0, min(full, bodyPrealloc))
+	}
+	for {
+		if len(buf) == cap(buf) {
+			if cap(buf) < full {
+				buf = slices.Grow(buf, full-len(buf))[:len(buf):full]
+			} else {
+				// Longer than announced: net/http does not let this
+				// happen, but be correct anyway.
+				buf = slices.Grow(buf, cap(buf))
+			}
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			p.release(buf)
+			return nil, err
+		}
+	}
+}

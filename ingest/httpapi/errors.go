@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/wire"
+	"github.com/mambamq/mamba/metadata"
+)
+
+// Errors only the HTTP layer returns. They are in errorTable with the
+// service's errors.
+var (
+	errRouteNotFound        = errors.New("not found")
+	errMethodNotAllowed     = errors.New("method not allowed")
+	errUnsupportedMediaType = errors.New("unsupported media type")
+)
+
+// errorTable maps every error a handler returns to its code, and through
+// wire.Codes to its status. The first row whose err matches (errors.Is)
+// wins; an error that matches no row is 500 internal. Every handler
+// answers errors through it, via writeError.
+var errorTable = []struct {
+	err  error
+	code string
+}{
+	{ingest.ErrTopicNotFound, wire.CodeTopicNotFound},
+	{ingest.ErrTopicExists, wire.CodeTopicExists},
+	{ingest.ErrPartitionNotFound, wire.CodePartitionNotFound},
+	{ingest.ErrGroupNotFound, wire.CodeGroupNotFound},
+	{ingest.ErrMemberNotFound, wire.CodeMemberNotFound},
+	{ingest.ErrLeaseLost, wire.CodeLeaseLost},
+	{ingest.ErrOffsetOutOfRange, wire.CodeOffsetOutOfRange},
+	{ingest.ErrInvalidRequest, wire.CodeInvalidRequest},
+	{ingest.ErrTooLarge, wire.CodePayloadTooLarge},
+	{ingest.ErrOverloaded, wire.CodeOverloaded},
+	{ingest.ErrUnavailable, wire.CodeUnavailable},
+	{ingest.ErrShuttingDown, wire.CodeUnavailable},
+	{metadata.ErrUnavailable, wire.CodeUnavailable},
+	// A deadline passed, or the request's context was canceled (then the
+	// client has gone and the answer is only counted, never read).
+	{context.DeadlineExceeded, wire.CodeUnavailable},
+	{context.Canceled, wire.CodeUnavailable},
+	{errRouteNotFound, wire.CodeNotFound},
+	{errMethodNotAllowed, wire.CodeMethodNotAllowed},
+	{errUnsupportedMediaType, wire.CodeUnsupportedMediaType},
+}
+
+// statusOf is the status of every code of wire.Codes.
+var statusOf = func() map[string]int {
+	m := make(map[string]int)
+	for _, c := range wire.Codes() {
+		m[c.Code] = c.Status
+	}
+	return m
+}()
+
+// classify returns the status and code errorTable gives err.
+func classify(err error) (status int, code string) {
+	for _, row := range errorTable {
+		if errors.Is(err, row.err) {
+			return statusOf[row.code], row.code
+		}
+	}
+	return http.StatusInternalServerError, wire.CodeInternal
+}
+
+// writeError answers err as {"error":{"code","message"}} with the status
+// and code errorTable gives it. The message is err's text, except for 500
+// internal, whose cause is logged and not sent. A 429 carries Retry-After.
+func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := classify(err)
+	msg := err.Error()
+	switch {
+	case status == http.StatusInternalServerError:
+		h.log.Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal server error"
+	case status == http.StatusServiceUnavailable && r.Context().Err() != nil:
+		h.log.Debug("http client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+	case status == http.StatusServiceUnavailable:
+		h.log.Warn("http request unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	case status == http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(err), 10))
+	}
+	if aw, ok := w.(*apiWriter); ok {
+		aw.code = code
+	}
+	h.writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+// retryAfterSeconds is the Retry-After of an overload: the OverloadedError's
+// RetryAfter rounded up to whole seconds, at least 1.
+func retryAfterSeconds(err error) int64 {
+	var oe *ingest.OverloadedError
+	if !errors.As(err, &oe) || oe.RetryAfter <= time.Second {
+		return 1
+	}
+	return int64((oe.RetryAfter + time.Second - 1) / time.Second)
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}

@@ -1,0 +1,303 @@
+// Package httpapi owns Mamba's HTTP API: the routing table, request
+// parsing, response encoding (JSON and the binary format of package
+// internal/wire), the one table that maps errors to a status and an error
+// code (wire.Codes), the request body pool and the mamba_http_* metrics.
+// It serves any ingest.Service, normally an *ingest.Node, and validates
+// nothing the service validates: handlers parse, call the service and
+// encode its answer.
+//
+// The contract is docs/api.md and docs/openapi.yaml: every route and
+// behaviour here is described there, and tests keep the routes and error
+// codes equal to them.
+//
+// Use NewHandler(node, Options{}, reg, reg, log) as an http.Server's
+// Handler.
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/wire"
+)
+
+// Defaults for Options and for fetch parameters a request leaves out. A
+// fetch's wait_ms is capped by the service's MaxWait (the node's
+// --max-wait, ingest.DefaultMaxWait by default).
+const (
+	// DefaultMaxRequestBytes bounds a request body: 16 MiB.
+	DefaultMaxRequestBytes int64 = 16 << 20
+	// DefaultFetchMaxRecords is a fetch's max_records when absent.
+	DefaultFetchMaxRecords = 1000
+	// DefaultFetchMaxBytes is a fetch's max_bytes when absent: 1 MiB.
+	DefaultFetchMaxBytes = 1 << 20
+)
+
+// Media types the API speaks. The binary one is specified in package
+// internal/wire.
+const (
+	mediaJSON   = "application/json"
+	mediaBinary = wire.ContentType
+)
+
+// Options configures the handler NewHandler returns. Zero fields take
+// their defaults.
+type Options struct {
+	// MaxRequestBytes bounds a request body; a larger one is answered 413
+	// payload_too_large without being read. DefaultMaxRequestBytes when
+	// zero.
+	MaxRequestBytes int64
+}
+
+// Validate reports every bad field at once.
+func (o Options) Validate() error {
+	var errs []error
+	if o.MaxRequestBytes < 0 {
+		errs = append(errs, fmt.Errorf("http max request bytes %d is negative", o.MaxRequestBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults replaces zero (and, since NewHandler cannot fail, negative)
+// fields by their defaults.
+func (o Options) withDefaults() Options {
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	return o
+}
+
+// route is one endpoint: a net/http ServeMux pattern and its handler.
+type route struct {
+	method, path string
+	serve        func(*handler, http.ResponseWriter, *http.Request) error
+}
+
+// routes are all the endpoints, as docs/openapi.yaml lists them (a test
+// keeps the two equal).
+var routes = []route{
+	{http.MethodPost, "/v1/topics", (*handler).createTopic},
+	{http.MethodGet, "/v1/topics", (*handler).listTopics},
+	{http.MethodGet, "/v1/topics/{topic}", (*handler).describeTopic},
+	{http.MethodDelete, "/v1/topics/{topic}", (*handler).deleteTopic},
+	{http.MethodPost, "/v1/topics/{topic}/records", (*handler).produce},
+	{http.MethodGet, "/v1/topics/{topic}/partitions/{partition}/records", (*handler).fetch},
+	{http.MethodGet, "/v1/groups", (*handler).listGroups},
+	{http.MethodGet, "/v1/groups/{group}", (*handler).describeGroup},
+	{http.MethodPost, "/v1/groups/{group}/members", (*handler).joinGroup},
+	{http.MethodPost, "/v1/groups/{group}/members/{member}/heartbeat", (*handler).heartbeat},
+	{http.MethodDelete, "/v1/groups/{group}/members/{member}", (*handler).leaveGroup},
+	{http.MethodPost, "/v1/groups/{group}/offsets", (*handler).commitOffsets},
+	{http.MethodGet, "/healthz", (*handler).healthz},
+	{http.MethodGet, "/readyz", (*handler).readyz},
+	{http.MethodGet, "/metrics", (*handler).metricsPage},
+}
+
+// unmatchedRoute is the route label of requests no route matches.
+const unmatchedRoute = "unmatched"
+
+// handler serves the HTTP API of one Service.
+type handler struct {
+	svc     ingest.Service
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *httpMetrics
+	// routeOf maps a registered pattern ("GET /v1/topics") to the route
+	// label of its metrics ("/v1/topics").
+	routeOf map[string]string
+	// promHandler serves /metrics; nil when there is no gatherer.
+	promHandler http.Handler
+	// bodies recycles binary produce bodies and fetch responses; see
+	// bodyPool.
+	bodies bodyPool
+}
+
+// NewHandler returns the HTTP API of svc (see docs/api.md). Its metrics
+// (mamba_http_*) are registered on reg; /metrics serves what gatherer
+// gathers, typically the same *prometheus.Registry passed as both. A nil
+// reg registers nothing, a nil gatherer makes /metrics answer 404
+// not_found, and a nil log discards log records.
+func NewHandler(svc ingest.Service, opts Options, reg prometheus.Registerer, gatherer prometheus.Gatherer, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{
+		svc:     svc,
+		opts:    opts.withDefaults(),
+		log:     log,
+		mux:     http.NewServeMux(),
+		metrics: newHTTPMetrics(reg),
+		routeOf: make(map[string]string, len(routes)),
+	}
+	if gatherer != nil {
+		h.promHandler = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+			ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
+			ErrorHandling: promhttp.ContinueOnError,
+		})
+	}
+	for _, rt := range routes {
+		pattern := rt.method + " " + rt.path
+		h.routeOf[pattern] = rt.path
+		serve := rt.serve
+		h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := serve(h, w, r); err != nil {
+				h.writeError(w, r, err)
+			}
+		})
+	}
+	return h
+}
+
+// ServeHTTP routes r, answers unknown routes and wrong methods with JSON
+// errors, turns a handler panic into 500 internal, and records metrics for
+// every request.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	aw := &apiWriter{ResponseWriter: w}
+	body := &countingBody{ReadCloser: r.Body}
+	if r.Body != nil {
+		r.Body = body
+	}
+	mh, pattern := h.mux.Handler(r)
+	route, ok := h.routeOf[pattern]
+	if !ok {
+		route = unmatchedRoute
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			h.log.Error("http handler panic", "method", r.Method, "route", route, "panic", p, "stack", string(debug.Stack()))
+			if !aw.wroteHeader {
+				h.writeError(aw, r, fmt.Errorf("handler panic: %v", p))
+			}
+		}
+		h.metrics.observe(route, r.Method, aw.statusCode(), aw.code, time.Since(start), body.n, aw.n)
+	}()
+	if pattern == "" {
+		h.noRoute(aw, r, mh)
+		return
+	}
+	h.mux.ServeHTTP(aw, r)
+}
+
+// noRoute answers a request no pattern matched. The mux's own handler for
+// it says whether the path exists with other methods (405 with an Allow
+// header) or not at all (404); both become JSON errors. Anything else it
+// would do (a redirect to the cleaned path) is done as is.
+func (h *handler) noRoute(w *apiWriter, r *http.Request, mh http.Handler) {
+	probe := &statusProbe{header: make(http.Header)}
+	mh.ServeHTTP(probe, r)
+	switch probe.status {
+	case http.StatusMethodNotAllowed:
+		allow := probe.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		h.writeError(w, r, fmt.Errorf("%w: %s %s; allowed: %s", errMethodNotAllowed, shorten(r.Method), shorten(r.URL.Path), allow))
+	case http.StatusNotFound:
+		h.writeError(w, r, fmt.Errorf("%w: no route for %s %s", errRouteNotFound, shorten(r.Method), shorten(r.URL.Path)))
+	default:
+		mh.ServeHTTP(w, r)
+	}
+}
+
+// writeJSON answers v as JSON with the given status.
+func (h *handler) writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only a bug can get here: every value passed is plain data.
+		h.log.Error("http encode response", "err", err)
+		buf.Reset()
+		buf.WriteString(`{"error":{"code":"internal","message":"internal server error"}}` + "\n")
+		status = http.StatusInternalServerError
+	}
+	h.writeBody(w, status, mediaJSON, buf.Bytes())
+}
+
+func (h *handler) writeBody(w http.ResponseWriter, status int, contentType string, body []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// apiWriter records what a handler answered, for the metrics: the status,
+// the error code (set by writeError) and the bytes of the body.
+type apiWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+	code        string
+	n           int64
+}
+
+func (w *apiWriter) WriteHeader(status int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = status, true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *apiWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *apiWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// statusCode is the status sent, or 200 when the handler wrote nothing.
+func (w *apiWriter) statusCode() int {
+	if !w.wroteHeader {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// countingBody counts the request body bytes read.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// statusProbe is a ResponseWriter that only keeps the status and headers.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header { return p.header }
+func (p *statusProbe) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
+}
+func (p *statusProbe) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return len(b), nil
+}

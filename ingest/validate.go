@@ -1,0 +1,85 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/metadata"
+)
+
+// The checks of a caller's input, in one place: the Node runs them, and the
+// HTTP layer does not repeat them (it only parses). Every error wraps
+// ErrInvalidRequest and names the offending field as the API spells it.
+
+// ValidateTopicConfig checks a topic to create, naming every bad field.
+func ValidateTopicConfig(cfg TopicConfig) error {
+	var errs []error
+	if chunk.ValidateTopic(cfg.Name) != nil {
+		errs = append(errs, invalidf("name %q: want 1 to %d characters of A-Z, a-z, 0-9, '.', '_' and '-'", shorten(cfg.Name), chunk.MaxTopicLen))
+	}
+	if cfg.Partitions < 1 || cfg.Partitions > metadata.MaxPartitions {
+		errs = append(errs, invalidf("partitions %d: want 1 to %d", cfg.Partitions, metadata.MaxPartitions))
+	}
+	if cfg.RetentionMS < 0 {
+		errs = append(errs, invalidf("retention_ms %d: want 0 (keep forever) or more", cfg.RetentionMS))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateGroupName checks a consumer group's name.
+func ValidateGroupName(group string) error {
+	if err := metadata.ValidateGroupName(group); err != nil {
+		return invalidf("group: %v", err)
+	}
+	return nil
+}
+
+// ValidateJoinGroup checks the arguments of Service.JoinGroup. A zero
+// session means DefaultSessionTimeout.
+func ValidateJoinGroup(group string, topics []string, session time.Duration) error {
+	if err := ValidateGroupName(group); err != nil {
+		return err
+	}
+	if len(topics) == 0 || len(topics) > maxGroupTopics {
+		return invalidf("topics: want 1 to %d topics, got %d", maxGroupTopics, len(topics))
+	}
+	if session == 0 {
+		session = DefaultSessionTimeout
+	}
+	if session < metadata.MinSessionTimeout || session > metadata.MaxSessionTimeout {
+		return invalidf("session_timeout_ms: %d is outside %d..%d", session.Milliseconds(),
+			metadata.MinSessionTimeout.Milliseconds(), metadata.MaxSessionTimeout.Milliseconds())
+	}
+	return nil
+}
+
+// Validate checks what can be checked of a produce request without its
+// topic: that it has records and a well-formed idempotency key. The
+// records themselves are checked against the topic by Submit.
+func (r ProduceRequest) Validate() error {
+	if len(r.Records) == 0 {
+		return invalidf("records: want at least one record")
+	}
+	if k := r.Options.IdempotencyKey; k != "" {
+		if err := metadata.ValidateIdempotencyKey(k); err != nil {
+			return invalidf("Idempotency-Key: %v", err)
+		}
+	}
+	return nil
+}
+
+// shorten cuts s for echoing in an error message.
+func shorten(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
+
+// invalidf returns an error wrapping ErrInvalidRequest.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,57 @@
+package wire
+
+import "net/http"
+
+// Error codes: the "code" field of every error body of the HTTP API. Each
+// comes with one HTTP status (Codes). The server's error table maps its
+// errors to them and the Go SDK maps them to its sentinels, both from
+// these constants; docs/api.md lists them and a test keeps it equal.
+const (
+	CodeInvalidRequest       = "invalid_request"
+	CodeOffsetOutOfRange     = "offset_out_of_range"
+	CodeNotFound             = "not_found"
+	CodeTopicNotFound        = "topic_not_found"
+	CodePartitionNotFound    = "partition_not_found"
+	CodeGroupNotFound        = "group_not_found"
+	CodeMemberNotFound       = "member_not_found"
+	CodeLeaseLost            = "lease_lost"
+	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeTopicExists          = "topic_exists"
+	CodePayloadTooLarge      = "payload_too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeOverloaded           = "overloaded"
+	CodeInternal             = "internal"
+	CodeUnavailable          = "unavailable"
+)
+
+// ErrorCode describes one error code of the API.
+type ErrorCode struct {
+	// Code is the value of the "code" field of the error body.
+	Code string
+	// Status is the HTTP status that always comes with Code.
+	Status int
+	// Meaning says when the code is returned, as docs/api.md words it.
+	Meaning string
+}
+
+// Codes returns every error code the API answers with, in order of
+// status. Each code always comes with the same status.
+func Codes() []ErrorCode {
+	return []ErrorCode{
+		{CodeInvalidRequest, http.StatusBadRequest, "The request is malformed or a parameter is invalid; the message names it. Do not retry unchanged."},
+		{CodeOffsetOutOfRange, http.StatusBadRequest, "The fetch offset is below the partition's log start offset or above its high watermark."},
+		{CodeNotFound, http.StatusNotFound, "No route has this path."},
+		{CodeTopicNotFound, http.StatusNotFound, "The topic does not exist."},
+		{CodePartitionNotFound, http.StatusNotFound, "The topic has no such partition (fetch)."},
+		{CodeGroupNotFound, http.StatusNotFound, "The consumer group never had a member."},
+		{CodeMemberNotFound, http.StatusNotFound, "The group member left, or missed heartbeats for its session timeout; join again."},
+		{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "The path exists but not with this method; the Allow header lists those it has."},
+		{CodeTopicExists, http.StatusConflict, "A topic with this name already exists."},
+		{CodeLeaseLost, http.StatusConflict, "An offset commit named a lease that is no longer the partition's current lease; nothing was committed."},
+		{CodePayloadTooLarge, http.StatusRequestEntityTooLarge, "The request body, a record or the record count is over a limit."},
+		{CodeUnsupportedMediaType, http.StatusUnsupportedMediaType, "The produce body is neither application/json nor application/vnd.mamba.v1+binary."},
+		{CodeOverloaded, http.StatusTooManyRequests, "The node's buffer is full; retry after the Retry-After header's seconds."},
+		{CodeInternal, http.StatusInternalServerError, "An unexpected server error; it is logged on the node."},
+		{CodeUnavailable, http.StatusServiceUnavailable, "The bucket or Redis could not be reached in time, or the node is shutting down; retry, with the same Idempotency-Key for a produce."},
+	}
+}
