@@ -11,10 +11,14 @@ part).
 Keys are relative to the store, which may itself sit under a prefix of a
 shared bucket (objectstore.WithPrefix).
 
-	prefix        key                                      written by   read by                      removed by
-	chunks/       chunks/<chunk id>                        ingest       ingest (fetch), restore, dr  nothing yet
-	topics/       topics/<topic name>/<incarnation id>.json ingest       restore                      ingest, when the topic is deleted
-	checkpoints/  checkpoints/<unix ms, 20 digits>-<node>.ckpt recovery  restore, dr                  the checkpointer, all but the newest few
+	prefix        key                                          written by  removed by
+	chunks/       chunks/<chunk id>                            ingest      nothing (no retention or GC yet)
+	topics/       topics/<topic name>/<incarnation id>.json    ingest      ingest, when the topic is deleted
+	checkpoints/  checkpoints/<unix ms, 20 digits>-<node>.ckpt  recovery    the checkpointer, all but the newest few
+
+Chunks are read by ingest (fetches), by restore and by dr status; topic
+configs by restore; checkpoints by restore and dr status. Ping asks about the
+key "readyz", which need not exist.
 
 A chunk id (package internal/chunkid) is a ULID followed by "-" and the
 writer's node id. The ULID's text starts with its millisecond timestamp and
@@ -29,7 +33,9 @@ written before the topic is registered in Redis, so that the bucket alone
 knows every topic that may own chunks.
 
 Nothing deletes chunks today (retention and garbage collection are not
-implemented): a deleted topic's chunks stay in the bucket.
+implemented): a deleted topic's chunks stay in the bucket. Objects under
+these prefixes whose keys do not parse are foreign: listings report them
+(ErrForeignKey) and readers skip them.
 
 # Metrics
 
