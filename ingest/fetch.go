@@ -139,7 +139,7 @@ func (n *Node) batchBytes(ctx context.Context, chunkID string, off, length int64
 	}
 	n.metrics.cacheRequests.WithLabelValues("miss").Inc()
 	v, err, _ := n.gets.Do(key, func() (any, error) {
-		b, err := n.getRange(context.WithoutCancel(ctx), chunkPrefix+chunkID, off, length)
+		b, err := n.bucket.ReadChunkRange(context.WithoutCancel(ctx), chunkID, off, length)
 		if err != nil {
 			return nil, err
 		}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/internal/retry"
 	"github.com/mambamq/mamba/metadata"
 )
 
@@ -116,15 +116,14 @@ func (n *Node) upload(ctx context.Context, pc *pendingChunk) {
 	for _, req := range pc.reqs {
 		pc.records += len(req.records)
 	}
-	key := chunkPrefix + pc.id.String()
 	deadline := pc.sealed.Add(n.cfg.WriteTimeout)
 	err = retryUntil(ctx, deadline, func(ctx context.Context) error {
-		err := n.put(ctx, key, data)
+		err := n.bucket.PutChunk(ctx, pc.id, data)
 		if err != nil {
 			n.log.Warn("upload chunk", "chunk", pc.id.String(), "bytes", len(data), "err", err)
 		}
 		return err
-	}, func(error) bool { return true })
+	}, nil)
 	if err != nil {
 		pc.uploadErr = fmt.Errorf("upload chunk %s: %w: %w", pc.id, ErrUnavailable, err)
 		return
@@ -388,30 +387,14 @@ func (n *Node) answer(req *produceReq, results []RecordResult, err error) {
 }
 
 // retryUntil calls fn until it succeeds, fails with an error retryable
-// rejects, or the deadline passes, backing off exponentially with jitter
-// between attempts. It returns fn's last error.
+// rejects (nil retries every error), or the deadline passes, backing off
+// from 25ms to 1s with jitter between attempts (retry.Policy). It returns
+// fn's last error. The deadline is the chunk's write timeout: past it the
+// producers have been told nothing and retrying serves no one.
 func retryUntil(ctx context.Context, deadline time.Time, fn func(context.Context) error, retryable func(error) bool) error {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	backoff := 25 * time.Millisecond
-	for {
-		err := fn(ctx)
-		if err == nil || !retryable(err) {
-			return err
-		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		if time.Until(deadline) < wait {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		backoff = min(2*backoff, time.Second)
-	}
+	return retry.Policy{Base: 25 * time.Millisecond, Max: time.Second, Retryable: retryable}.Do(ctx, fn)
 }
 
 func isErr(err, target error) bool { return errors.Is(err, target) }

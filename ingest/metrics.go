@@ -2,17 +2,18 @@ package ingest
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mambamq/mamba/internal/metrics"
 )
 
-// nodeMetrics are the node's Prometheus metrics, prefixed mamba_.
+// nodeMetrics are the node's Prometheus metrics, prefixed mamba_. The
+// object-store metrics (mamba_objectstore_*) come from bucket.Instrument.
 type nodeMetrics struct {
 	recordsIn, bytesIn   prometheus.Counter
 	recordsOut, bytesOut prometheus.Counter
 	flushBytes           prometheus.Histogram
 	flushRecords         prometheus.Histogram
 	flushLatency         prometheus.Histogram
-	storeRequests        *prometheus.CounterVec
-	storeLatency         *prometheus.HistogramVec
 	commitLatency        prometheus.Histogram
 	commitRetries        prometheus.Counter
 	bufferedBytes        prometheus.Gauge
@@ -34,10 +35,6 @@ func newNodeMetrics(reg prometheus.Registerer, cache *batchCache) *nodeMetrics {
 			Buckets: prometheus.ExponentialBuckets(1, 4, 12)}),
 		flushLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mamba_flush_seconds", Help: "Time from sealing a chunk to answering its producers.",
 			Buckets: latency}),
-		storeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mamba_objectstore_requests_total", Help: "Object store requests by operation and result."},
-			[]string{"op", "result"}),
-		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mamba_objectstore_request_seconds", Help: "Object store request latency by operation.",
-			Buckets: latency}, []string{"op"}),
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mamba_commit_seconds", Help: "Latency of committing one chunk's offsets in Redis (all its topics).",
 			Buckets: latency}),
 		commitRetries: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_commit_retries_total", Help: "Commit attempts that failed and were retried."}),
@@ -49,8 +46,20 @@ func newNodeMetrics(reg prometheus.Registerer, cache *batchCache) *nodeMetrics {
 		produceOutcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mamba_produce_requests_total", Help: "Produce requests by outcome."},
 			[]string{"outcome"}),
 	}
-	reg.MustRegister(m.recordsIn, m.bytesIn, m.recordsOut, m.bytesOut, m.flushBytes, m.flushRecords, m.flushLatency,
-		m.storeRequests, m.storeLatency, m.commitLatency, m.commitRetries, m.bufferedBytes, m.cacheBytes, m.cacheRequests,
-		m.produceOutcomes)
+	m.recordsIn = metrics.Register(reg, m.recordsIn)
+	m.bytesIn = metrics.Register(reg, m.bytesIn)
+	m.recordsOut = metrics.Register(reg, m.recordsOut)
+	m.bytesOut = metrics.Register(reg, m.bytesOut)
+	m.flushBytes = metrics.Register(reg, m.flushBytes)
+	m.flushRecords = metrics.Register(reg, m.flushRecords)
+	m.flushLatency = metrics.Register(reg, m.flushLatency)
+	m.commitLatency = metrics.Register(reg, m.commitLatency)
+	m.commitRetries = metrics.Register(reg, m.commitRetries)
+	m.bufferedBytes = metrics.Register(reg, m.bufferedBytes)
+	m.cacheRequests = metrics.Register(reg, m.cacheRequests)
+	m.produceOutcomes = metrics.Register(reg, m.produceOutcomes)
+	// The cache size gauge reads this node's cache: a second node on the
+	// same registry keeps reporting the first node's (metrics.Register).
+	metrics.RegisterAll(reg, m.cacheBytes)
 	return m
 }

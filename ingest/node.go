@@ -14,7 +14,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,16 +24,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/internal/chunkid"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
-)
-
-// Object keys in the bucket.
-const (
-	chunkPrefix = "chunks/"
-	topicPrefix = "topics/"
 )
 
 // topicCacheTTL is how long a node trusts its copy of a topic's registry
@@ -47,7 +41,7 @@ const topicCacheTTL = 2 * time.Second
 type Node struct {
 	cfg     Config
 	meta    *metadata.Store
-	store   objectstore.Store
+	bucket  *bucket.Bucket // every object key comes from package bucket
 	log     *slog.Logger
 	metrics *nodeMetrics
 	ids     *chunkid.Generator
@@ -78,7 +72,9 @@ type cachedTopic struct {
 	fetched time.Time
 }
 
-// New returns a node. It does not start any work until Run.
+// New returns a node. It does not start any work until Run. The node
+// reaches store through bucket.Instrument, registered on reg, unless store
+// is instrumented already.
 func New(cfg Config, meta *metadata.Store, store objectstore.Store, reg prometheus.Registerer, log *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ingest config: %w", err)
@@ -95,7 +91,7 @@ func New(cfg Config, meta *metadata.Store, store objectstore.Store, reg promethe
 	n := &Node{
 		cfg:        cfg,
 		meta:       meta,
-		store:      store,
+		bucket:     bucket.New(bucket.Instrument(store, reg)),
 		log:        log,
 		metrics:    newNodeMetrics(reg, cache),
 		ids:        ids,
@@ -192,7 +188,7 @@ func (n *Node) Ready(ctx context.Context) error {
 	if err := n.meta.Ping(ctx); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	if _, err := n.store.Stat(ctx, "readyz"); err != nil && !errors.Is(err, objectstore.ErrNotExist) {
+	if err := n.bucket.Ping(ctx); err != nil {
 		return fmt.Errorf("bucket: %w", err)
 	}
 	n.mu.Lock()
@@ -204,21 +200,9 @@ func (n *Node) Ready(ctx context.Context) error {
 	return nil
 }
 
-// topicConfig is the topic's configuration as stored in the bucket at
-// topics/<name>/<id>.json, written before the topic becomes visible so
-// that the bucket alone knows every topic.
-type topicConfig struct {
-	Name        string `json:"name"`
-	ID          string `json:"id"`
-	Partitions  int    `json:"partitions"`
-	RetentionMS int64  `json:"retention_ms"`
-	CreatedMS   int64  `json:"created_ms"`
-}
-
-func topicConfigKey(name, id string) string { return topicPrefix + name + "/" + id + ".json" }
-
 // CreateTopic writes the topic's configuration to the bucket, then
-// registers it in Redis.
+// registers it in Redis: written before the topic becomes visible, the
+// configs in the bucket alone know every topic (restore relies on it).
 func (n *Node) CreateTopic(ctx context.Context, cfg TopicConfig) (TopicConfig, error) {
 	if err := ValidateTopicConfig(cfg); err != nil {
 		return TopicConfig{}, err
@@ -238,18 +222,13 @@ func (n *Node) CreateTopic(ctx context.Context, cfg TopicConfig) (TopicConfig, e
 	} else if !errors.Is(err, metadata.ErrTopicNotFound) {
 		return TopicConfig{}, metaErr(err)
 	}
-	body, err := json.Marshal(topicConfig(t))
-	if err != nil {
-		return TopicConfig{}, err
-	}
-	key := topicConfigKey(t.Name, t.ID)
-	if err := n.put(ctx, key, body); err != nil {
+	if _, err := n.bucket.PutTopicConfig(ctx, bucket.TopicConfig(t)); err != nil {
 		return TopicConfig{}, fmt.Errorf("write topic config: %w: %w", ErrUnavailable, err)
 	}
 	if err := n.meta.CreateTopic(ctx, t); err != nil {
 		// Lost a race with another creator: our config object names an
 		// incarnation that never existed.
-		_ = n.store.Delete(context.WithoutCancel(ctx), key)
+		_ = n.bucket.DeleteTopicConfig(context.WithoutCancel(ctx), t.Name, t.ID)
 		return TopicConfig{}, metaErr(err)
 	}
 	return TopicConfig{Name: t.Name, Partitions: t.Partitions, RetentionMS: t.RetentionMS}, nil
@@ -287,7 +266,7 @@ func (n *Node) DeleteTopic(ctx context.Context, name string) error {
 	if err != nil {
 		return metaErr(err)
 	}
-	if err := n.store.Delete(ctx, topicConfigKey(t.Name, t.ID)); err != nil {
+	if err := n.bucket.DeleteTopicConfig(ctx, t.Name, t.ID); err != nil {
 		return fmt.Errorf("delete topic config: %w: %w", ErrUnavailable, err)
 	}
 	if err := n.meta.DeleteTopic(ctx, name); err != nil {
@@ -331,30 +310,6 @@ func metaErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
-}
-
-// put writes an object, with metrics.
-func (n *Node) put(ctx context.Context, key string, data []byte) error {
-	start := time.Now()
-	err := n.store.Put(ctx, key, data)
-	n.observeStore("put", start, err)
-	return err
-}
-
-func (n *Node) getRange(ctx context.Context, key string, off, length int64) ([]byte, error) {
-	start := time.Now()
-	b, err := n.store.GetRange(ctx, key, off, length)
-	n.observeStore("get", start, err)
-	return b, err
-}
-
-func (n *Node) observeStore(op string, start time.Time, err error) {
-	result := "ok"
-	if err != nil {
-		result = "error"
-	}
-	n.metrics.storeRequests.WithLabelValues(op, result).Inc()
-	n.metrics.storeLatency.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
 // recordSize is what a record counts against buffer and size limits.

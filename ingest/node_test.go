@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
@@ -273,7 +274,7 @@ type gatedStore struct {
 }
 
 func (g *gatedStore) Put(ctx context.Context, key string, data []byte) error {
-	if strings.HasPrefix(key, chunkPrefix) {
+	if strings.HasPrefix(key, bucket.ChunkPrefix) {
 		g.puts.Add(1)
 		g.mu.Lock()
 		gate := g.gate

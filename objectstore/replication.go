@@ -1,6 +1,14 @@
 package objectstore
 
-import "context"
+import (
+	"context"
+	"errors"
+)
+
+// ErrNoReplicationStatus is returned by the ReplicationStatus method of a
+// store that wraps another (an instrumented store) when the store it wraps
+// cannot report replication status.
+var ErrNoReplicationStatus = errors.New("store cannot report replication status")
 
 // ReplicationReporter is implemented by stores that can tell an object's
 // bucket replication status, as the S3 API reports it in the
@@ -27,5 +35,8 @@ func ReplicationStatus(ctx context.Context, store Store, key string) (status str
 		return "", false, nil
 	}
 	status, err = r.ReplicationStatus(ctx, key)
+	if errors.Is(err, ErrNoReplicationStatus) {
+		return "", false, nil
+	}
 	return status, true, err
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/internal/chunkid"
 	"github.com/mambamq/mamba/metadata"
@@ -38,7 +39,7 @@ func BenchmarkRestore(b *testing.B) {
 	}
 	for _, t := range topics {
 		cfg, _ := json.Marshal(map[string]any{"name": t.Name, "id": t.ID, "partitions": t.Partitions, "retention_ms": 0, "created_ms": t.CreatedMS})
-		if err := store.Put(ctx, recovery.TopicPrefix+t.Name+"/"+t.ID+".json", cfg); err != nil {
+		if err := store.Put(ctx, bucket.TopicPrefix+t.Name+"/"+t.ID+".json", cfg); err != nil {
 			b.Fatal(err)
 		}
 		if err := meta.CreateTopic(ctx, t); err != nil {
@@ -150,7 +151,7 @@ func writeChunks(b *testing.B, store objectstore.Store, n int) []benchChunk {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := store.Put(b.Context(), recovery.ChunkPrefix+c.id, data); err != nil {
+			if err := store.Put(b.Context(), bucket.ChunkPrefix+c.id, data); err != nil {
 				mu.Lock()
 				firstErr = err
 				mu.Unlock()

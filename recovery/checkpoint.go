@@ -5,21 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/mambamq/mamba/internal/chunkid"
 	"github.com/mambamq/mamba/metadata"
 )
 
 // Checkpoint format constants; see the package documentation.
 const (
-	// CheckpointPrefix begins the key of every checkpoint.
-	CheckpointPrefix = "checkpoints/"
 	// CheckpointHeaderSize is the size of the fixed checkpoint header.
 	CheckpointHeaderSize = 32
 	// MaxPayloadBytes bounds the compressed payload of a checkpoint.
@@ -29,7 +24,6 @@ const (
 
 	checkpointMagic   = "MMCP"
 	checkpointVersion = 1
-	checkpointSuffix  = ".ckpt"
 	// maxZstdRatio is the most a zstd payload can expand: a block yields
 	// at most 128 KiB and costs at least 4 bytes.
 	maxZstdRatio = 32768
@@ -61,32 +55,6 @@ var (
 			zstd.WithDecodeAllCapLimit(true))
 	})
 )
-
-// CheckpointKey is the object key of a checkpoint taken at t by node.
-func CheckpointKey(t time.Time, node string) string {
-	return CheckpointPrefix + fmt.Sprintf("%020d", max(t.UnixMilli(), 0)) + "-" + node + checkpointSuffix
-}
-
-// ParseCheckpointKey returns the time and node of a key made by
-// CheckpointKey.
-func ParseCheckpointKey(key string) (time.Time, string, error) {
-	rest, ok := strings.CutPrefix(key, CheckpointPrefix)
-	if ok {
-		rest, ok = strings.CutSuffix(rest, checkpointSuffix)
-	}
-	if !ok || len(rest) < 22 || rest[20] != '-' {
-		return time.Time{}, "", fmt.Errorf("checkpoint key %q: want %s<20-digit unix ms>-<node>%s", key, CheckpointPrefix, checkpointSuffix)
-	}
-	ms, err := strconv.ParseUint(rest[:20], 10, 63)
-	if err != nil {
-		return time.Time{}, "", fmt.Errorf("checkpoint key %q: bad time: %w", key, err)
-	}
-	node := rest[21:]
-	if err := chunkid.ValidateNode(node); err != nil {
-		return time.Time{}, "", fmt.Errorf("checkpoint key %q: %w", key, err)
-	}
-	return time.UnixMilli(int64(ms)), node, nil
-}
 
 // EncodeCheckpoint encodes snap as a checkpoint. snap must pass
 // Validate.

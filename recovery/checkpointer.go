@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/internal/chunkid"
+	"github.com/mambamq/mamba/internal/metrics"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 )
@@ -98,11 +99,11 @@ type CheckpointInfo struct {
 // holds the checkpoint lease. Every node runs one; Run it, then Close it
 // after the node has drained, which writes a last checkpoint.
 type Checkpointer struct {
-	cfg   CheckpointConfig
-	meta  *metadata.Store
-	store objectstore.Store
-	lease *metadata.JobLease
-	log   *slog.Logger
+	cfg    CheckpointConfig
+	meta   *metadata.Store
+	bucket *bucket.Bucket
+	lease  *metadata.JobLease
+	log    *slog.Logger
 
 	written, failures prometheus.Counter
 	lastBytes         prometheus.Gauge
@@ -117,7 +118,9 @@ type Checkpointer struct {
 }
 
 // NewCheckpointer returns a Checkpointer, registering its metrics on reg
-// (which may be nil). It does not contact Redis or the bucket.
+// (which may be nil) with internal/metrics; it reaches store through
+// bucket.Instrument unless store is instrumented already. It does not
+// contact Redis or the bucket.
 func NewCheckpointer(cfg CheckpointConfig, meta *metadata.Store, store objectstore.Store, reg prometheus.Registerer, log *slog.Logger) (*Checkpointer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("checkpoint config: %w", err)
@@ -129,7 +132,7 @@ func NewCheckpointer(cfg CheckpointConfig, meta *metadata.Store, store objectsto
 	c := &Checkpointer{
 		cfg:     cfg,
 		meta:    meta,
-		store:   store,
+		bucket:  bucket.New(bucket.Instrument(store, reg)),
 		lease:   meta.JobLease(CheckpointJob, cfg.NodeID, cfg.LeaseTTL),
 		log:     log,
 		started: cfg.Now(),
@@ -146,18 +149,15 @@ func NewCheckpointer(cfg CheckpointConfig, meta *metadata.Store, store objectsto
 			Name: "mamba_checkpoint_last_duration_seconds", Help: "Time the last checkpoint this node wrote took, snapshot to PUT.",
 		}),
 	}
-	if reg != nil {
-		age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "mamba_checkpoint_age_seconds",
-			Help: "Seconds since the newest checkpoint any node wrote, as this node last learned it " +
-				"(since this node started, when it knows of none).",
-		}, c.age)
-		for _, m := range []prometheus.Collector{c.written, c.failures, c.lastBytes, c.lastDuration, age} {
-			if err := reg.Register(m); err != nil {
-				return nil, fmt.Errorf("register checkpoint metrics: %w", err)
-			}
-		}
-	}
+	c.written = metrics.Register(reg, c.written)
+	c.failures = metrics.Register(reg, c.failures)
+	c.lastBytes = metrics.Register(reg, c.lastBytes)
+	c.lastDuration = metrics.Register(reg, c.lastDuration)
+	metrics.RegisterAll(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mamba_checkpoint_age_seconds",
+		Help: "Seconds since the newest checkpoint any node wrote, as this node last learned it " +
+			"(since this node started, when it knows of none).",
+	}, c.age))
 	return c, nil
 }
 
@@ -263,9 +263,9 @@ func (c *Checkpointer) write(ctx context.Context) (CheckpointInfo, error) {
 	if err != nil {
 		return CheckpointInfo{}, err
 	}
-	key := CheckpointKey(snap.Time, c.cfg.NodeID)
-	if err := c.store.Put(ctx, key, data); err != nil {
-		return CheckpointInfo{}, fmt.Errorf("write checkpoint %s: %w", key, err)
+	key, err := c.bucket.PutCheckpoint(ctx, snap.Time, c.cfg.NodeID, data)
+	if err != nil {
+		return CheckpointInfo{}, err
 	}
 	return CheckpointInfo{Key: key, Time: snap.Time, Bytes: len(data), Duration: time.Since(start)}, nil
 }
@@ -273,40 +273,23 @@ func (c *Checkpointer) write(ctx context.Context) (CheckpointInfo, error) {
 // prune deletes all but the newest Keep checkpoints, never the one just
 // written (a node whose clock is behind must not delete its own).
 func (c *Checkpointer) prune(ctx context.Context, keep string) error {
-	keys, err := listCheckpoints(ctx, c.store)
+	cps, err := c.bucket.ListCheckpoints(ctx)
 	if err != nil {
 		return err
 	}
-	if len(keys) <= c.cfg.Keep {
+	if len(cps) <= c.cfg.Keep {
 		return nil
 	}
 	var errs []error
-	for _, k := range keys[:len(keys)-c.cfg.Keep] {
-		if k == keep {
+	for _, cp := range cps[:len(cps)-c.cfg.Keep] {
+		if cp.Key == keep {
 			continue
 		}
-		if err := c.store.Delete(ctx, k); err != nil {
-			errs = append(errs, fmt.Errorf("delete %s: %w", k, err))
+		if err := c.bucket.DeleteCheckpoint(ctx, cp); err != nil {
+			errs = append(errs, fmt.Errorf("delete %s: %w", cp.Key, err))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// listCheckpoints returns the keys of every checkpoint, oldest first.
-// Objects under the prefix whose names are not checkpoint keys are left
-// out.
-func listCheckpoints(ctx context.Context, store objectstore.Store) ([]string, error) {
-	var keys []string
-	for obj, err := range store.List(ctx, CheckpointPrefix) {
-		if err != nil {
-			return nil, fmt.Errorf("list checkpoints: %w", err)
-		}
-		if _, _, err := ParseCheckpointKey(obj.Key); err == nil {
-			keys = append(keys, obj.Key)
-		}
-	}
-	slices.Sort(keys) // List sorts already; sorting again costs little and states the invariant
-	return keys, nil
 }
 
 // Close writes a last checkpoint if this node holds the lease or nobody

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/recovery"
 )
@@ -39,7 +40,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func checkpointKeys(t *testing.T, store objectstore.Store) []string {
 	t.Helper()
 	var keys []string
-	for obj, err := range store.List(t.Context(), recovery.CheckpointPrefix) {
+	for obj, err := range store.List(t.Context(), bucket.CheckpointPrefix) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,7 @@
 /*
-Package recovery owns metadata checkpoints and restoring Redis from the
-bucket: everything needed to serve again after Redis is lost, here or in
-another region from a replica bucket.
+Package recovery owns metadata checkpoints, restoring Redis from the
+bucket, and comparing a bucket with its replica: everything needed to serve
+again after Redis is lost, here or in another region from a replica bucket.
 
 A Checkpointer runs on every node. Every interval the node that holds the
 checkpoint job's lease in Redis (metadata.JobLease) takes a
@@ -12,11 +12,12 @@ written since, so that everything acknowledged is readable again.
 
 # Checkpoint objects
 
-A checkpoint is stored at
+Package bucket owns every key name and listing, checkpoints included; this
+package never spells a key. A checkpoint is stored at
 
 	checkpoints/<unix ms, 20 digits, zero-padded>-<node id>.ckpt
 
-where the time is the snapshot's (Redis's clock when it began) and the node
+(bucket.CheckpointKey) where the time is the snapshot's (Redis's clock when it began) and the node
 is the writer's. Keys therefore sort by time, and the newest checkpoint is
 the last one a listing returns.
 
@@ -104,5 +105,14 @@ incarnation that existed when the chunk was written, except batches whose
 commit the store already holds (an index entry or a commit marker for the
 chunk and topic). Records committed after the checkpoint get offsets again,
 which may differ from the offsets they were first given.
+
+Reads of the bucket that fail transiently are retried with internal/retry:
+at most five attempts, backing off from 50ms.
+
+# Replication status
+
+CompareBuckets lists a bucket and its replica (the chunks and checkpoints,
+through package bucket) and reports how far the replica is behind: what
+mamba dr status prints, and what dr failover --wait-in-sync-with waits on.
 */
 package recovery

@@ -2,24 +2,15 @@ package recovery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/mambamq/mamba/chunk"
-	"github.com/mambamq/mamba/internal/chunkid"
+	"github.com/mambamq/mamba/bucket"
+	"github.com/mambamq/mamba/internal/retry"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
-)
-
-// Object key prefixes that ingest writes.
-const (
-	ChunkPrefix = "chunks/"
-	TopicPrefix = "topics/"
 )
 
 // ReplayMargin is how far before a checkpoint's time restore starts
@@ -148,29 +139,31 @@ func Restore(ctx context.Context, store objectstore.Store, meta *metadata.Store,
 		}
 	}
 	opts.report(Progress{Phase: PhaseCheckpoint})
-	keys, err := listCheckpoints(ctx, store)
+	b := bucket.New(store)
+	cps, err := b.ListCheckpoints(ctx)
 	if err != nil {
 		return sum, err
 	}
 	state := &metadata.Snapshot{}
-	for i := len(keys) - 1; i >= 0; i-- {
-		data, err := getWithRetry(ctx, store, keys[i])
+	for i := len(cps) - 1; i >= 0; i-- {
+		key := cps[i].Key
+		data, err := withRetry(ctx, func(ctx context.Context) ([]byte, error) { return b.ReadCheckpoint(ctx, cps[i]) })
 		if errors.Is(err, objectstore.ErrNotExist) {
 			continue // pruned since the listing
 		}
 		if err != nil {
-			return sum, fmt.Errorf("read checkpoint %s: %w", keys[i], err)
+			return sum, fmt.Errorf("read checkpoint %s: %w", key, err)
 		}
 		snap, err := DecodeCheckpoint(data)
 		if err != nil {
-			sum.CorruptCheckpoints = append(sum.CorruptCheckpoints, CorruptCheckpoint{Key: keys[i], Err: err})
-			opts.logger().Warn("skip corrupt checkpoint", "key", keys[i], "err", err)
+			sum.CorruptCheckpoints = append(sum.CorruptCheckpoints, CorruptCheckpoint{Key: key, Err: err})
+			opts.logger().Warn("skip corrupt checkpoint", "key", key, "err", err)
 			continue
 		}
 		if err := meta.LoadSnapshot(ctx, snap); err != nil {
-			return sum, fmt.Errorf("load checkpoint %s: %w", keys[i], err)
+			return sum, fmt.Errorf("load checkpoint %s: %w", key, err)
 		}
-		sum.Checkpoint, sum.CheckpointTime = keys[i], snap.Time
+		sum.Checkpoint, sum.CheckpointTime = key, snap.Time
 		state = snap
 		break
 	}
@@ -178,7 +171,7 @@ func Restore(ctx context.Context, store objectstore.Store, meta *metadata.Store,
 	if sum.Checkpoint != "" {
 		since = sum.CheckpointTime.Add(-ReplayMargin)
 	}
-	sum.ReplayStats, err = replay(ctx, store, meta, since, state, opts)
+	sum.ReplayStats, err = replay(ctx, b, meta, since, state, opts)
 	sum.Duration = time.Since(start)
 	return sum, err
 }
@@ -192,7 +185,7 @@ func Replay(ctx context.Context, store objectstore.Store, meta *metadata.Store, 
 	if err != nil {
 		return ReplayStats{}, err
 	}
-	return replay(ctx, store, meta, since, state, opts)
+	return replay(ctx, bucket.New(store), meta, since, state, opts)
 }
 
 func (o RestoreOptions) report(p Progress) {
@@ -208,509 +201,17 @@ func (o RestoreOptions) logger() *slog.Logger {
 	return o.Log
 }
 
-// replayer holds the state of one replay.
-type replayer struct {
-	store objectstore.Store
-	meta  *metadata.Store
-	opts  RestoreOptions
-	stats ReplayStats
+// storeRetry is how restore retries a transient bucket failure: at most
+// five attempts, backing off from 50ms (with jitter) between them.
+var storeRetry = retry.Policy{Base: 50 * time.Millisecond, Max: time.Second, Attempts: 5, Retryable: objectstore.IsRetryable}
 
-	// incarnations lists, per topic name, every incarnation known from
-	// the store or the bucket, oldest first.
-	incarnations map[string][]metadata.Topic
-	// live is the incarnation registered in the store, by name.
-	live map[string]metadata.Topic
-	// committed holds, per topic name, the chunks the store already has a
-	// commit of: an index entry or a commit marker.
-	committed map[string]map[string]bool
-	// configs holds "name/id" of every topic config found in the bucket.
-	configs map[string]bool
-}
-
-func (r *replayer) warn(msg string, args ...any) {
-	r.opts.logger().Warn(msg, args...)
-	if len(r.stats.Warnings) < maxWarnings {
-		var sb strings.Builder
-		sb.WriteString(msg)
-		for i := 0; i+1 < len(args); i += 2 {
-			fmt.Fprintf(&sb, " %v=%v", args[i], args[i+1])
-		}
-		r.stats.Warnings = append(r.stats.Warnings, sb.String())
-	}
-}
-
-// replay runs Replay against a store whose contents state describes.
-func replay(ctx context.Context, store objectstore.Store, meta *metadata.Store, since time.Time, state *metadata.Snapshot, opts RestoreOptions) (ReplayStats, error) {
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultRestoreConcurrency
-	}
-	r := &replayer{
-		store: store, meta: meta, opts: opts,
-		stats:        ReplayStats{Since: since},
-		incarnations: map[string][]metadata.Topic{},
-		live:         map[string]metadata.Topic{},
-		committed:    map[string]map[string]bool{},
-		configs:      map[string]bool{},
-	}
-	for _, ts := range state.Topics {
-		r.live[ts.Topic.Name] = ts.Topic
-		r.incarnations[ts.Topic.Name] = []metadata.Topic{ts.Topic}
-		set := map[string]bool{}
-		for _, ps := range ts.Partitions {
-			for _, e := range ps.Index {
-				set[e.ChunkID] = true
-			}
-		}
-		for _, m := range ts.Commits {
-			set[m.ChunkID] = true
-		}
-		r.committed[ts.Topic.Name] = set
-	}
-	opts.report(Progress{Phase: PhaseList})
-	if err := r.registerTopics(ctx); err != nil {
-		return r.stats, err
-	}
-	chunks, err := r.listChunks(ctx, since)
-	if err != nil {
-		return r.stats, err
-	}
-	if err := r.replayChunks(ctx, chunks); err != nil {
-		return r.stats, err
-	}
-	r.stats.Topics = len(r.live)
-	return r.stats, nil
-}
-
-// topicConfig is a topic's configuration as ingest stores it in the
-// bucket, at topics/<name>/<id>.json.
-type topicConfig struct {
-	Name        string `json:"name"`
-	ID          string `json:"id"`
-	Partitions  int    `json:"partitions"`
-	RetentionMS int64  `json:"retention_ms"`
-	CreatedMS   int64  `json:"created_ms"`
-}
-
-// registerTopics reads the topic configs in the bucket and makes the
-// store's registry agree with them: a topic the store lacks is created,
-// and one that the bucket knows a newer incarnation of is replaced (it was
-// deleted and created again after the checkpoint). A topic in the store
-// that has no config left was deleted after the checkpoint, or its config
-// has not reached a replica bucket yet; it is kept, with a warning, since
-// dropping it could lose records.
-func (r *replayer) registerTopics(ctx context.Context) error {
-	for obj, err := range r.store.List(ctx, TopicPrefix) {
-		if err != nil {
-			return fmt.Errorf("list topic configs: %w", err)
-		}
-		t, err := r.readTopicConfig(ctx, obj.Key)
-		if errors.Is(err, objectstore.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			r.warn("skip topic config", "key", obj.Key, "err", err)
-			continue
-		}
-		known := r.incarnations[t.Name]
-		if !slices.ContainsFunc(known, func(k metadata.Topic) bool { return k.ID == t.ID }) {
-			known = append(known, t)
-			slices.SortStableFunc(known, func(a, b metadata.Topic) int { return compareInt(a.CreatedMS, b.CreatedMS) })
-			r.incarnations[t.Name] = known
-		}
-	}
-	names := make([]string, 0, len(r.incarnations))
-	for name := range r.incarnations {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		known := r.incarnations[name]
-		newest := known[len(known)-1]
-		cur, ok := r.live[name]
-		switch {
-		case ok && cur.ID == newest.ID:
-			if !r.configs[name+"/"+cur.ID] {
-				r.warn("topic has no config in the bucket: deleted after the checkpoint, or its config is not replicated yet; keeping it", "topic", name)
-			}
-		case ok:
-			if err := r.meta.DeleteTopic(ctx, name); err != nil && !errors.Is(err, metadata.ErrTopicNotFound) {
-				return err
-			}
-			if err := r.meta.CreateTopic(ctx, newest); err != nil {
-				return err
-			}
-			r.live[name] = newest
-			r.stats.TopicsReplaced++
-			r.warn("topic was deleted and created again after the checkpoint; records of the old incarnation are gone", "topic", name)
-		default:
-			if err := r.meta.CreateTopic(ctx, newest); err != nil {
-				return err
-			}
-			r.live[name] = newest
-			r.stats.TopicsCreated++
-		}
-	}
-	return nil
-}
-
-func (r *replayer) readTopicConfig(ctx context.Context, key string) (metadata.Topic, error) {
-	rest, _ := strings.CutPrefix(key, TopicPrefix)
-	name, file, ok := strings.Cut(rest, "/")
-	id, isJSON := strings.CutSuffix(file, ".json")
-	if !ok || !isJSON || id == "" || strings.Contains(id, "/") {
-		return metadata.Topic{}, fmt.Errorf("not a topic config key")
-	}
-	data, err := getWithRetry(ctx, r.store, key)
-	if err != nil {
-		return metadata.Topic{}, err
-	}
-	var cfg topicConfig
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return metadata.Topic{}, fmt.Errorf("decode topic config: %w", err)
-	}
-	t := metadata.Topic(cfg)
-	if err := t.Validate(); err != nil {
-		return metadata.Topic{}, err
-	}
-	if t.Name != name || t.ID != id {
-		return metadata.Topic{}, fmt.Errorf("config names topic %s incarnation %s", t.Name, t.ID)
-	}
-	r.configs[name+"/"+id] = true
-	return t, nil
-}
-
-func compareInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// listChunks returns the ids of the chunks at or after since, in id order.
-func (r *replayer) listChunks(ctx context.Context, since time.Time) ([]chunkid.ID, error) {
-	var ids []chunkid.ID
-	for obj, err := range r.store.List(ctx, ChunkPrefix) {
-		if err != nil {
-			return nil, fmt.Errorf("list chunks: %w", err)
-		}
-		r.stats.ChunksListed++
-		id, err := chunkid.Parse(strings.TrimPrefix(obj.Key, ChunkPrefix))
-		if err != nil {
-			r.warn("skip object that is not a chunk", "key", obj.Key, "err", err)
-			continue
-		}
-		if id.Time().Before(since) {
-			continue
-		}
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, chunkid.ID.Compare)
-	r.stats.ChunksScanned = len(ids)
-	return ids, nil
-}
-
-// directory is a chunk's batch directory, or why it could not be read.
-type directory struct {
-	id      chunkid.ID
-	batches []chunk.BatchInfo
-	err     error
-	done    chan struct{}
-}
-
-// replayChunks reads the chunks' directories, Concurrency at a time and
-// up to maxReadAhead ahead of the commits, and commits the chunks in id
-// order, pipelining the commits of up to commitPipeline chunks that are
-// ready.
-func (r *replayer) replayChunks(ctx context.Context, ids []chunkid.ID) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	queue := make(chan *directory, maxReadAhead)
-	reads := make(chan struct{}, r.opts.Concurrency)
-	go func() {
-		defer close(queue)
-		for _, id := range ids {
-			d := &directory{id: id, done: make(chan struct{})}
-			select {
-			case reads <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case queue <- d:
-			case <-ctx.Done():
-				return
-			}
-			go func() {
-				defer close(d.done)
-				defer func() { <-reads }()
-				d.batches, d.err = readDirectory(ctx, r.store, id)
-			}()
-		}
-	}()
-	r.opts.report(Progress{Phase: PhaseReplay, Total: len(ids)})
-	done := 0
-	for d := range queue {
-		group := []*directory{d}
-		closed := false
-	more:
-		for len(group) < commitPipeline {
-			select {
-			case next, ok := <-queue:
-				if !ok {
-					closed = true
-					break more
-				}
-				group = append(group, next)
-			default:
-				break more
-			}
-		}
-		for _, d := range group {
-			<-d.done
-		}
-		if err := r.replayGroup(ctx, group); err != nil {
-			return err
-		}
-		done += len(group)
-		r.opts.report(Progress{Phase: PhaseReplay, Done: done, Total: len(ids)})
-		if closed {
-			break
-		}
-	}
-	return ctx.Err()
-}
-
-// readDirectory reads a chunk's header and directory with one ranged read,
-// or two when the directory is large.
-func readDirectory(ctx context.Context, store objectstore.Store, id chunkid.ID) ([]chunk.BatchInfo, error) {
-	key := ChunkPrefix + id.String()
-	b, err := getRangeWithRetry(ctx, store, key, 0, directoryReadSize)
-	if err != nil {
-		return nil, err
-	}
-	h, err := chunk.ReadHeader(b)
-	if err != nil {
-		return nil, err
-	}
-	end := chunk.HeaderSize + h.DirectoryLength
-	if int64(len(b)) < end {
-		more, err := getRangeWithRetry(ctx, store, key, int64(len(b)), end-int64(len(b)))
-		if err != nil {
-			return nil, err
-		}
-		b = append(b, more...)
-	}
-	if int64(len(b)) < end {
-		return nil, fmt.Errorf("%w: chunk is %d bytes, its directory ends at %d", chunk.ErrCorrupt, len(b), end)
-	}
-	cid, batches, err := chunk.DecodeDirectory(h, b[chunk.HeaderSize:end])
-	if err != nil {
-		return nil, err
-	}
-	if cid != id.String() {
-		return nil, fmt.Errorf("%w: chunk names itself %s", chunk.ErrCorrupt, cid)
-	}
-	return batches, nil
-}
-
-// replayGroup commits, in one pipeline, the batches of consecutive chunks
-// that the store does not hold yet.
-func (r *replayer) replayGroup(ctx context.Context, group []*directory) error {
-	var commits []metadata.ChunkCommit
-	owner := []int{} // commits[i] belongs to group[owner[i]]
-	for gi, d := range group {
-		cs, err := r.planChunk(ctx, d)
-		if err != nil {
-			return err
-		}
-		for range cs {
-			owner = append(owner, gi)
-		}
-		commits = append(commits, cs...)
-	}
-	replayed := make([]bool, len(group))
-	if len(commits) > 0 {
-		results, err := r.meta.CommitChunks(ctx, commits)
-		if err != nil {
-			return fmt.Errorf("replay chunks: %w", err)
-		}
-		for i, res := range results {
-			c := commits[i]
-			for j, base := range res.BaseOffsets {
-				if base < 0 {
-					r.stats.BatchesDuplicate++
-					continue
-				}
-				r.stats.BatchesIndexed++
-				r.stats.RecordsIndexed += c.Batches[j].Records
-			}
-			if r.committed[c.Topic.Name] == nil {
-				r.committed[c.Topic.Name] = map[string]bool{}
-			}
-			r.committed[c.Topic.Name][c.ChunkID] = true
-			replayed[owner[i]] = true
-		}
-	}
-	for gi, d := range group {
-		switch {
-		case d.err != nil:
-			r.stats.ChunksUnreadable++
-		case replayed[gi]:
-			r.stats.ChunksReplayed++
-		default:
-			r.stats.ChunksSkipped++
-		}
-	}
-	return nil
-}
-
-// planChunk returns the commits, one per topic, of the chunk's batches
-// that the store does not hold yet. A chunk that could not be read is
-// skipped with a warning, unless the failure was not the chunk's fault.
-func (r *replayer) planChunk(ctx context.Context, d *directory) ([]metadata.ChunkCommit, error) {
-	idStr := d.id.String()
-	if d.err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if !errors.Is(d.err, chunk.ErrCorrupt) && !errors.Is(d.err, objectstore.ErrNotExist) && !errors.Is(d.err, objectstore.ErrInvalidRange) {
-			return nil, fmt.Errorf("read chunk %s: %w", idStr, d.err)
-		}
-		r.warn("skip unreadable chunk", "chunk", idStr, "err", d.err)
-		return nil, nil
-	}
-	var order []string
-	byTopic := map[string][]chunk.BatchInfo{}
-	for _, b := range d.batches {
-		if _, seen := byTopic[b.Topic]; !seen {
-			order = append(order, b.Topic)
-		}
-		byTopic[b.Topic] = append(byTopic[b.Topic], b)
-	}
-	var commits []metadata.ChunkCommit
-	for _, name := range order {
-		infos := byTopic[name]
-		t, ok := r.incarnationAt(name, d.id.Time())
-		if !ok || t.ID != r.live[name].ID {
-			// Written while no incarnation we know existed, or for one
-			// deleted since: its records went with the topic.
-			r.stats.BatchesSkipped += len(infos)
-			continue
-		}
-		if r.committed[name][idStr] {
-			continue
-		}
-		if batches := r.commitBatches(t, idStr, infos); len(batches) > 0 {
-			commits = append(commits, metadata.ChunkCommit{Topic: t, ChunkID: idStr, Batches: batches})
-		}
-	}
-	return commits, nil
-}
-
-// incarnationAt returns the incarnation of the topic that existed when a
-// chunk was written at t: the newest one created at or before t.
-func (r *replayer) incarnationAt(name string, t time.Time) (metadata.Topic, bool) {
-	known := r.incarnations[name]
-	ms := t.UnixMilli()
-	for i := len(known) - 1; i >= 0; i-- {
-		if known[i].CreatedMS <= ms {
-			return known[i], true
-		}
-	}
-	return metadata.Topic{}, false
-}
-
-// commitBatches turns a chunk's batches of topic t into what Commit takes.
-// A batch ingest could not have written (a partition the topic lacks, a
-// bad idempotency key) is skipped with a warning. The first batch of each
-// idempotency key carries the batch-order layout of the key's batches, so
-// that a producer's retry after the restore is answered.
-func (r *replayer) commitBatches(t metadata.Topic, chunkID string, infos []chunk.BatchInfo) []metadata.Batch {
-	var batches []metadata.Batch
-	first := map[string]int{} // key -> index of its first batch
-	type keyBatches struct {
-		partitions []int32
-		records    []int
-	}
-	keys := map[string]*keyBatches{}
-	for _, b := range infos {
-		if int(b.Partition) >= t.Partitions {
-			r.stats.BatchesSkipped++
-			r.warn("skip batch of a partition the topic lacks", "chunk", chunkID, "topic", t.Name, "partition", b.Partition)
-			continue
-		}
-		if b.IdempotencyKey != "" {
-			if err := metadata.ValidateIdempotencyKey(b.IdempotencyKey); err != nil {
-				r.stats.BatchesSkipped++
-				r.warn("skip batch with a bad idempotency key", "chunk", chunkID, "topic", t.Name, "err", err)
-				continue
-			}
-			k := keys[b.IdempotencyKey]
-			if k == nil {
-				k = &keyBatches{}
-				keys[b.IdempotencyKey] = k
-				first[b.IdempotencyKey] = len(batches)
-			}
-			k.partitions = append(k.partitions, b.Partition)
-			k.records = append(k.records, b.Records)
-		}
-		batches = append(batches, metadata.Batch{
-			Partition: b.Partition, Records: b.Records, Offset: b.Offset, Length: b.Length,
-			IdempotencyKey: b.IdempotencyKey,
-		})
-	}
-	for key, i := range first {
-		k := keys[key]
-		batches[i].Layout = metadata.BatchOrderLayout(k.partitions, k.records)
-	}
-	return batches
-}
-
-// retries bounds the attempts at a transient object store failure.
-const retries = 5
-
-func getWithRetry(ctx context.Context, store objectstore.Store, key string) ([]byte, error) {
-	var b []byte
-	err := withRetry(ctx, func() error {
+// withRetry calls fn under storeRetry and returns its last result.
+func withRetry[T any](ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+	var v T
+	err := storeRetry.Do(ctx, func(ctx context.Context) error {
 		var err error
-		b, err = store.Get(ctx, key)
+		v, err = fn(ctx)
 		return err
 	})
-	return b, err
-}
-
-func getRangeWithRetry(ctx context.Context, store objectstore.Store, key string, off, n int64) ([]byte, error) {
-	var b []byte
-	err := withRetry(ctx, func() error {
-		var err error
-		b, err = store.GetRange(ctx, key, off, n)
-		return err
-	})
-	return b, err
-}
-
-// withRetry calls fn until it succeeds, fails for good, or has failed
-// transiently retries times, backing off between attempts.
-func withRetry(ctx context.Context, fn func() error) error {
-	backoff := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || !objectstore.IsRetryable(err) || attempt == retries {
-			return err
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		backoff *= 2
-	}
+	return v, err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/ingest"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/metadata"
@@ -317,7 +318,7 @@ func TestRestore(t *testing.T) {
 	p.acks = append(p.acks, acked{"late", 1, -1, "late-keyed-0"}, acked{"late", 1, -1, "late-keyed-1"})
 
 	// A newer checkpoint that is corrupt.
-	corruptKey := recovery.CheckpointKey(info.Time.Add(time.Second), "node-z")
+	corruptKey := bucket.CheckpointKey(info.Time.Add(time.Second), "node-z")
 	if err := store.Put(ctx, corruptKey, []byte("MMCP garbage")); err != nil {
 		t.Fatal(err)
 	}
@@ -541,13 +542,13 @@ func TestRestoreSkipsDamage(t *testing.T) {
 	p := &producer{t: t}
 	p.produce(a, "orders", []string{"one"}, "")
 	for key, data := range map[string][]byte{
-		"chunks/not-a-chunk-id":                                []byte("x"),
-		"chunks/01JD3V8Q3E5Z4W9K2M7N6P0R1S-broken":             []byte("MMBC but not a chunk at all, not one bit"),
-		"chunks/01JD3V8Q3E5Z4W9K2M7N6P0R1T-empty":              {},
-		"topics/orders/not-json.json":                          []byte("{"),
-		"topics/orders/misnamed.json":                          []byte(`{"name":"other","id":"misnamed","partitions":1,"created_ms":1}`),
-		recovery.CheckpointKey(time.Now().Add(time.Hour), "z"): []byte("MMCP"),
-		"checkpoints/not-a-checkpoint":                         []byte("x"),
+		"chunks/not-a-chunk-id":                              []byte("x"),
+		"chunks/01JD3V8Q3E5Z4W9K2M7N6P0R1S-broken":           []byte("MMBC but not a chunk at all, not one bit"),
+		"chunks/01JD3V8Q3E5Z4W9K2M7N6P0R1T-empty":            {},
+		"topics/orders/not-json.json":                        []byte("{"),
+		"topics/orders/misnamed.json":                        []byte(`{"name":"other","id":"misnamed","partitions":1,"created_ms":1}`),
+		bucket.CheckpointKey(time.Now().Add(time.Hour), "z"): []byte("MMCP"),
+		"checkpoints/not-a-checkpoint":                       []byte("x"),
 	} {
 		if err := store.Put(ctx, key, data); err != nil {
 			t.Fatal(err)

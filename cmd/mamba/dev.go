@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore/filestore"
 	"github.com/mambamq/mamba/recovery"
@@ -94,7 +95,9 @@ func runDev(ctx context.Context, o devOptions) error {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
 	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow})
-	sum, err := recovery.Restore(ctx, store, meta, recovery.RestoreOptions{Log: log})
+	// serveWith instruments the store on the node's registry; the restore
+	// before it goes through the wrapper too, with nowhere to report.
+	sum, err := recovery.Restore(ctx, bucket.Instrument(store, nil), meta, recovery.RestoreOptions{Log: log})
 	if err != nil {
 		return fmt.Errorf("rebuild metadata from %s: %w", bucketDir, err)
 	}

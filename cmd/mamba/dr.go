@@ -12,10 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mambamq/mamba/internal/chunkid"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
-	"github.com/mambamq/mamba/objectstore/storeurl"
 	"github.com/mambamq/mamba/recovery"
 )
 
@@ -34,169 +32,49 @@ the replica so that nodes there can serve. See docs/dr.md.`,
 	return cmd
 }
 
-// bucketState is what dr status learns of one bucket by listing its keys.
-type bucketState struct {
-	URL                  string     `json:"url"`
-	Chunks               int        `json:"chunks"`
-	NewestChunk          string     `json:"newest_chunk,omitempty"`
-	NewestChunkTime      *time.Time `json:"newest_chunk_time,omitempty"`
-	Checkpoints          int        `json:"checkpoints"`
-	NewestCheckpoint     string     `json:"newest_checkpoint,omitempty"`
-	NewestCheckpointTime *time.Time `json:"newest_checkpoint_time,omitempty"`
-
-	chunkKeys, ckptKeys []string // in key order
+// drBucket is one bucket in dr status's report.
+type drBucket struct {
+	URL string `json:"url"`
+	recovery.BucketState
 }
 
-// objectReplication is the replication status the source store reports
-// for one object.
-type objectReplication struct {
-	Key    string `json:"key"`
-	Status string `json:"status"`
-}
-
-// drStatus compares a bucket with its replica.
+// drStatus is what dr status prints: recovery's report, with the buckets'
+// URLs (the outer Source and Target hide the report's in JSON).
 type drStatus struct {
-	Source bucketState `json:"source"`
-	Target bucketState `json:"target"`
-	// InSync is true when every chunk and checkpoint of the source is in
-	// the target.
-	InSync bool `json:"in_sync"`
-	// LagMillis is how much older the target's newest chunk is than the
-	// source's, from the times in their ids.
-	LagMillis int64 `json:"lag_ms"`
-	// ChunksNewer and CheckpointsNewer count source keys after the
-	// target's newest key.
-	ChunksNewer      int `json:"chunks_newer"`
-	CheckpointsNewer int `json:"checkpoints_newer"`
-	// ChunksMissing and CheckpointsMissing count source keys the target
-	// lacks, wherever they sort (replication need not keep order).
-	ChunksMissing      int `json:"chunks_missing"`
-	CheckpointsMissing int `json:"checkpoints_missing"`
-	// Replication is the store's own status of the newest source objects,
-	// when it reports one (minio-go stores).
-	Replication []objectReplication `json:"replication,omitempty"`
+	Source drBucket `json:"source"`
+	Target drBucket `json:"target"`
+	recovery.ReplicaReport
 }
 
-// replicationChecked is how many of the newest source chunks dr status
-// asks the store about, besides the newest checkpoint.
-const replicationChecked = 3
-
-func readBucketState(ctx context.Context, rawURL string) (bucketState, objectstore.Store, error) {
-	st := bucketState{URL: rawURL}
-	store, err := storeurl.Open(ctx, rawURL)
-	if err != nil {
-		return st, nil, err
-	}
-	var newestID chunkid.ID
-	for obj, err := range store.List(ctx, recovery.ChunkPrefix) {
-		if err != nil {
-			objectstore.Close(store)
-			return st, nil, fmt.Errorf("%s: list chunks: %w", rawURL, err)
-		}
-		id, err := chunkid.Parse(strings.TrimPrefix(obj.Key, recovery.ChunkPrefix))
-		if err != nil {
-			continue // not a chunk
-		}
-		st.chunkKeys = append(st.chunkKeys, obj.Key)
-		if st.NewestChunk == "" || id.Compare(newestID) > 0 {
-			newestID, st.NewestChunk = id, obj.Key
-			t := id.Time().UTC()
-			st.NewestChunkTime = &t
-		}
-	}
-	st.Chunks = len(st.chunkKeys)
-	for obj, err := range store.List(ctx, recovery.CheckpointPrefix) {
-		if err != nil {
-			objectstore.Close(store)
-			return st, nil, fmt.Errorf("%s: list checkpoints: %w", rawURL, err)
-		}
-		t, _, err := recovery.ParseCheckpointKey(obj.Key)
-		if err != nil {
-			continue
-		}
-		st.ckptKeys = append(st.ckptKeys, obj.Key)
-		// Keys list in order, and the 20-digit time sorts them by time.
-		st.NewestCheckpoint = obj.Key
-		t = t.UTC()
-		st.NewestCheckpointTime = &t
-	}
-	st.Checkpoints = len(st.ckptKeys)
-	return st, store, nil
-}
-
-// compareBuckets lists both buckets and compares them.
+// compareBuckets opens both buckets and compares them with
+// recovery.CompareBuckets.
 func compareBuckets(ctx context.Context, source, target string, withReplication bool) (drStatus, error) {
 	var s drStatus
-	src, srcStore, err := readBucketState(ctx, source)
+	src, err := openBucket(ctx, source)
 	if err != nil {
 		return s, fmt.Errorf("source: %w", err)
 	}
-	defer objectstore.Close(srcStore)
-	dst, dstStore, err := readBucketState(ctx, target)
+	defer objectstore.Close(src)
+	dst, err := openBucket(ctx, target)
 	if err != nil {
 		return s, fmt.Errorf("target: %w", err)
 	}
-	objectstore.Close(dstStore)
-	s.Source, s.Target = src, dst
-	s.ChunksNewer, s.ChunksMissing = behind(src.chunkKeys, dst.chunkKeys, dst.NewestChunk)
-	s.CheckpointsNewer, s.CheckpointsMissing = behind(src.ckptKeys, dst.ckptKeys, dst.NewestCheckpoint)
-	s.InSync = s.ChunksMissing == 0 && s.CheckpointsMissing == 0
-	if src.NewestChunkTime != nil {
-		if dst.NewestChunkTime == nil {
-			// Everything the source holds is missing: the lag is its age.
-			s.LagMillis = time.Since(*src.NewestChunkTime).Milliseconds()
-		} else if d := src.NewestChunkTime.Sub(*dst.NewestChunkTime); d > 0 {
-			s.LagMillis = d.Milliseconds()
-		}
+	defer objectstore.Close(dst)
+	r, err := recovery.CompareBuckets(ctx, src, dst, recovery.CompareOptions{ReplicationStatus: withReplication})
+	if err != nil {
+		return s, fmt.Errorf("compare %s with %s: %w", source, target, err)
 	}
-	if withReplication {
-		keys := src.chunkKeys[max(len(src.chunkKeys)-replicationChecked, 0):]
-		if src.NewestCheckpoint != "" {
-			keys = append(keys[:len(keys):len(keys)], src.NewestCheckpoint)
-		}
-		for _, k := range keys {
-			status, ok, err := objectstore.ReplicationStatus(ctx, srcStore, k)
-			if !ok {
-				break // the store cannot tell
-			}
-			if errors.Is(err, objectstore.ErrNotExist) {
-				continue // deleted since the listing
-			}
-			if err != nil {
-				status = "error: " + err.Error()
-			} else if status == "" {
-				status = "none (no replication rule applies)"
-			}
-			s.Replication = append(s.Replication, objectReplication{Key: k, Status: status})
-		}
-	}
-	return s, nil
+	return drStatus{
+		Source:        drBucket{URL: source, BucketState: r.Source},
+		Target:        drBucket{URL: target, BucketState: r.Target},
+		ReplicaReport: r,
+	}, nil
 }
-
-// behind counts the keys of src after newest, and the keys of src that
-// dst lacks. Both lists are in key order.
-func behind(src, dst []string, newest string) (newer, missing int) {
-	j := 0
-	for _, k := range src {
-		if newest == "" || k > newest {
-			newer++
-		}
-		for j < len(dst) && dst[j] < k {
-			j++
-		}
-		if j == len(dst) || dst[j] != k {
-			missing++
-		}
-	}
-	return newer, missing
-}
-
-func (s drStatus) lag() time.Duration { return time.Duration(s.LagMillis) * time.Millisecond }
 
 func printDRStatus(w io.Writer, s drStatus) {
 	for _, b := range []struct {
 		name string
-		st   bucketState
+		st   drBucket
 	}{{"source", s.Source}, {"target", s.Target}} {
 		fmt.Fprintf(w, "%s: %s\n", b.name, b.st.URL)
 		if b.st.NewestChunk != "" {
@@ -211,7 +89,7 @@ func printDRStatus(w io.Writer, s drStatus) {
 		}
 	}
 	fmt.Fprintf(w, "lag:         %v between the newest chunks; %d chunks and %d checkpoints of the source newer than the target's newest\n",
-		s.lag(), s.ChunksNewer, s.CheckpointsNewer)
+		s.Lag(), s.ChunksNewer, s.CheckpointsNewer)
 	fmt.Fprintf(w, "missing:     %d chunks and %d checkpoints of the source are not in the target\n", s.ChunksMissing, s.CheckpointsMissing)
 	for _, r := range s.Replication {
 		fmt.Fprintf(w, "replication: %s %s\n", r.Key, r.Status)
@@ -405,7 +283,7 @@ func waitInSync(ctx context.Context, o drFailoverOptions, stderr io.Writer) erro
 			return nil
 		default:
 			msg = fmt.Sprintf("waiting for replication: %d chunks and %d checkpoints missing, lag %v",
-				s.ChunksMissing, s.CheckpointsMissing, s.lag())
+				s.ChunksMissing, s.CheckpointsMissing, s.Lag())
 		}
 		if msg != last {
 			fmt.Fprintln(stderr, msg)

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/objectstore/storeurl"
-	"github.com/mambamq/mamba/recovery"
 )
 
 // Region A (MinIO, Redis, a node) replicates its bucket to region B's
@@ -245,30 +245,8 @@ func TestDRFailoverToReplica(t *testing.T) {
 	if _, err := store.Stat(t.Context(), status.Target.NewestCheckpoint); err != nil {
 		t.Fatalf("replica checkpoint %s: %v", status.Target.NewestCheckpoint, err)
 	}
-	if !strings.Contains(stdout, recovery.CheckpointPrefix) {
+	if !strings.Contains(stdout, bucket.CheckpointPrefix) {
 		t.Errorf("failover did not load a checkpoint:\n%s", stdout)
-	}
-}
-
-func TestBehind(t *testing.T) {
-	for _, tc := range []struct {
-		src, dst       []string
-		newer, missing int
-	}{
-		{nil, nil, 0, 0},
-		{[]string{"a", "b"}, nil, 2, 2},
-		{[]string{"a", "b", "c"}, []string{"a", "b", "c"}, 0, 0},
-		{[]string{"a", "b", "c"}, []string{"a", "c"}, 0, 1},
-		{[]string{"a", "b", "c", "d"}, []string{"a", "b"}, 2, 2},
-		{[]string{"b", "c"}, []string{"a", "b", "c"}, 0, 0},
-	} {
-		newest := ""
-		if len(tc.dst) > 0 {
-			newest = tc.dst[len(tc.dst)-1]
-		}
-		if newer, missing := behind(tc.src, tc.dst, newest); newer != tc.newer || missing != tc.missing {
-			t.Errorf("behind(%v, %v) = %d, %d; want %d, %d", tc.src, tc.dst, newer, missing, tc.newer, tc.missing)
-		}
 	}
 }
 

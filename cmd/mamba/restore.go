@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/storeurl"
@@ -89,6 +90,17 @@ func (e refusedError) Unwrap() []error     { return []error{e.err, errRefused} }
 func refused(err error) error              { return refusedError{err} }
 func refusedf(f string, args ...any) error { return refused(fmt.Errorf(f, args...)) }
 
+// openBucket opens the store at a bucket URL for a one-shot command,
+// through bucket.Instrument like every store of the product; the command
+// has no metrics endpoint, so nothing is registered.
+func openBucket(ctx context.Context, rawURL string) (objectstore.Store, error) {
+	store, err := storeurl.Open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return bucket.Instrument(store, nil), nil
+}
+
 // restoreBucket rebuilds the Redis at o.redisURL from o.bucket with
 // recovery.Restore, showing progress on stderr. It is the restore of both
 // mamba restore and mamba dr failover. The summary is nil when the restore
@@ -106,7 +118,7 @@ func restoreBucket(ctx context.Context, o restoreOptions, stderr io.Writer) (*re
 	}
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
-	store, err := storeurl.Open(ctx, o.bucket)
+	store, err := openBucket(ctx, o.bucket)
 	if err != nil {
 		return nil, refused(err)
 	}

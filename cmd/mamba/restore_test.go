@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/objectstore/storeurl"
 	"github.com/mambamq/mamba/recovery"
@@ -34,10 +35,10 @@ func runMamba(t *testing.T, args ...string) (string, string, error) {
 func TestRestoreCommandAfterDrain(t *testing.T) {
 	m := testserver.StartMinIO(t)
 	r := testserver.StartRedis(t, testserver.RedisOptions{AppendFsync: "always"})
-	bucket := m.CreateBucket(t, "mamba")
+	bucketName := m.CreateBucket(t, "mamba")
 	// An hour between checkpoints: the first one is written at start, the
 	// only other one by the drain.
-	n := testserver.StartMamba(t, m, r, bucket, "node-a", "--flush-interval", "20ms", "--checkpoint-interval", "1h")
+	n := testserver.StartMamba(t, m, r, bucketName, "node-a", "--flush-interval", "20ms", "--checkpoint-interval", "1h")
 	if code := doJSON(t, "POST", n.URL+"/v1/topics", map[string]any{"name": "orders", "partitions": 3}, nil); code != http.StatusCreated {
 		t.Fatalf("create topic: %d", code)
 	}
@@ -76,13 +77,13 @@ func TestRestoreCommandAfterDrain(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
 	t.Setenv("AWS_REGION", "us-east-1")
-	bucketURL := "s3://" + bucket + "?endpoint=" + m.Endpoint
+	bucketURL := "s3://" + bucketName + "?endpoint=" + m.Endpoint
 	store, err := storeurl.Open(t.Context(), bucketURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var newest []byte
-	for obj, err := range store.List(t.Context(), recovery.CheckpointPrefix) {
+	for obj, err := range store.List(t.Context(), bucket.CheckpointPrefix) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +132,7 @@ func TestRestoreCommandAfterDrain(t *testing.T) {
 	}
 
 	// Every record is back at its offset.
-	n2 := testserver.StartMamba(t, m, fresh, bucket, "node-b")
+	n2 := testserver.StartMamba(t, m, fresh, bucketName, "node-b")
 	read := 0
 	for p := range 3 {
 		for i, rec := range fetchBinary(t, n2.URL, p) {

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/ingest"
 	"github.com/mambamq/mamba/ingest/httpapi"
@@ -308,6 +309,9 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The node and the checkpointer share one instrumented store: every
+	// bucket call of the process is in mamba_objectstore_*.
+	store = bucket.Instrument(store, reg)
 	node, err := ingest.New(cfg, meta, store, reg, log)
 	if err != nil {
 		return err

@@ -90,23 +90,23 @@ func listKeys(t *testing.T, s objectstore.Store, prefix string) []string {
 
 func testRoundTrip(t *testing.T, s objectstore.Store) {
 	data := randomBytes(t, 4096+17)
-	mustPut(t, s, "chunks/01-roundtrip", data)
-	if got := mustGet(t, s, "chunks/01-roundtrip"); !bytes.Equal(got, data) {
+	mustPut(t, s, "objects/01-roundtrip", data)
+	if got := mustGet(t, s, "objects/01-roundtrip"); !bytes.Equal(got, data) {
 		t.Fatalf("get returned %d bytes that differ from the %d put", len(got), len(data))
 	}
-	info, err := s.Stat(ctxFor(t), "chunks/01-roundtrip")
+	info, err := s.Stat(ctxFor(t), "objects/01-roundtrip")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Key != "chunks/01-roundtrip" || info.Size != int64(len(data)) {
-		t.Fatalf("stat = %+v, want key chunks/01-roundtrip size %d", info, len(data))
+	if info.Key != "objects/01-roundtrip" || info.Size != int64(len(data)) {
+		t.Fatalf("stat = %+v, want key objects/01-roundtrip size %d", info, len(data))
 	}
 	if info.ModTime.IsZero() || time.Since(info.ModTime) > time.Hour || time.Until(info.ModTime) > time.Hour {
 		t.Fatalf("stat mod time %v is not close to now", info.ModTime)
 	}
 	// The store must not keep a reference to the caller's buffer.
 	data[0] ^= 0xff
-	if got := mustGet(t, s, "chunks/01-roundtrip"); bytes.Equal(got, data) {
+	if got := mustGet(t, s, "objects/01-roundtrip"); bytes.Equal(got, data) {
 		t.Fatal("changing the caller's buffer after put changed the stored object")
 	}
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/client"
 	"github.com/mambamq/mamba/internal/tooling/servers"
-	"github.com/mambamq/mamba/recovery"
 )
 
 // The systems a comparison can measure.
@@ -338,7 +338,7 @@ func (c *CompareConfig) cleanup(ctx context.Context, srv *compareServer, sys str
 	name := fmt.Sprintf("bench-%d", run)
 	switch sys {
 	case SysMinIOPut, SysMamba, SysMambaJSON:
-		return srv.local.RemoveObjects(ctx, "bench/", recovery.ChunkPrefix)
+		return srv.local.RemoveObjects(ctx, "bench/", bucket.ChunkPrefix)
 	case SysNATSSync, SysNATS:
 		n := srv.nats
 		if sys == SysNATSSync {

@@ -54,7 +54,10 @@ func scrapeNode(ctx context.Context, hc *http.Client, metricsURL string) (nodeSa
 	}
 	s := nodeSample{at: time.Now()}
 	s.puts = sumMetric(families["mamba_objectstore_requests_total"], "op", "put")
-	s.gets = sumMetric(families["mamba_objectstore_requests_total"], "op", "get")
+	// Fetches read chunks with ranged GETs (op get_range); whole-object
+	// GETs (op get) are counted too, as before.
+	s.gets = sumMetric(families["mamba_objectstore_requests_total"], "op", "get") +
+		sumMetric(families["mamba_objectstore_requests_total"], "op", "get_range")
 	s.overloaded = sumMetric(families["mamba_produce_requests_total"], "outcome", "overloaded")
 	s.cpuSeconds = sumMetric(families["process_cpu_seconds_total"], "", "")
 	s.rssBytes = sumMetric(families["process_resident_memory_bytes"], "", "")
