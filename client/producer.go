@@ -186,7 +186,7 @@ func (p *Producer) Produce(ctx context.Context, rec Record) (Result, error) {
 // blocking only while the buffer is full. Errors, including ErrClosed
 // after Close, come through the future (and the error handler, if set).
 func (p *Producer) ProduceAsync(rec Record) *Future {
-	f, err := p.enqueue(nil, rec, true, false)
+	f, err := p.enqueue(context.Background(), rec, true, false)
 	if err != nil {
 		f = p.failedFuture(rec, err)
 		p.report([]*Future{f})
@@ -198,7 +198,7 @@ func (p *Producer) ProduceAsync(rec Record) *Future {
 // fit in the buffer it returns ErrBufferFull, and ErrClosed after Close,
 // or an error for an invalid record.
 func (p *Producer) TryProduce(rec Record) (*Future, error) {
-	return p.enqueue(nil, rec, false, false)
+	return p.enqueue(context.Background(), rec, false, false)
 }
 
 // checkRecord validates rec and returns its size for the batch and
@@ -234,17 +234,14 @@ func (p *Producer) checkRecord(rec Record) (int64, error) {
 }
 
 // enqueue adds rec to the producer. With block it waits for buffer space
-// (until ctx ends, when ctx is not nil); without, it fails with
-// ErrBufferFull.
+// until ctx ends (context.Background waits as long as it takes); without,
+// it fails with ErrBufferFull.
 func (p *Producer) enqueue(ctx context.Context, rec Record, block, sync bool) (*Future, error) {
 	size, err := p.checkRecord(rec)
 	if err != nil {
 		return nil, err
 	}
-	var ctxDone <-chan struct{}
-	if ctx != nil {
-		ctxDone = ctx.Done()
-	}
+	ctxDone := ctx.Done()
 	p.mu.Lock()
 	for {
 		if p.closed {
