@@ -211,19 +211,9 @@ func (p *Producer) checkRecord(rec Record) (int64, error) {
 		return 0, fmt.Errorf("produce to %s: %w: negative partition %d", rec.Topic, ErrInvalidRequest, *rec.Partition)
 	}
 	size := int64(len(rec.Key) + len(rec.Value))
-	var names map[string]bool
-	if p.cfg.json && len(rec.Headers) > 1 {
-		names = make(map[string]bool, len(rec.Headers))
-	}
 	for _, h := range rec.Headers {
 		if h.Name == "" || !utf8.ValidString(h.Name) {
 			return 0, fmt.Errorf("produce to %s: %w: header name %q is empty or not UTF-8", rec.Topic, ErrInvalidRequest, h.Name)
-		}
-		if names != nil {
-			if names[h.Name] {
-				return 0, fmt.Errorf("produce to %s: %w: header %q repeats, which JSON cannot carry", rec.Topic, ErrInvalidRequest, h.Name)
-			}
-			names[h.Name] = true
 		}
 		size += int64(len(h.Name) + len(h.Value))
 	}

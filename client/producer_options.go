@@ -158,8 +158,8 @@ func WithAckBuffered() ProducerOpt {
 
 // WithJSON sends produce requests as JSON (with base64 bytes) instead of
 // the binary content type. It costs more on both ends; it exists for
-// proxies that only pass JSON. Header names must then be unique within a
-// record, and the node stores them sorted by name.
+// proxies that only pass JSON. Headers are sent as a list, so their order
+// and repeated names are kept as with the binary type.
 func WithJSON() ProducerOpt {
 	return func(c *producerConfig) { c.json = true }
 }

@@ -5,7 +5,6 @@ package client
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,23 +103,23 @@ func (p *Producer) encode(b *batch) ([]byte, string) {
 		type jsonRecord struct {
 			Key       *string           `json:"key"`
 			Value     string            `json:"value"`
-			Headers   map[string]string `json:"headers,omitempty"`
+			Headers   []wire.JSONHeader `json:"headers,omitempty"`
 			Partition int32             `json:"partition"`
 			Timestamp int64             `json:"timestamp,omitempty"`
 		}
 		recs := make([]jsonRecord, len(b.recs))
-		enc := base64.StdEncoding.EncodeToString
 		for i, f := range b.recs {
+			// Always base64 (the request says format=base64), so that any
+			// bytes go through JSON unchanged; headers as a list keep their
+			// order and repeated names.
+			enc, _ := wire.JSONBytes(true, f.rec.Key, f.rec.Value, f.rec.Headers)
 			r := jsonRecord{Value: enc(f.rec.Value), Partition: f.partition, Timestamp: millis(f.rec.Timestamp)}
 			if f.rec.Key != nil {
 				k := enc(f.rec.Key)
 				r.Key = &k
 			}
 			if len(f.rec.Headers) > 0 {
-				r.Headers = make(map[string]string, len(f.rec.Headers))
-				for _, h := range f.rec.Headers {
-					r.Headers[h.Name] = enc(h.Value)
-				}
+				r.Headers = wire.JSONHeaders(f.rec.Headers, enc)
 			}
 			recs[i] = r
 		}

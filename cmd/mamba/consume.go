@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,11 +11,11 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mambamq/mamba/client"
+	"github.com/mambamq/mamba/internal/wire"
 )
 
 // groupIdleWait is how long a group consume without --follow waits for
@@ -223,22 +222,15 @@ type recordPrinter struct {
 	last      time.Time
 }
 
-// headerJSON is one header as the HTTP API's JSON spells it: a record's
-// headers are a list of them, which keeps their order and repeats.
-type headerJSON struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
-
 type recordJSON struct {
-	Topic     string       `json:"topic"`
-	Partition int32        `json:"partition"`
-	Offset    int64        `json:"offset"`
-	Timestamp time.Time    `json:"timestamp"`
-	Key       *string      `json:"key"`
-	Value     string       `json:"value"`
-	Headers   []headerJSON `json:"headers"`
-	Encoding  string       `json:"encoding,omitempty"`
+	Topic     string            `json:"topic"`
+	Partition int32             `json:"partition"`
+	Offset    int64             `json:"offset"`
+	Timestamp time.Time         `json:"timestamp"`
+	Key       *string           `json:"key"`
+	Value     string            `json:"value"`
+	Headers   []wire.JSONHeader `json:"headers"`
+	Encoding  string            `json:"encoding,omitempty"`
 }
 
 func (p *recordPrinter) print(r client.ConsumedRecord) error {
@@ -250,25 +242,14 @@ func (p *recordPrinter) print(r client.ConsumedRecord) error {
 		}
 		return p.w.WriteByte('\n')
 	}
-	// Text stays text; if any of key, value or header values is not
-	// UTF-8, all of them are base64, so a reader decodes them one way.
-	enc := func(b []byte) string { return string(b) }
-	binary := !utf8.Valid(r.Key) || !utf8.Valid(r.Value)
-	for _, h := range r.Headers {
-		binary = binary || !utf8.Valid(h.Value)
-	}
-	out := recordJSON{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UTC(), Headers: []headerJSON{}}
-	if binary {
-		enc = base64.StdEncoding.EncodeToString
-		out.Encoding = "base64"
-	}
+	// The HTTP API's rule (wire.JSONBytes): text stays text; if any of key,
+	// value or header values is not UTF-8, all of them are base64.
+	enc, encoding := wire.JSONBytes(false, r.Key, r.Value, r.Headers)
+	out := recordJSON{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UTC(),
+		Value: enc(r.Value), Headers: wire.JSONHeaders(r.Headers, enc), Encoding: encoding}
 	if r.Key != nil {
 		k := enc(r.Key)
 		out.Key = &k
-	}
-	out.Value = enc(r.Value)
-	for _, h := range r.Headers {
-		out.Headers = append(out.Headers, headerJSON{h.Name, enc(h.Value)})
 	}
 	b, err := json.Marshal(out)
 	if err != nil {

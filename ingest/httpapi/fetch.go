@@ -1,14 +1,12 @@
 package httpapi
 
 import (
-	"encoding/base64"
 	"fmt"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mambamq/mamba/ingest"
 	"github.com/mambamq/mamba/internal/wire"
@@ -30,7 +28,7 @@ type apiFetchedRecord struct {
 	Key   *string `json:"key"`
 	Value string  `json:"value"`
 	// Headers is never null: a record without headers has an empty list.
-	Headers []apiHeader `json:"headers"`
+	Headers []wire.JSONHeader `json:"headers"`
 	// Encoding is "base64" when key, value and header values are base64.
 	Encoding string `json:"encoding,omitempty"`
 }
@@ -123,32 +121,17 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// fetchedToAPI converts a record for JSON. Its key, value and header
-// values are base64 when b64 is set or when any of them is not valid
-// UTF-8, since JSON strings can only carry text; Encoding says so.
-// Header names are always text (the formats require UTF-8 names).
+// fetchedToAPI converts a record for JSON, by the one rule of
+// wire.JSONBytes: text, or base64 for all of key, value and header values
+// when b64 is set or any of them is not UTF-8.
 func fetchedToAPI(rec ingest.FetchedRecord, b64 bool) apiFetchedRecord {
-	if !b64 {
-		b64 = !utf8.Valid(rec.Key) || !utf8.Valid(rec.Value)
-		for _, hdr := range rec.Headers {
-			b64 = b64 || !utf8.Valid(hdr.Value)
-		}
-	}
-	text := func(b []byte) string { return string(b) }
-	out := apiFetchedRecord{Offset: rec.Offset, Timestamp: rec.Timestamp}
-	if b64 {
-		text = base64.StdEncoding.EncodeToString
-		out.Encoding = "base64"
-	}
+	enc, encoding := wire.JSONBytes(b64, rec.Key, rec.Value, rec.Headers)
+	out := apiFetchedRecord{Offset: rec.Offset, Timestamp: rec.Timestamp, Value: enc(rec.Value), Encoding: encoding}
 	if rec.Key != nil {
-		k := text(rec.Key)
+		k := enc(rec.Key)
 		out.Key = &k
 	}
-	out.Value = text(rec.Value)
-	out.Headers = make([]apiHeader, len(rec.Headers))
-	for i, hdr := range rec.Headers {
-		out.Headers[i] = apiHeader{Key: hdr.Name, Value: text(hdr.Value)}
-	}
+	out.Headers = wire.JSONHeaders(rec.Headers, enc)
 	return out
 }
 

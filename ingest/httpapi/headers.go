@@ -5,17 +5,16 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+
+	"github.com/mambamq/mamba/internal/wire"
 )
 
-// apiHeader is one record header in JSON. A record's headers are a list
-// of them, which keeps their order and repeated names: fetch answers in
-// that form, and produce accepts it. Value follows the encoding of the
-// record's key and value (text, or base64 under format=base64 or when
-// the record says "encoding":"base64").
-type apiHeader struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
+// apiHeader is one record header in JSON (wire.JSONHeader). A record's
+// headers are a list of them, which keeps their order and repeated names:
+// fetch answers in that form, and produce accepts it. Value follows the
+// encoding of the record's key and value (text, or base64 under
+// format=base64 or when the record says "encoding":"base64").
+type apiHeader = wire.JSONHeader
 
 // apiProduceHeaders are a produced record's headers, in either form the
 // API accepts: the list of {"key","value"} objects, kept in order with

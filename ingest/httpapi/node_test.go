@@ -125,8 +125,8 @@ func TestHeadersRoundTripThroughNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := [][]apiHeader{
-		{{"trace", "1"}, {"hop", "a"}, {"trace", "2"}, {"hop", "b"}},
-		{{"a", "first"}, {"z", "last"}},
+		{{Key: "trace", Value: "1"}, {Key: "hop", Value: "a"}, {Key: "trace", Value: "2"}, {Key: "hop", Value: "b"}},
+		{{Key: "a", Value: "first"}, {Key: "z", Value: "last"}},
 	}
 	if len(got.Records) != len(want) {
 		t.Fatalf("fetched %d records, want %d", len(got.Records), len(want))
