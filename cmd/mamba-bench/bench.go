@@ -14,6 +14,7 @@ import (
 
 	"github.com/mambamq/mamba/client"
 	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/internal/tooling/bench"
 )
 
@@ -24,7 +25,7 @@ type benchOptions struct {
 	redisFsync  string
 	nodeArgs    []string
 	redisAddr   string
-	messageSize byteSize
+	messageSize cliflag.ByteSize
 	topics      int
 	partitions  int
 	producers   int
@@ -38,11 +39,11 @@ type benchOptions struct {
 	ack         string
 	format      string
 	linger      time.Duration
-	batchBytes  byteSize
+	batchBytes  cliflag.ByteSize
 	inFlight    int
-	bufferBytes byteSize
+	bufferBytes cliflag.ByteSize
 	flushIntv   time.Duration
-	flushBytes  byteSize
+	flushBytes  cliflag.ByteSize
 	nodeProfile string
 	output      string
 	keepTopics  bool
@@ -58,7 +59,7 @@ func newRootCmd() *cobra.Command {
 		duration: 30 * time.Second, warmup: 5 * time.Second, drain: 30 * time.Second,
 		ack: "durable", format: "binary",
 		linger: client.DefaultLinger, batchBytes: client.DefaultMaxBatchBytes, inFlight: client.DefaultMaxInFlight,
-		flushIntv: ingest.DefaultFlushInterval, flushBytes: byteSize(ingest.DefaultFlushBytes),
+		flushIntv: ingest.DefaultFlushInterval, flushBytes: cliflag.ByteSize(ingest.DefaultFlushBytes),
 		output: "text",
 	}
 	cmd := &cobra.Command{
@@ -96,7 +97,7 @@ JetStream and Redis Streams in one run (docs/benchmarks.md).
   mamba bench --local --format json --ack buffered -o json`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			return bindEnv(cmd.Flags())
+			return cliflag.BindEnv(cmd.Flags())
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)

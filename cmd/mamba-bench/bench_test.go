@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/internal/tooling/bench"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 )
@@ -204,7 +205,7 @@ func TestNodeBinary(t *testing.T) {
 // server, and say why.
 func TestLocalNeedsNodeBinary(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	t.Setenv(envName(nodeBinaryFlag), "")
+	t.Setenv(cliflag.EnvName(nodeBinaryFlag), "")
 	for _, args := range [][]string{{"--local"}, {"compare"}} {
 		cmd := newRootCmd()
 		cmd.SetArgs(args)

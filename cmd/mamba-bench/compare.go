@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mambamq/mamba/client"
+	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/internal/tooling/bench"
 )
 
@@ -22,7 +23,7 @@ func newCompareCmd(nodeBin *string) *cobra.Command {
 		MaxBuffered: 256 << 20, CacheBytes: 256 << 20,
 	}
 	var systems, output string
-	var messageSize, objectSize, batchBytes, maxBuffered, cacheBytes byteSize = 1024, 8 << 20, client.DefaultMaxBatchBytes, 256 << 20, 256 << 20
+	var messageSize, objectSize, batchBytes, maxBuffered, cacheBytes cliflag.ByteSize = 1024, 8 << 20, client.DefaultMaxBatchBytes, 256 << 20, 256 << 20
 	cmd := &cobra.Command{
 		Use:   "compare",
 		Short: "Measure Mamba side by side with raw MinIO PUTs, NATS JetStream and Redis Streams",
@@ -51,7 +52,7 @@ Needs minio, redis-server and nats-server installed
   mamba bench compare --runs 1 --duration 5s --systems minio-put,mamba,nats-sync -o json`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			return bindEnv(cmd.Flags())
+			return cliflag.BindEnv(cmd.Flags())
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {

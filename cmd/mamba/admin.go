@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mambamq/mamba/client"
+	"github.com/mambamq/mamba/internal/cliflag"
 )
 
 // clientOptions are the flags every client command shares.
@@ -21,9 +22,9 @@ type clientOptions struct {
 func (o *clientOptions) addFlags(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&o.url, "url", "http://127.0.0.1:8080", "URL of a Mamba node or of a load balancer in front of nodes")
 	cmd.PersistentFlags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
-	documentEnv(cmd.PersistentFlags())
+	cliflag.DocumentEnv(cmd.PersistentFlags())
 	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		if err := bindEnv(cmd.Flags()); err != nil {
+		if err := cliflag.BindEnv(cmd.Flags()); err != nil {
 			return err
 		}
 		if o.output != "table" && o.output != "json" {

@@ -26,6 +26,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mambamq/mamba/internal/cliflag"
 )
 
 const repoRoot = "../.."
@@ -140,7 +142,7 @@ func serveEnvVars() map[string]*pflag.Flag {
 	vars := map[string]*pflag.Flag{}
 	newServeCmd().Flags().VisitAll(func(f *pflag.Flag) {
 		if f.Name != "help" {
-			vars[envName(f.Name)] = f
+			vars[cliflag.EnvName(f.Name)] = f
 		}
 	})
 	return vars

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mambamq/mamba/bucket"
+	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore/filestore"
 	"github.com/mambamq/mamba/recovery"
@@ -52,7 +53,7 @@ Run mamba serve against MinIO or S3 and Redis for anything that matters.`,
   mamba dev --dir /tmp/mamba --listen 127.0.0.1:9092`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			return bindEnv(cmd.Flags())
+			return cliflag.BindEnv(cmd.Flags())
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDev(cmd.Context(), o)
@@ -63,7 +64,7 @@ Run mamba serve against MinIO or S3 and Redis for anything that matters.`,
 	addNodeFlags(f, &o.serveOptions)
 	f.StringVar(&o.redisAddr, "redis-listen", o.redisAddr, "loopback address of the embedded Redis-compatible server (port 0 picks a free one)")
 	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often metadata is checkpointed to the directory")
-	documentEnv(f)
+	cliflag.DocumentEnv(f)
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/recovery"
@@ -129,7 +130,7 @@ with the environment variable shown beside it.`,
   mamba dr status --source s3://mamba-eu --target 's3://mamba-us?region=us-east-1' -o json`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			return bindEnv(cmd.Flags())
+			return cliflag.BindEnv(cmd.Flags())
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDRStatus(cmd.Context(), o, cmd.OutOrStdout())
@@ -141,7 +142,7 @@ with the environment variable shown beside it.`,
 	f.StringVarP(&o.output, "output", "o", o.output, "text or json")
 	f.BoolVar(&o.replication, "replication-status", o.replication, "ask the source store for the replication status of its newest objects")
 	f.BoolVar(&o.failBehind, "fail-behind", false, "exit with status 3 when the target is not in sync")
-	documentEnv(f)
+	cliflag.DocumentEnv(f)
 	return cmd
 }
 
@@ -214,7 +215,7 @@ environment variable shown beside it.`,
       --wait-in-sync-with 's3://mamba?endpoint=http://minio-a:9000'`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			return bindEnv(cmd.Flags())
+			return cliflag.BindEnv(cmd.Flags())
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDRFailover(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -230,7 +231,7 @@ environment variable shown beside it.`,
 	f.StringVar(&o.waitSource, "wait-in-sync-with", "", "URL of region A's bucket: wait until the replica is in sync with it before restoring")
 	f.DurationVar(&o.waitTimeout, "wait-timeout", o.waitTimeout, "how long --wait-in-sync-with waits before giving up")
 	f.DurationVar(&o.waitInterval, "wait-interval", o.waitInterval, "how often --wait-in-sync-with compares the buckets")
-	documentEnv(f)
+	cliflag.DocumentEnv(f)
 	return cmd
 }
 

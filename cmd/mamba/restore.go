@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mambamq/mamba/bucket"
+	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/storeurl"
@@ -54,7 +55,7 @@ beside it.`,
   MAMBA_BUCKET=s3://mamba-replica MAMBA_REDIS=redis://redis-dr:6379/0 mamba restore --force`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			return bindEnv(cmd.Flags())
+			return cliflag.BindEnv(cmd.Flags())
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runRestore(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -67,7 +68,7 @@ beside it.`,
 	f.BoolVar(&o.force, "force", false, "delete every key under --key-prefix before restoring, instead of refusing a Redis that has some")
 	f.DurationVar(&o.dedupWindow, "dedup-window", o.dedupWindow, "how long idempotency keys of replayed records are remembered, as given to mamba serve")
 	f.IntVar(&o.concurrency, "concurrency", o.concurrency, "chunk directories read from the bucket at once")
-	documentEnv(f)
+	cliflag.DocumentEnv(f)
 	return cmd
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/ingest"
 	"github.com/mambamq/mamba/ingest/httpapi"
+	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/storeurl"
@@ -40,12 +41,12 @@ type serveOptions struct {
 	nodeID          string
 	keyPrefix       string
 	flushInterval   time.Duration
-	flushBytes      byteSize
-	maxBuffered     byteSize
+	flushBytes      cliflag.ByteSize
+	maxBuffered     cliflag.ByteSize
 	uploads         int
-	cacheBytes      byteSize
-	maxRecordBytes  byteSize
-	maxRequestBytes byteSize
+	cacheBytes      cliflag.ByteSize
+	maxRecordBytes  cliflag.ByteSize
+	maxRequestBytes cliflag.ByteSize
 	writeTimeout    time.Duration
 	dedupWindow     time.Duration
 	maxWait         time.Duration
@@ -71,7 +72,7 @@ func defaultServeOptions() serveOptions {
 		uploads:         ingest.DefaultUploadConcurrency,
 		cacheBytes:      ingest.DefaultCacheBytes,
 		maxRecordBytes:  ingest.DefaultMaxRecordBytes,
-		maxRequestBytes: byteSize(httpapi.DefaultMaxRequestBytes),
+		maxRequestBytes: cliflag.ByteSize(httpapi.DefaultMaxRequestBytes),
 		writeTimeout:    ingest.DefaultWriteTimeout,
 		dedupWindow:     metadata.DefaultDedupWindow,
 		maxWait:         ingest.DefaultMaxWait,
@@ -111,7 +112,7 @@ nothing makes none.`,
   MAMBA_BUCKET=file:///var/lib/mamba MAMBA_NODE_ID=node-a mamba serve`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			return bindEnv(cmd.Flags())
+			return cliflag.BindEnv(cmd.Flags())
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), o)
@@ -137,7 +138,7 @@ nothing makes none.`,
 	f.IntVar(&o.ckptKept, "checkpoints-kept", o.ckptKept, "how many of the newest checkpoints stay in the bucket")
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "loopback address (for example 127.0.0.1:6060) serving net/http/pprof; empty disables it")
 	f.StringVar(&o.memoryLimit, "memory-limit", o.memoryLimit, "soft limit of the Go heap: auto (max-buffered-bytes + cache-bytes + 64MiB), off, or a size; a GOMEMLIMIT variable wins")
-	documentEnv(f)
+	cliflag.DocumentEnv(f)
 	return cmd
 }
 
@@ -235,7 +236,7 @@ func setMemoryLimit(o serveOptions, log *slog.Logger) error {
 	case "auto", "":
 		limit = int64(o.maxBuffered) + int64(o.cacheBytes) + memoryHeadroom
 	default:
-		var b byteSize
+		var b cliflag.ByteSize
 		if err := b.Set(o.memoryLimit); err != nil || b <= 0 {
 			return fmt.Errorf("--memory-limit %q: want auto, off or a size such as 1GiB", o.memoryLimit)
 		}

@@ -1,0 +1,68 @@
+// Package cliflag holds the flag conventions Mamba's commands (mamba and
+// mamba-bench) share: every flag can also be set from an environment
+// variable MAMBA_<NAME>, and sizes are written like 8MiB, 256MB or 1048576.
+package cliflag
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/pflag"
+)
+
+// EnvName is the environment variable that sets a flag: MAMBA_ and the
+// flag's name in upper case with dashes as underscores.
+func EnvName(flag string) string {
+	return "MAMBA_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// BindEnv sets every flag not given on the command line from its
+// environment variable. It reports every bad variable at once.
+func BindEnv(flags *pflag.FlagSet) error {
+	var errs []string
+	flags.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "help" {
+			return
+		}
+		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q: %v", EnvName(f.Name), v, err))
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return fmt.Errorf("bad environment: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// DocumentEnv appends each flag's environment variable to its usage.
+func DocumentEnv(flags *pflag.FlagSet) {
+	flags.VisitAll(func(f *pflag.Flag) {
+		f.Usage += " [$" + EnvName(f.Name) + "]"
+	})
+}
+
+// ByteSize is a flag holding a size such as 8MiB, 256MB or 1048576, at
+// most 1 PiB.
+type ByteSize int64
+
+func (b *ByteSize) String() string { return humanize.IBytes(uint64(*b)) }
+
+// Type names the flag's kind in help output.
+func (b *ByteSize) Type() string { return "bytes" }
+
+// Set parses s.
+func (b *ByteSize) Set(s string) error {
+	v, err := humanize.ParseBytes(s)
+	if err != nil {
+		return err
+	}
+	if v > 1<<50 {
+		return fmt.Errorf("%s is too large", s)
+	}
+	*b = ByteSize(v)
+	return nil
+}
