@@ -332,7 +332,7 @@ func testRunner(t *testing.T, rt runnerTarget) {
 }
 
 // baselineFrame matches a stack frame in the baseline runners' code.
-var baselineFrame = regexp.MustCompile(`/internal/bench/(baseline|minioput|jetstream|redisstreams)\.go:\d+`)
+var baselineFrame = regexp.MustCompile(`/internal/tooling/bench/(baseline|minioput|jetstream|redisstreams)\.go:\d+`)
 
 // checkNothingLeftRunning fails the test if a goroutine is still in the
 // baseline runners' code: a runner must have joined everything it started
