@@ -28,6 +28,7 @@ import (
 	"github.com/mambamq/mamba/ingest"
 	"github.com/mambamq/mamba/ingest/httpapi"
 	"github.com/mambamq/mamba/internal/cliflag"
+	"github.com/mambamq/mamba/internal/metrics"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/storeurl"
@@ -309,7 +310,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow})
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.RegisterAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The node and the checkpointer share one instrumented store: every
 	// bucket call of the process is in mamba_objectstore_*.
 	store = bucket.Instrument(store, reg)
