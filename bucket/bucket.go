@@ -155,14 +155,17 @@ func (b *Bucket) DeleteCheckpoint(ctx context.Context, cp Checkpoint) error {
 // the bucket at TopicConfigKey(Name, ID). Its fields are those of
 // metadata.Topic, so either converts to the other.
 type TopicConfig struct {
-	Name        string `json:"name"`
-	ID          string `json:"id"`
-	Partitions  int    `json:"partitions"`
-	RetentionMS int64  `json:"retention_ms"`
-	CreatedMS   int64  `json:"created_ms"`
+	Name           string `json:"name"`
+	ID             string `json:"id"`
+	Partitions     int    `json:"partitions"`
+	RetentionMS    int64  `json:"retention_ms"`
+	RetentionBytes int64  `json:"retention_bytes,omitempty"`
+	CreatedMS      int64  `json:"created_ms"`
 }
 
-// PutTopicConfig writes cfg at its key and returns the key.
+// PutTopicConfig writes cfg at its key and returns the key. A changed
+// retention overwrites the incarnation's object (PUT is atomic), so the
+// bucket always holds the topic's current configuration.
 func (b *Bucket) PutTopicConfig(ctx context.Context, cfg TopicConfig) (string, error) {
 	body, err := json.Marshal(cfg)
 	if err != nil {

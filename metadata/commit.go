@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/mambamq/mamba/internal/chunkid"
 )
 
 // MaxIdempotencyKeyLen is the longest idempotency key.
@@ -70,10 +73,11 @@ type CommitResult struct {
 //
 // Errors: ErrTopicNotFound if the topic was deleted (or deleted and
 // created again) since t was read; ErrPartitionNotFound for a batch outside
-// the topic; ErrUnavailable when Redis cannot be reached, in which case the
+// the topic; ErrChunkTooOld when the chunk was created more than
+// MaxCommitAge ago (by Redis's clock); ErrUnavailable when Redis cannot be reached, in which case the
 // commit may or may not have happened and should be retried.
 func (s *Store) Commit(ctx context.Context, t Topic, chunkID string, batches []Batch) (CommitResult, error) {
-	keys, args, err := s.commitCall(t, chunkID, batches)
+	keys, args, err := s.commitCall(t, chunkID, batches, MaxCommitAge)
 	if err != nil {
 		return CommitResult{}, err
 	}
@@ -90,16 +94,25 @@ func (s *Store) Commit(ctx context.Context, t Topic, chunkID string, batches []B
 
 // commitCall checks a commit and returns the commit script's keys and
 // arguments for it.
-func (s *Store) commitCall(t Topic, chunkID string, batches []Batch) ([]string, []any, error) {
+// A maxAge of zero commits a chunk of any age (restore replays old ones);
+// otherwise a chunk id that does not parse as a chunk id commits without
+// the age check, which only tests' made-up ids do.
+func (s *Store) commitCall(t Topic, chunkID string, batches []Batch, maxAge time.Duration) ([]string, []any, error) {
 	if len(batches) == 0 {
 		return nil, nil, errors.New("commit: no batches")
 	}
-	keys := make([]string, 0, 4+2*len(batches))
+	var created int64
+	if id, err := chunkid.Parse(chunkID); err == nil {
+		created = id.Time().UnixMilli()
+	} else {
+		maxAge = 0
+	}
+	keys := make([]string, 0, 6+2*len(batches))
 	keys = append(keys, s.topicKey(t.Name, "meta"), s.topicKey(t.Name, "hw"), s.topicKey(t.Name, "lso"),
-		s.topicKey(t.Name, "chunk:"+chunkID))
-	args := make([]any, 0, 7+6*len(batches))
+		s.topicKey(t.Name, "chunk:"+chunkID), s.topicKey(t.Name, "refs"), s.topicKey(t.Name, "bytes"))
+	args := make([]any, 0, 9+6*len(batches))
 	args = append(args, t.ID, chunkID, commitMarkerTTL.Milliseconds(), s.dedupWindow.Milliseconds(),
-		s.CommitsChannel(), t.Name, len(batches))
+		s.CommitsChannel(), t.Name, len(batches), created, maxAge.Milliseconds())
 	noKey := s.topicKey(t.Name, "idem-none")
 	for _, b := range batches {
 		if b.Records <= 0 || b.Offset < 0 || b.Length <= 0 {

@@ -15,7 +15,8 @@ type ChunkCommit struct {
 	Batches []Batch
 }
 
-// CommitChunks applies the commits as Commit would, one after another in
+// CommitChunks applies the commits as Commit would (except that it commits
+// chunks of any age), one after another in
 // slice order, but sends them in one pipeline: rebuilding the index from
 // the bucket commits thousands of chunks, and one round trip each would
 // dominate. Order holds because Redis runs one connection's commands in
@@ -33,7 +34,7 @@ func (s *Store) CommitChunks(ctx context.Context, commits []ChunkCommit) ([]Comm
 	}
 	calls := make([]call, len(commits))
 	for i, c := range commits {
-		keys, args, err := s.commitCall(c.Topic, c.ChunkID, c.Batches)
+		keys, args, err := s.commitCall(c.Topic, c.ChunkID, c.Batches, 0)
 		if err != nil {
 			return nil, err
 		}

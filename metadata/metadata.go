@@ -76,6 +76,10 @@ var (
 	// ErrPartitionNotFound is returned for a partition the topic does not
 	// have.
 	ErrPartitionNotFound = errors.New("partition not found")
+	// ErrChunkTooOld is returned when a commit comes later than
+	// MaxCommitAge after its chunk was created; the chunk is never indexed
+	// and garbage collection may delete it.
+	ErrChunkTooOld = errors.New("chunk too old to commit")
 	// ErrOffsetOutOfRange is returned by lookups below the log start offset
 	// or at or beyond the high watermark.
 	ErrOffsetOutOfRange = errors.New("offset out of range")
@@ -95,6 +99,14 @@ const DefaultDedupWindow = 10 * time.Minute
 // retries a commit only within its write timeout (seconds); ten minutes
 // leaves a wide margin while keeping one small key per topic per chunk.
 const commitMarkerTTL = 10 * time.Minute
+
+// MaxCommitAge is the oldest a chunk may be when Commit indexes it, by
+// Redis's clock against the time in the chunk's id. A node gives up on a
+// chunk's commit after its write timeout (seconds), so this only fences
+// off commits delayed far beyond it. Garbage collection deletes a chunk
+// that no index entry names only once it is older than MaxCommitAge plus a
+// grace period, so a chunk on its way to being committed is never deleted.
+const MaxCommitAge = 10 * time.Minute
 
 // Options configures a Store. The zero value is usable.
 type Options struct {
@@ -177,6 +189,8 @@ func scriptError(op, topic string, err error) error {
 		return fmt.Errorf("%s %s: %w", op, topic, ErrTopicNotFound)
 	case strings.HasPrefix(msg, "TOPIC_EXISTS"):
 		return fmt.Errorf("%s %s: %w", op, topic, ErrTopicExists)
+	case strings.HasPrefix(msg, "CHUNK_TOO_OLD"):
+		return fmt.Errorf("%s %s: %w", op, topic, ErrChunkTooOld)
 	case strings.HasPrefix(msg, "PARTITION_NOT_FOUND"):
 		return fmt.Errorf("%s %s: %w: %s", op, topic, ErrPartitionNotFound, strings.TrimPrefix(msg, "PARTITION_NOT_FOUND"))
 	}

@@ -24,12 +24,14 @@ var (
 	acquireScript       = mustScript("job_acquire.lua")
 	releaseScript       = mustScript("job_release.lua")
 	setMaxScript        = mustScript("set_max.lua")
+	trimScript          = mustScript("trim.lua")
+	updateTopicScript   = mustScript("update_topic.lua")
 )
 
 // scripts lists every script, for Load.
 var scripts = []*redis.Script{
 	commitScript, createTopicScript, deleteTopicScript, groupSyncScript, commitOffsetsScript,
-	acquireScript, releaseScript, setMaxScript,
+	acquireScript, releaseScript, setMaxScript, trimScript, updateTopicScript,
 }
 
 // mustScript reads an embedded script. A missing file is a build mistake,

@@ -63,6 +63,8 @@ var commitCases = []commitCase{
 		wantBases: []int64{0, 0, 2},
 		wantHW:    map[int32]int64{0: 5, 2: 1},
 		wantKeys: map[string]string{
+			topicKeys + "bytes":    "0=15 2=10",
+			topicKeys + "refs":     "c1=3",
 			topicKeys + "hw":       "0=5 2=1",
 			topicKeys + "idx:0":    "0:0|2|c1|0|10 2:2|3|c1|20|5",
 			topicKeys + "idx:2":    "0:0|1|c1|10|10",
@@ -77,6 +79,8 @@ var commitCases = []commitCase{
 		wantBases: []int64{5},
 		wantHW:    map[int32]int64{1: 7},
 		wantKeys: map[string]string{
+			topicKeys + "bytes":    "1=13",
+			topicKeys + "refs":     "c1=1 c2=1",
 			topicKeys + "hw":       "1=7",
 			topicKeys + "idx:1":    "0:0|5|c1|0|9 5:5|2|c2|9|4",
 			topicKeys + "chunk:c2": "5\n1:7 ttl=10m0s",
@@ -102,6 +106,8 @@ var commitCases = []commitCase{
 		wantBases: []int64{5},
 		wantHW:    map[int32]int64{1: 10},
 		wantKeys: map[string]string{
+			topicKeys + "bytes":    "1=18",
+			topicKeys + "refs":     "c1=2",
 			topicKeys + "hw":       "1=10",
 			topicKeys + "idx:1":    "0:0|5|c1|0|9 5:5|5|c1|0|9",
 			topicKeys + "chunk:c1": "5\n1:10 ttl=10m0s",
@@ -146,6 +152,8 @@ var commitCases = []commitCase{
 		wantBases: []int64{0, 0},
 		wantHW:    map[int32]int64{0: 2, 1: 1},
 		wantKeys: map[string]string{
+			topicKeys + "bytes":       "0=10 1=5",
+			topicKeys + "refs":        "c1=2",
 			topicKeys + "hw":          "0=2 1=1",
 			topicKeys + "idx:0":       "0:0|2|c1|0|10",
 			topicKeys + "idx:1":       "0:0|1|c1|10|5",
@@ -165,6 +173,8 @@ var commitCases = []commitCase{
 		wantHW:    map[int32]int64{2: 4},
 		wantDups:  map[string]metadata.Answer{"k": {Layout: "0,1;0*2,1*1", BaseOffsets: []int64{0, 0}}},
 		wantKeys: map[string]string{
+			topicKeys + "bytes":    "0=10 1=5 2=8",
+			topicKeys + "refs":     "c1=2 c2=1",
 			topicKeys + "hw":       "0=2 1=1 2=4",
 			topicKeys + "idx:2":    "0:0|4|c2|15|8",
 			topicKeys + "chunk:c2": "-1,0\n2:4\nk\t0,0|0,1;0*2,1*1 ttl=10m0s",
@@ -181,6 +191,8 @@ var commitCases = []commitCase{
 		wantBases: []int64{2},
 		wantHW:    map[int32]int64{0: 4},
 		wantKeys: map[string]string{
+			topicKeys + "bytes":       "0=20 1=5",
+			topicKeys + "refs":        "c1=2 c2=1",
 			topicKeys + "hw":          "0=4 1=1",
 			topicKeys + "idx:0":       "0:0|2|c1|0|10 2:2|2|c2|0|10",
 			topicKeys + "idem:t-id:k": "2|0,1;0*2,1*1 ttl=1m0s",

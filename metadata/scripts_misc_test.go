@@ -43,7 +43,7 @@ func TestTopicScripts(t *testing.T) {
 			name: "a new topic is registered",
 			op:   create,
 			wantKeys: map[string]string{
-				k + "meta":     "created_ms=1 id=t-id name=t partitions=3 retention_ms=0",
+				k + "meta":     "created_ms=1 id=t-id name=t partitions=3 retention_bytes=0 retention_ms=0",
 				"mamba:topics": "t",
 			},
 		},
@@ -60,6 +60,8 @@ func TestTopicScripts(t *testing.T) {
 			wantKeys: map[string]string{
 				k + "meta":     gone,
 				k + "hw":       gone,
+				k + "refs":     gone,
+				k + "bytes":    gone,
 				k + "idx:0":    gone,
 				k + "idx:2":    gone,
 				"mamba:topics": gone,

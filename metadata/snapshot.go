@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -406,8 +407,9 @@ func (s *Store) LoadSnapshot(ctx context.Context, snap *Snapshot) error {
 		t := ts.Topic
 		pl.add(func(p redis.Pipeliner) {
 			p.HSet(ctx, s.topicKey(t.Name, "meta"), "name", t.Name, "id", t.ID, "partitions", t.Partitions,
-				"retention_ms", t.RetentionMS, "created_ms", t.CreatedMS)
+				"retention_ms", t.RetentionMS, "created_ms", t.CreatedMS, "retention_bytes", t.RetentionBytes)
 		})
+		refs := map[string]int64{}
 		for _, ps := range ts.Partitions {
 			field := strconv.Itoa(int(ps.Partition))
 			if ps.HighWatermark != 0 {
@@ -415,6 +417,14 @@ func (s *Store) LoadSnapshot(ctx context.Context, snap *Snapshot) error {
 			}
 			if ps.LogStartOffset != 0 {
 				pl.add(func(p redis.Pipeliner) { p.HSet(ctx, s.topicKey(t.Name, "lso"), field, ps.LogStartOffset) })
+			}
+			var stored int64
+			for _, e := range ps.Index {
+				refs[e.ChunkID]++
+				stored += e.Length
+			}
+			if stored != 0 {
+				pl.add(func(p redis.Pipeliner) { p.HSet(ctx, s.topicKey(t.Name, "bytes"), field, stored) })
 			}
 			key := s.indexKey(t.Name, ps.Partition)
 			for part := range slices.Chunk(ps.Index, loadZAdd) {
@@ -424,6 +434,13 @@ func (s *Store) LoadSnapshot(ctx context.Context, snap *Snapshot) error {
 				}
 				pl.add(func(p redis.Pipeliner) { p.ZAdd(ctx, key, members...) })
 			}
+		}
+		for part := range slices.Chunk(slices.Sorted(maps.Keys(refs)), loadZAdd) {
+			fields := make([]any, 0, 2*len(part))
+			for _, id := range part {
+				fields = append(fields, id, refs[id])
+			}
+			pl.add(func(p redis.Pipeliner) { p.HSet(ctx, s.topicKey(t.Name, "refs"), fields...) })
 		}
 		for _, m := range ts.Commits {
 			pl.add(func(p redis.Pipeliner) { p.Set(ctx, s.topicKey(t.Name, "chunk:"+m.ChunkID), m.Result, m.TTL) })

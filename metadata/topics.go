@@ -21,10 +21,15 @@ type Topic struct {
 	// ID names this incarnation of the topic: a topic deleted and created
 	// again under the same name gets a new ID, so that nothing of the old
 	// one (an idempotency record, a commit on its way) leaks into it.
-	ID          string
-	Partitions  int
+	ID         string
+	Partitions int
+	// RetentionMS is how long records are kept, by the time their chunk
+	// was written; 0 keeps them forever.
 	RetentionMS int64
-	CreatedMS   int64
+	// RetentionBytes bounds each partition's stored bytes: the oldest
+	// batches go while the rest is still at least this big; 0 is no bound.
+	RetentionBytes int64
+	CreatedMS      int64
 }
 
 // Validate reports every problem with the topic's fields at once.
@@ -42,6 +47,9 @@ func (t Topic) Validate() error {
 	if t.RetentionMS < 0 {
 		errs = append(errs, fmt.Errorf("retention_ms: %d is negative", t.RetentionMS))
 	}
+	if t.RetentionBytes < 0 {
+		errs = append(errs, fmt.Errorf("retention_bytes: %d is negative", t.RetentionBytes))
+	}
 	return errors.Join(errs...)
 }
 
@@ -51,6 +59,9 @@ type PartitionStats struct {
 	Partition      int32
 	LogStartOffset int64
 	HighWatermark  int64
+	// StoredBytes is the size of the partition's indexed batches, the
+	// figure retention_bytes bounds. Lookup leaves it zero.
+	StoredBytes int64
 }
 
 // CreateTopic registers t. The caller writes the topic's configuration to
@@ -60,7 +71,7 @@ func (s *Store) CreateTopic(ctx context.Context, t Topic) error {
 		return fmt.Errorf("create topic: %w", err)
 	}
 	err := createTopicScript.Run(ctx, s.rdb, []string{s.topicKey(t.Name, "meta")},
-		t.Name, t.ID, t.Partitions, t.RetentionMS, t.CreatedMS).Err()
+		t.Name, t.ID, t.Partitions, t.RetentionMS, t.CreatedMS, t.RetentionBytes).Err()
 	if err != nil {
 		return scriptError("create topic", t.Name, err)
 	}
@@ -70,12 +81,13 @@ func (s *Store) CreateTopic(ctx context.Context, t Topic) error {
 	return nil
 }
 
-// DeleteTopic removes the topic, its offsets and its index. Chunks in the
-// bucket are left for garbage collection, since they hold other topics'
-// batches too.
+// DeleteTopic removes the topic, its offsets and its index. Redis frees
+// the index in the background (UNLINK). Objects in the bucket are left for
+// garbage collection, since chunks hold other topics' batches too.
 func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 	err := deleteTopicScript.Run(ctx, s.rdb,
-		[]string{s.topicKey(name, "meta"), s.topicKey(name, "hw"), s.topicKey(name, "lso")},
+		[]string{s.topicKey(name, "meta"), s.topicKey(name, "hw"), s.topicKey(name, "lso"),
+			s.topicKey(name, "refs"), s.topicKey(name, "bytes")},
 		s.topicKey(name, "idx:")).Err()
 	if err != nil {
 		return scriptError("delete topic", name, err)
@@ -112,6 +124,9 @@ func parseTopic(name string, m map[string]string) (Topic, error) {
 	parse("partitions", &partitions)
 	parse("retention_ms", &t.RetentionMS)
 	parse("created_ms", &t.CreatedMS)
+	if m["retention_bytes"] != "" { // absent on topics created before it existed
+		parse("retention_bytes", &t.RetentionBytes)
+	}
 	t.Partitions = int(partitions)
 	if err := errors.Join(errs...); err != nil {
 		return Topic{}, fmt.Errorf("topic %s: corrupt metadata: %w", name, err)
@@ -153,11 +168,12 @@ func (s *Store) Topics(ctx context.Context) ([]Topic, error) {
 // PartitionStats returns the offsets of every partition of the topic.
 func (s *Store) PartitionStats(ctx context.Context, name string) (Topic, []PartitionStats, error) {
 	var meta *redis.MapStringStringCmd
-	var hw, lso *redis.MapStringStringCmd
+	var hw, lso, stored *redis.MapStringStringCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		meta = p.HGetAll(ctx, s.topicKey(name, "meta"))
 		hw = p.HGetAll(ctx, s.topicKey(name, "hw"))
 		lso = p.HGetAll(ctx, s.topicKey(name, "lso"))
+		stored = p.HGetAll(ctx, s.topicKey(name, "bytes"))
 		return nil
 	})
 	if err != nil {
@@ -174,6 +190,7 @@ func (s *Store) PartitionStats(ctx context.Context, name string) (Topic, []Parti
 			Partition:      int32(p),
 			HighWatermark:  parseOffset(hw.Val()[key]),
 			LogStartOffset: parseOffset(lso.Val()[key]),
+			StoredBytes:    parseOffset(stored.Val()[key]),
 		}
 	}
 	return t, stats, nil

@@ -23,7 +23,9 @@ const (
 	MaxSnapshotBytes = 16 << 30
 
 	checkpointMagic   = "MMCP"
-	checkpointVersion = 1
+	// checkpointVersion is the version written; version 1 (no retention
+	// bytes) is still read.
+	checkpointVersion = 2
 	// maxZstdRatio is the most a zstd payload can expand: a block yields
 	// at most 128 KiB and costs at least 4 bytes.
 	maxZstdRatio = 32768
@@ -106,7 +108,8 @@ func decodeCheckpoint(b []byte) (*metadata.Snapshot, error) {
 	if string(h[:4]) != checkpointMagic {
 		return nil, corrupt("bad magic %q", h[:4])
 	}
-	if h[4] != checkpointVersion {
+	version := h[4]
+	if version != 1 && version != checkpointVersion {
 		return nil, corrupt("unknown version %d", h[4])
 	}
 	if crc, want := crc32.Checksum(h[:28], castagnoli), binary.BigEndian.Uint32(h[28:]); crc != want {
@@ -143,7 +146,7 @@ func decodeCheckpoint(b []byte) (*metadata.Snapshot, error) {
 	if uint64(len(raw)) != rawLen {
 		return nil, corrupt("payload decompressed to %d bytes, header says %d", len(raw), rawLen)
 	}
-	return decodeSnapshot(raw)
+	return decodeSnapshot(raw, version)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -167,6 +170,7 @@ func appendSnapshot(b []byte, snap *metadata.Snapshot) []byte {
 		b = binary.AppendUvarint(b, uint64(t.Partitions))
 		b = binary.AppendVarint(b, t.RetentionMS)
 		b = binary.AppendVarint(b, t.CreatedMS)
+		b = binary.AppendVarint(b, t.RetentionBytes)
 		for _, ps := range ts.Partitions {
 			b = binary.AppendVarint(b, ps.LogStartOffset)
 			b = binary.AppendVarint(b, ps.HighWatermark)
@@ -290,7 +294,7 @@ func (r *reader) ttl() time.Duration {
 // decodeSnapshot decodes the snapshot encoding of the package
 // documentation. Every count is bounded by the bytes left, so what it
 // allocates is bounded by a small multiple of len(raw).
-func decodeSnapshot(raw []byte) (*metadata.Snapshot, error) {
+func decodeSnapshot(raw []byte, version byte) (*metadata.Snapshot, error) {
 	r := &reader{b: raw}
 	snap := &metadata.Snapshot{Time: time.UnixMilli(r.varint())}
 	if n := r.count("topic"); n > 0 {
@@ -306,6 +310,9 @@ func decodeSnapshot(raw []byte) (*metadata.Snapshot, error) {
 		}
 		ts.Topic.RetentionMS = r.varint()
 		ts.Topic.CreatedMS = r.varint()
+		if version >= 2 {
+			ts.Topic.RetentionBytes = r.varint()
+		}
 		if r.err != nil {
 			return nil, fmt.Errorf("topic %d: %w", i, r.err)
 		}

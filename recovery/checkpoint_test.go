@@ -110,7 +110,7 @@ func TestDecodeCheckpointRejects(t *testing.T) {
 		"empty":           {nil, "shorter than"},
 		"header only":     {good[:CheckpointHeaderSize], "payload is 0 bytes"},
 		"magic":           {edit(func(b []byte) { b[0] = 'X' }), "bad magic"},
-		"version":         {edit(func(b []byte) { b[4] = 2 }), "unknown version"},
+		"version":         {edit(func(b []byte) { b[4] = 3 }), "unknown version"},
 		"flags":           {edit(func(b []byte) { b[5] = 1 }), "unknown flags"},
 		"reserved":        {edit(func(b []byte) { b[7] = 1 }), "reserved"},
 		"header crc":      {func() []byte { b := slices.Clone(good); b[13] ^= 1; return b }(), "header crc32c"},
@@ -129,7 +129,7 @@ func TestDecodeCheckpointRejects(t *testing.T) {
 		"hostile count":    {wrapRaw([]byte{0, 0xff, 0xff, 0xff, 0xff, 0x0f}), "topic count"},
 		"string past end":  {wrapRaw([]byte{0, 1, 7, 't'}), "string length count 7 exceeds the 1 bytes left"},
 		"no partitions":    {wrapRaw([]byte{0, 1, 1, 't', 1, 'i', 0, 0, 0, 0, 0}), "partition count 0"},
-		"invalid snapshot": {wrapRaw([]byte{0, 1, 1, ' ', 1, 'i', 1, 0, 0, 0, 0, 0, 0, 0, 0}), "name"},
+		"invalid snapshot": {wrapRaw([]byte{0, 1, 1, ' ', 1, 'i', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}), "name"},
 		"bad varint":       {wrapRaw(bytes.Repeat([]byte{0xff}, 11)), "varint"},
 	} {
 		_, err := DecodeCheckpoint(tc.b)

@@ -28,7 +28,7 @@ the header are unsigned and big-endian; CRCs are CRC-32C (Castagnoli).
 
 	offset size field
 	0      4    magic: the ASCII bytes "MMCP"
-	4      1    version: 1
+	4      1    version: 2 (1 is still read)
 	5      1    flags: 0
 	6      2    reserved: 0
 	8      4    CRC of the P payload bytes
@@ -57,6 +57,7 @@ by it.
 	  uvarint  partition count N, 1..metadata.MaxPartitions
 	  varint   retention ms
 	  varint   created ms
+	  varint   retention bytes per partition (version 2 only; 0 in version 1)
 	  N times, for partitions 0..N-1:
 	    varint   log start offset
 	    varint   high watermark
@@ -88,7 +89,8 @@ metadata.Snapshot.Validate. Decoding never panics, whatever the input.
 
 # Versioning
 
-Version 1 is the only version. Any change to the header, the snapshot
+Version 2 added the retention bytes of each topic; decoders read
+versions 1 and 2 and write 2. Any change to the header, the snapshot
 encoding or a limit a decoder enforces makes a new version, and decoders
 reject versions, flags and reserved bytes they do not know.
 

@@ -58,14 +58,16 @@ func checkpointSeeds(tb testing.TB) []seed {
 }
 
 // decodeEither decodes b as a checkpoint, or failing that as a snapshot
-// encoding.
+// encoding of either version.
 func decodeEither(b []byte) (*metadata.Snapshot, error) {
 	snap, err := DecodeCheckpoint(b)
 	if err == nil {
 		return snap, nil
 	}
-	if snap, rerr := decodeSnapshot(b); rerr == nil {
-		return snap, nil
+	for _, v := range []byte{checkpointVersion, 1} {
+		if snap, rerr := decodeSnapshot(b, v); rerr == nil {
+			return snap, nil
+		}
 	}
 	return nil, err
 }

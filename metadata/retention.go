@@ -1,0 +1,161 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// MaxTrimEntries is the most index entries one Trim removes, which bounds
+// how long the script holds Redis.
+const MaxTrimEntries = 1000
+
+// TopicUpdate is a change of a topic's retention; nil fields stay as they
+// are.
+type TopicUpdate struct {
+	RetentionMS    *int64
+	RetentionBytes *int64
+}
+
+// UpdateTopic changes the topic's retention and returns the topic as it is
+// afterwards. The caller writes the changed configuration to the bucket
+// first, as for CreateTopic.
+func (s *Store) UpdateTopic(ctx context.Context, name string, u TopicUpdate) (Topic, error) {
+	arg := func(v *int64, field string) (string, error) {
+		if v == nil {
+			return "", nil
+		}
+		if *v < 0 {
+			return "", fmt.Errorf("update topic %s: %s: %d is negative", name, field, *v)
+		}
+		return strconv.FormatInt(*v, 10), nil
+	}
+	ms, err1 := arg(u.RetentionMS, "retention_ms")
+	bytes, err2 := arg(u.RetentionBytes, "retention_bytes")
+	if err := errors.Join(err1, err2); err != nil {
+		return Topic{}, err
+	}
+	if err := updateTopicScript.Run(ctx, s.rdb, []string{s.topicKey(name, "meta")}, ms, bytes).Err(); err != nil {
+		return Topic{}, scriptError("update topic", name, err)
+	}
+	return s.Topic(ctx, name)
+}
+
+// Head returns up to n of the partition's oldest index entries, in offset
+// order, and its stored bytes.
+func (s *Store) Head(ctx context.Context, topic string, partition int32, n int) ([]IndexEntry, int64, error) {
+	var members *redis.StringSliceCmd
+	var stored *redis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		members = p.ZRange(ctx, s.indexKey(topic, partition), 0, int64(max(n, 1)-1))
+		stored = p.HGet(ctx, s.topicKey(topic, "bytes"), strconv.Itoa(int(partition)))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, unavailable("read index head of "+topic, err)
+	}
+	entries := make([]IndexEntry, 0, len(members.Val()))
+	for _, m := range members.Val() {
+		e, err := parseEntry(m)
+		if err != nil {
+			return nil, 0, fmt.Errorf("index head of %s/%d: %w", topic, partition, err)
+		}
+		entries = append(entries, e)
+	}
+	return entries, parseOffset(stored.Val()), nil
+}
+
+// Trim removes the partition's first len(entries) index entries, which
+// must be what Head returned (at most MaxTrimEntries of them), and raises
+// the log start offset past them. It returns the new log start offset and
+// whether it trimmed: false means another trim changed the head first and
+// nothing was removed.
+//
+// Errors: ErrTopicNotFound when the topic was deleted (or recreated) since
+// t was read.
+func (s *Store) Trim(ctx context.Context, t Topic, partition int32, entries []IndexEntry) (int64, bool, error) {
+	if len(entries) == 0 || len(entries) > MaxTrimEntries {
+		return 0, false, fmt.Errorf("trim %s/%d: %d entries, want 1..%d", t.Name, partition, len(entries), MaxTrimEntries)
+	}
+	keys := []string{s.topicKey(t.Name, "meta"), s.topicKey(t.Name, "lso"), s.topicKey(t.Name, "refs"),
+		s.topicKey(t.Name, "bytes"), s.indexKey(t.Name, partition)}
+	lso, err := trimScript.Run(ctx, s.rdb, keys, t.ID, partition, len(entries),
+		formatEntry(entries[len(entries)-1])).Int64()
+	if err != nil {
+		return 0, false, scriptError(fmt.Sprintf("trim partition %d of", partition), t.Name, err)
+	}
+	if lso < 0 {
+		return 0, false, nil
+	}
+	return lso, true, nil
+}
+
+// ObjectRef names a topic whose index may refer to an object.
+type ObjectRef struct {
+	Topic string
+	// TopicID, when set, is the incarnation the object was written for: a
+	// topic of that name with another id does not refer to it.
+	TopicID string
+}
+
+// Referenced reports whether any of the topics' index entries names the
+// object (a chunk id or segment id), reading every topic's references in
+// one pipeline.
+func (s *Store) Referenced(ctx context.Context, object string, topics []ObjectRef) (bool, error) {
+	if len(topics) == 0 {
+		return false, nil
+	}
+	ids := make([]*redis.StringCmd, len(topics))
+	refs := make([]*redis.BoolCmd, len(topics))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range topics {
+			ids[i] = p.HGet(ctx, s.topicKey(r.Topic, "meta"), "id")
+			refs[i] = p.HExists(ctx, s.topicKey(r.Topic, "refs"), object)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, unavailable("read references of "+object, err)
+	}
+	for i, r := range topics {
+		if ids[i].Err() != nil { // no such topic
+			continue
+		}
+		if r.TopicID != "" && ids[i].Val() != r.TopicID {
+			continue
+		}
+		if refs[i].Val() {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// TopicUsage is what a topic holds: its stored bytes (the sum over its
+// partitions) and the number of objects its index refers to.
+type TopicUsage struct {
+	StoredBytes int64
+	Objects     int64
+}
+
+// Usage returns the topic's stored bytes and referenced objects.
+func (s *Store) Usage(ctx context.Context, topic string) (TopicUsage, error) {
+	var stored *redis.MapStringStringCmd
+	var objects *redis.IntCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		stored = p.HGetAll(ctx, s.topicKey(topic, "bytes"))
+		objects = p.HLen(ctx, s.topicKey(topic, "refs"))
+		return nil
+	})
+	if err != nil {
+		return TopicUsage{}, unavailable("read usage of "+topic, err)
+	}
+	u := TopicUsage{Objects: objects.Val()}
+	for _, v := range stored.Val() {
+		u.StoredBytes += parseOffset(v)
+	}
+	return u, nil
+}
