@@ -309,6 +309,10 @@ func (n *Node) commit(ctx context.Context, pc *pendingChunk) {
 			switch {
 			case errors.Is(err, metadata.ErrTopicNotFound):
 				n.forgetTopic(tp.topic.Name)
+			case errors.Is(err, metadata.ErrChunkTooOld):
+				// Nothing was indexed and never will be: the chunk is
+				// left for garbage collection.
+				err = fmt.Errorf("commit chunk %s: %w: %w", pc.id, ErrUnavailable, err)
 			case err != nil && retryableCommit(err):
 				// Redis may or may not have applied the commit: a retry
 				// with the same idempotency key finds out.
@@ -331,7 +335,7 @@ func (n *Node) commit(ctx context.Context, pc *pendingChunk) {
 
 func retryableCommit(err error) bool {
 	return !errors.Is(err, metadata.ErrTopicNotFound) && !errors.Is(err, metadata.ErrPartitionNotFound) &&
-		!errors.Is(err, context.Canceled)
+		!errors.Is(err, metadata.ErrChunkTooOld) && !errors.Is(err, context.Canceled)
 }
 
 // answerTopic answers the requests of one topic plan from a commit result.

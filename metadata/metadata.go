@@ -9,11 +9,14 @@
 // atomic script even on Redis Cluster. With the default prefix "mamba":
 //
 //	mamba:topics                 set    names of all topics (no hash tag)
-//	mamba:{T}:meta               hash   name, partitions, retention_ms, created_ms
+//	mamba:{T}:meta               hash   name, partitions, retention_ms, retention_bytes, created_ms
 //	mamba:{T}:hw                 hash   partition -> high watermark (next offset)
 //	mamba:{T}:lso                hash   partition -> log start offset
 //	mamba:{T}:idx:P              zset   chunk index of partition P: score = base
 //	                                    offset, member = "base|count|chunk|off|len"
+//	mamba:{T}:refs               hash   object (chunk id) -> number of index entries
+//	                                    naming it; no field: no entry of T names it
+//	mamba:{T}:bytes              hash   partition -> bytes of its indexed batches
 //	mamba:{T}:chunk:ID           string result of committing chunk ID to T
 //	                                    (kept so that a retried commit returns it)
 //	mamba:{T}:idem:K             string answer to the request with idempotency key K,
@@ -38,8 +41,8 @@
 //
 // Every write that must be atomic is a Lua script in metadata/scripts/, one
 // file per script (commit.lua, group_sync.lua, commit_offsets.lua,
-// create_topic.lua, delete_topic.lua, job_acquire.lua, job_release.lua,
-// set_max.lua), compiled in with go:embed (scripts.go). Each file opens
+// create_topic.lua, update_topic.lua, delete_topic.lua, trim.lua,
+// job_acquire.lua, job_release.lua, set_max.lua), compiled in with go:embed (scripts.go). Each file opens
 // with a comment stating its KEYS, ARGV, reply and invariants. Scripts are
 // loaded once per connection pool (Load) and called by SHA: go-redis falls
 // back to EVAL when Redis does not know a script (after a restart), and
