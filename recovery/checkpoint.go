@@ -22,7 +22,7 @@ const (
 	// MaxSnapshotBytes bounds the decompressed snapshot encoding.
 	MaxSnapshotBytes = 16 << 30
 
-	checkpointMagic   = "MMCP"
+	checkpointMagic = "MMCP"
 	// checkpointVersion is the version written; version 1 (no retention
 	// bytes) is still read.
 	checkpointVersion = 2
