@@ -210,10 +210,64 @@ func (c *Checkpointer) tick(ctx context.Context) (bool, error) {
 		}
 		return false, err
 	}
-	if _, err := c.checkpointLocked(ctx); err != nil {
+	ctx, release := c.holdLease(ctx)
+	_, err = c.checkpointLocked(ctx)
+	if lost := release(); lost != nil && err != nil {
+		err = fmt.Errorf("%w (%w)", err, lost)
+	}
+	if err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// errLeaseLost ends a checkpoint write whose node no longer holds the
+// lease: another node has taken the job over.
+var errLeaseLost = errors.New("checkpoint lease lost to another node")
+
+// holdLease renews the lease every third of its TTL while a checkpoint is
+// taken and written, so that a write longer than the TTL (a large index, a
+// slow bucket) does not let a second node start another one alongside it.
+// If the lease is lost all the same, the returned context is cancelled
+// and the write stops. release stops the renewals and returns
+// errLeaseLost if the lease was lost.
+func (c *Checkpointer) holdLease(ctx context.Context) (context.Context, func() error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(c.cfg.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			held, err := c.lease.Acquire(ctx)
+			if err != nil {
+				c.log.Warn("renew checkpoint lease", "err", err)
+				continue // the write goes on; the lease may still hold
+			}
+			if !held {
+				cancel(errLeaseLost)
+				return
+			}
+		}
+	}()
+	return ctx, func() error {
+		close(stop)
+		<-done
+		err := context.Cause(ctx)
+		cancel(nil)
+		if errors.Is(err, errLeaseLost) {
+			return err
+		}
+		return nil
+	}
 }
 
 func (c *Checkpointer) noteLast(t time.Time) {
