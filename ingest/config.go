@@ -7,7 +7,6 @@ import (
 
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/internal/chunkid"
-	"github.com/mambamq/mamba/metadata"
 )
 
 // Defaults for Config. What they cost on AWS S3 is in docs/operations.md.
@@ -114,9 +113,6 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.WriteTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("write timeout: %v is under 100ms", cfg.WriteTimeout))
-	}
-	if limit := metadata.MaxCommitAge / 2; cfg.WriteTimeout > limit {
-		errs = append(errs, fmt.Errorf("write timeout: %v is over %v (half the age past which Redis refuses a chunk's commit)", cfg.WriteTimeout, limit))
 	}
 	if cfg.MaxWait < 0 {
 		errs = append(errs, fmt.Errorf("max wait: %v is negative", cfg.MaxWait))

@@ -80,6 +80,10 @@ func New(cfg Config, meta *metadata.Store, store objectstore.Store, reg promethe
 		return nil, fmt.Errorf("ingest config: %w", err)
 	}
 	cfg = cfg.withDefaults()
+	if limit := meta.CommitAgeLimit() / 2; cfg.WriteTimeout > limit {
+		return nil, fmt.Errorf("ingest config: write timeout: %v is over %v, half the age past which Redis refuses a chunk's commit (--max-commit-age)",
+			cfg.WriteTimeout, limit)
+	}
 	ids, err := chunkid.NewGenerator(cfg.NodeID, nil)
 	if err != nil {
 		return nil, err

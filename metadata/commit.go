@@ -74,10 +74,10 @@ type CommitResult struct {
 // Errors: ErrTopicNotFound if the topic was deleted (or deleted and
 // created again) since t was read; ErrPartitionNotFound for a batch outside
 // the topic; ErrChunkTooOld when the chunk was created more than
-// MaxCommitAge ago (by Redis's clock); ErrUnavailable when Redis cannot be reached, in which case the
+// CommitAgeLimit ago (by Redis's clock); ErrUnavailable when Redis cannot be reached, in which case the
 // commit may or may not have happened and should be retried.
 func (s *Store) Commit(ctx context.Context, t Topic, chunkID string, batches []Batch) (CommitResult, error) {
-	keys, args, err := s.commitCall(t, chunkID, batches, MaxCommitAge)
+	keys, args, err := s.commitCall(t, chunkID, batches, s.commitAge)
 	if err != nil {
 		return CommitResult{}, err
 	}

@@ -103,7 +103,8 @@ const DefaultDedupWindow = 10 * time.Minute
 // leaves a wide margin while keeping one small key per topic per chunk.
 const commitMarkerTTL = 10 * time.Minute
 
-// MaxCommitAge is the oldest a chunk may be when Commit indexes it, by
+// MaxCommitAge is the default of the oldest a chunk may be when Commit
+// indexes it (Options.MaxCommitAge), by
 // Redis's clock against the time in the chunk's id. A node gives up on a
 // chunk's commit after its write timeout (seconds), so this only fences
 // off commits delayed far beyond it. Garbage collection deletes a chunk
@@ -119,6 +120,10 @@ type Options struct {
 	// DedupWindow is how long idempotency keys are remembered;
 	// DefaultDedupWindow when zero.
 	DedupWindow time.Duration
+	// MaxCommitAge is the oldest a chunk may be when Commit indexes it;
+	// MaxCommitAge (the constant) when zero. Every node and the garbage
+	// collector must use the same value.
+	MaxCommitAge time.Duration
 }
 
 // Store is the Redis-backed metadata store. It is safe for concurrent use.
@@ -126,6 +131,7 @@ type Store struct {
 	rdb         redis.UniversalClient
 	prefix      string
 	dedupWindow time.Duration
+	commitAge   time.Duration
 }
 
 // New returns a Store on rdb. It does not contact Redis.
@@ -136,8 +142,15 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.DedupWindow <= 0 {
 		opts.DedupWindow = DefaultDedupWindow
 	}
-	return &Store{rdb: rdb, prefix: opts.Prefix, dedupWindow: opts.DedupWindow}
+	if opts.MaxCommitAge <= 0 {
+		opts.MaxCommitAge = MaxCommitAge
+	}
+	return &Store{rdb: rdb, prefix: opts.Prefix, dedupWindow: opts.DedupWindow, commitAge: opts.MaxCommitAge}
 }
+
+// CommitAgeLimit returns the oldest a chunk may be when Commit indexes it
+// (Options.MaxCommitAge).
+func (s *Store) CommitAgeLimit() time.Duration { return s.commitAge }
 
 // DedupWindow returns how long idempotency keys are remembered.
 func (s *Store) DedupWindow() time.Duration { return s.dedupWindow }

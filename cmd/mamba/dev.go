@@ -95,7 +95,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	defer mr.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
-	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow})
+	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow, MaxCommitAge: o.maxCommitAge})
 	// serveWith instruments the store on the node's registry; the restore
 	// before it goes through the wrapper too, with nowhere to report.
 	sum, err := recovery.Restore(ctx, bucket.Instrument(store, nil), meta, recovery.RestoreOptions{Log: log})

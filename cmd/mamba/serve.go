@@ -50,6 +50,7 @@ type serveOptions struct {
 	maxRequestBytes cliflag.ByteSize
 	writeTimeout    time.Duration
 	dedupWindow     time.Duration
+	maxCommitAge    time.Duration
 	maxWait         time.Duration
 	codec           string
 	shutdownTimeout time.Duration
@@ -76,6 +77,7 @@ func defaultServeOptions() serveOptions {
 		maxRequestBytes: cliflag.ByteSize(httpapi.DefaultMaxRequestBytes),
 		writeTimeout:    ingest.DefaultWriteTimeout,
 		dedupWindow:     metadata.DefaultDedupWindow,
+		maxCommitAge:    metadata.MaxCommitAge,
 		maxWait:         ingest.DefaultMaxWait,
 		codec:           "none",
 		shutdownTimeout: 30 * time.Second,
@@ -133,6 +135,8 @@ nothing makes none.`,
 	f.Var(&o.maxRequestBytes, "max-request-bytes", "largest produce request body; larger ones get 413")
 	f.DurationVar(&o.writeTimeout, "write-timeout", o.writeTimeout, "how long a chunk's PUT and commit are retried before producers get 503")
 	f.DurationVar(&o.dedupWindow, "dedup-window", o.dedupWindow, "how long an Idempotency-Key is remembered")
+	f.DurationVar(&o.maxCommitAge, "max-commit-age", o.maxCommitAge,
+		"the oldest a chunk may be when its commit reaches Redis; garbage collection deletes uncommitted chunks only past it (same on every node)")
 	f.DurationVar(&o.maxWait, "max-wait", o.maxWait, "longest long-poll a fetch may ask for")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", o.shutdownTimeout, "how long a draining node may take to answer what it accepted")
 	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often a metadata checkpoint is written to the bucket (by one node at a time); 0 disables checkpoints")
@@ -307,7 +311,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 			return err
 		}
 	}
-	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow})
+	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow, MaxCommitAge: o.maxCommitAge})
 
 	reg := prometheus.NewRegistry()
 	metrics.RegisterAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
