@@ -43,7 +43,7 @@ func (n *Node) Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
 		// Register before looking, so a commit landing between the
 		// lookup and the wait still wakes this fetch.
 		wake := n.waiters.add(req.Topic, req.Partition)
-		entries, st, err := n.meta.Lookup(ctx, req.Topic, req.Partition, req.Offset, fetchIndexEntries)
+		entries, st, err := n.lookup(ctx, req.Topic, req.Partition, req.Offset, fetchIndexEntries)
 		res := FetchResult{NextOffset: req.Offset, HighWatermark: st.HighWatermark, LogStartOffset: st.LogStartOffset}
 		if err != nil || len(entries) > 0 {
 			n.waiters.remove(req.Topic, req.Partition, wake)

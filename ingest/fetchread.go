@@ -61,9 +61,11 @@ func (n *Node) read(ctx context.Context, req FetchRequest, entries []metadata.In
 		return res, fmt.Errorf("read %s/%d: %w", req.Topic, req.Partition, err)
 	}
 	plan, missed := n.planFetch(req, entries)
-	catchUp := missed && farBehind(req, entries[len(plan):], res.HighWatermark)
+	truncated := len(entries) >= fetchIndexEntries
+	catchUp := missed && farBehind(req, entries[len(plan):], truncated, res.HighWatermark)
 	if catchUp {
-		plan = n.planReadAhead(plan, entries[len(plan):], res.HighWatermark)
+		rest := n.readAheadEntries(ctx, req, entries[len(plan):], truncated)
+		plan = n.planReadAhead(plan, rest, res.HighWatermark)
 	}
 	n.readMissing(ctx, plan, catchUp)
 
@@ -145,9 +147,9 @@ func (n *Node) planFetch(req FetchRequest, entries []metadata.IndexEntry) ([]fet
 
 // farBehind reports whether a reader whose fetch ends before rest is at
 // least one more full fetch behind the high watermark: the indexed batches
-// after the fetch hold req.MaxBytes, or the lookup stopped short of the
-// high watermark with req.MaxRecords records still to come.
-func farBehind(req FetchRequest, rest []metadata.IndexEntry, hw int64) bool {
+// after the fetch hold req.MaxBytes, or the lookup was truncated with
+// req.MaxRecords records still to come.
+func farBehind(req FetchRequest, rest []metadata.IndexEntry, truncated bool, hw int64) bool {
 	if len(rest) == 0 {
 		return false
 	}
@@ -157,7 +159,37 @@ func farBehind(req FetchRequest, rest []metadata.IndexEntry, hw int64) bool {
 			return true
 		}
 	}
-	return len(rest)+1 >= fetchIndexEntries && hw-rest[0].BaseOffset >= int64(req.MaxRecords)
+	return truncated && hw-rest[0].BaseOffset >= int64(req.MaxRecords)
+}
+
+// readAheadIndexEntries bounds the index entries a catch-up fetch looks
+// up beyond its first lookup to plan its read-ahead.
+const readAheadIndexEntries = 256
+
+// readAheadEntries returns rest, the entries the fetch's lookup found
+// after its own batches, extended with one more lookup when rest was
+// truncated and holds less than the read-ahead window. Read-ahead is an
+// optimisation: a failed lookup just reads ahead less.
+func (n *Node) readAheadEntries(ctx context.Context, req FetchRequest, rest []metadata.IndexEntry, truncated bool) []metadata.IndexEntry {
+	if !truncated || len(rest) == 0 || n.lookup == nil {
+		return rest
+	}
+	var bytes int64
+	for _, e := range rest {
+		bytes += e.Length
+	}
+	if bytes >= n.cfg.ReadAheadBytes {
+		return rest
+	}
+	next := rest[len(rest)-1].NextOffset()
+	more, _, err := n.lookup(ctx, req.Topic, req.Partition, next, readAheadIndexEntries)
+	if err != nil || checkEntries(more) != nil {
+		return rest
+	}
+	for len(more) > 0 && more[0].BaseOffset < next {
+		more = more[1:] // an entry covering next starts before it: not adjacent, keep out
+	}
+	return append(rest[:len(rest):len(rest)], more...)
 }
 
 // planReadAhead appends to plan the batches of rest, in order, that are

@@ -50,6 +50,9 @@ type Node struct {
 	cache   *batchCache // recently written batches, for tailing consumers
 	catchUp *batchCache // batches read from the bucket by catch-up fetches
 	gets    singleflight.Group
+	// lookup is meta.Lookup (a field so that tests of the read path need
+	// no Redis).
+	lookup func(ctx context.Context, topic string, partition int32, offset int64, maxEntries int) ([]metadata.IndexEntry, metadata.PartitionStats, error)
 
 	topicsMu sync.Mutex
 	topics   map[string]cachedTopic
@@ -105,6 +108,9 @@ func New(cfg Config, meta *metadata.Store, store objectstore.Store, reg promethe
 		stopping:   make(chan struct{}),
 		sealSignal: make(chan struct{}, 1),
 		waiters:    newWaiters(),
+	}
+	if meta != nil {
+		n.lookup = meta.Lookup
 	}
 	return n, nil
 }
