@@ -45,10 +45,22 @@ type CatchUpResult struct {
 	S3GETCostPerGiB float64 `json:"s3_get_cost_usd_per_gib"`
 }
 
-// catchUp reads every partition of every topic from its oldest record to
-// the high watermark it has when the phase starts, with cfg.CatchUpReaders
-// readers taking partitions from one queue, and measures the node.
-func (r *mambaRun) catchUp(ctx context.Context) (*CatchUpResult, error) {
+// catchUp, when cfg.CatchUpReaders > 0, reads every partition of every
+// topic from its oldest record to the high watermark it has when the phase
+// starts, with cfg.CatchUpReaders readers taking partitions from one
+// queue, and sets r.catchUpResult to what it measured.
+func (r *mambaRun) catchUp(ctx context.Context) error {
+	cfg := r.cfg
+	if cfg.CatchUpReaders == 0 {
+		return nil
+	}
+	r.progressPhase("catch-up")
+	res, err := r.readHistory(ctx)
+	r.catchUpResult = res
+	return err
+}
+
+func (r *mambaRun) readHistory(ctx context.Context) (*CatchUpResult, error) {
 	cfg := r.cfg
 	type part struct {
 		topic string

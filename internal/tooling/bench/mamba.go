@@ -239,7 +239,8 @@ type mambaRun struct {
 	reads                   []atomic.Int64 // per group, over the whole run
 	peakRSS                 atomic.Int64
 	progressMu              sync.Mutex
-	overloaded              atomic.Uint64 // float64 bits of the last scraped 429 count
+	overloaded              atomic.Uint64  // float64 bits of the last scraped 429 count
+	catchUpResult           *CatchUpResult // set by catchUp, before report
 }
 
 func (r *mambaRun) run(ctx context.Context) (MambaResult, error) {
@@ -343,10 +344,8 @@ func (r *mambaRun) run(ctx context.Context) (MambaResult, error) {
 		produceErr = r.waitConsumed(drainCtx)
 		cancelDrain()
 	}
-	var catchUp *CatchUpResult
-	if produceErr == nil && cfg.CatchUpReaders > 0 {
-		r.progressPhase("catch-up")
-		catchUp, produceErr = r.catchUp(ctx)
+	if produceErr == nil {
+		produceErr = r.catchUp(ctx)
 	}
 	cancel()
 	_ = cg.Wait()
@@ -360,7 +359,6 @@ func (r *mambaRun) run(ctx context.Context) (MambaResult, error) {
 	}
 
 	res := r.report(before, after, cmdsBefore, cmdsAfter, hwmReset)
-	res.CatchUp = catchUp
 	return res, nil
 }
 
@@ -450,6 +448,7 @@ func (r *mambaRun) report(before, after nodeSample, cmdsBefore, cmdsAfter int64,
 			Errors:     r.errs.Load(),
 		},
 		EndToEnd: r.e2e.Summary(),
+		CatchUp:  r.catchUpResult,
 		Consume:  NewThroughput(r.consumed.Load(), r.consumedBytes.Load(), elapsed),
 		Settings: MambaSettings{
 			MessageSize: cfg.MessageSize, Topics: cfg.Topics, Partitions: cfg.Partitions,
