@@ -14,11 +14,12 @@ import (
 // batches of one chunk enter together and age together, the bytes held
 // stay close to the bytes counted.
 type batchCache struct {
-	mu       sync.Mutex
-	maxBytes int64
-	bytes    int64
-	order    *list.List // front: most recently used
-	entries  map[string]*list.Element
+	mu        sync.Mutex
+	maxBytes  int64
+	bytes     int64
+	evictions int64      // entries dropped to make room, ever
+	order     *list.List // front: most recently used
+	entries   map[string]*list.Element
 }
 
 type cacheEntry struct {
@@ -60,6 +61,7 @@ func (c *batchCache) put(key string, data []byte) {
 		c.order.Remove(last)
 		delete(c.entries, e.key)
 		c.bytes -= int64(len(e.data))
+		c.evictions++
 	}
 	c.entries[key] = c.order.PushFront(&cacheEntry{key: key, data: data})
 	c.bytes += size
@@ -69,4 +71,18 @@ func (c *batchCache) size() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.bytes
+}
+
+func (c *batchCache) evicted() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.evictions
+}
+
+// has reports whether key is cached, without counting as a use.
+func (c *batchCache) has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[key]
+	return ok
 }

@@ -31,6 +31,22 @@ const (
 	DefaultWriteTimeout = 15 * time.Second
 	// DefaultMaxWait caps a fetch's long-poll.
 	DefaultMaxWait = 30 * time.Second
+	// DefaultReadGapBytes is the largest gap between two batches of one
+	// chunk that a fetch still reads with a single ranged GET (the gap's
+	// bytes are read and dropped): 64 KiB costs about as much transfer
+	// time as a GET's first byte latency on S3, and one GET saved pays
+	// for 2.5 GB of gap at list prices.
+	DefaultReadGapBytes = 64 << 10
+	// DefaultReadMaxBytes bounds one ranged GET of a fetch.
+	DefaultReadMaxBytes = 8 << 20
+	// DefaultReadConcurrency is how many ranged GETs one fetch runs at once.
+	DefaultReadConcurrency = 4
+	// DefaultReadAheadBytes is how far past its own batches a catch-up
+	// fetch reads (in batch bytes, never past the high watermark).
+	DefaultReadAheadBytes = 4 << 20
+	// DefaultCatchUpCacheBytes bounds the cache that catch-up reads fill:
+	// the read-ahead windows of 16 catch-up readers.
+	DefaultCatchUpCacheBytes = 64 << 20
 )
 
 // Config configures a Node. Zero fields take their defaults.
@@ -54,6 +70,23 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxWait caps how long a fetch waits for new records.
 	MaxWait time.Duration
+	// ReadGapBytes is the largest gap between two batches of one chunk
+	// that a fetch reads through, to read both with one ranged GET.
+	ReadGapBytes int64
+	// ReadMaxBytes bounds the bytes of one ranged GET that merges
+	// batches; a single batch larger than it is still read, alone.
+	ReadMaxBytes int64
+	// ReadConcurrency is how many ranged GETs one fetch runs at once.
+	ReadConcurrency int
+	// ReadAheadBytes is how many batch bytes past its own a fetch that
+	// missed the caches and is far behind the high watermark reads into
+	// the catch-up cache.
+	ReadAheadBytes int64
+	// CatchUpCacheBytes bounds the catch-up cache, which holds the batches
+	// catch-up fetches read from the bucket, apart from the cache of
+	// recently written batches (CacheBytes) that tailing consumers read.
+	// At least ReadAheadBytes.
+	CatchUpCacheBytes int64
 	// Codec compresses each batch; CodecNone by default.
 	Codec chunk.Codec
 }
@@ -83,6 +116,16 @@ func (cfg Config) withDefaults() Config {
 	if cfg.MaxWait == 0 {
 		cfg.MaxWait = DefaultMaxWait
 	}
+	set(&cfg.ReadConcurrency, DefaultReadConcurrency)
+	set64 := func(v *int64, d int64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	set64(&cfg.ReadGapBytes, DefaultReadGapBytes)
+	set64(&cfg.ReadMaxBytes, DefaultReadMaxBytes)
+	set64(&cfg.ReadAheadBytes, DefaultReadAheadBytes)
+	set64(&cfg.CatchUpCacheBytes, DefaultCatchUpCacheBytes)
 	return cfg
 }
 
@@ -116,6 +159,21 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.MaxWait < 0 {
 		errs = append(errs, fmt.Errorf("max wait: %v is negative", cfg.MaxWait))
+	}
+	if cfg.ReadGapBytes < 0 || cfg.ReadGapBytes > 8<<20 {
+		errs = append(errs, fmt.Errorf("read gap bytes: %d is outside 0..8 MiB", cfg.ReadGapBytes))
+	}
+	if cfg.ReadMaxBytes < 64<<10 || cfg.ReadMaxBytes > 256<<20 {
+		errs = append(errs, fmt.Errorf("read max bytes: %d is outside 64 KiB..256 MiB", cfg.ReadMaxBytes))
+	}
+	if cfg.ReadConcurrency < 1 || cfg.ReadConcurrency > 64 {
+		errs = append(errs, fmt.Errorf("read concurrency: %d is outside 1..64", cfg.ReadConcurrency))
+	}
+	if cfg.ReadAheadBytes < 0 || cfg.ReadAheadBytes > 256<<20 {
+		errs = append(errs, fmt.Errorf("read-ahead bytes: %d is outside 0..256 MiB", cfg.ReadAheadBytes))
+	}
+	if cfg.CatchUpCacheBytes < cfg.ReadAheadBytes {
+		errs = append(errs, fmt.Errorf("catch-up cache bytes: %d is less than read-ahead bytes %d, so read-ahead could not be kept", cfg.CatchUpCacheBytes, cfg.ReadAheadBytes))
 	}
 	if cfg.Codec != chunk.CodecNone && cfg.Codec != chunk.CodecZstd {
 		errs = append(errs, fmt.Errorf("codec: unknown codec %d", cfg.Codec))

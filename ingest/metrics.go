@@ -20,9 +20,14 @@ type nodeMetrics struct {
 	cacheBytes           prometheus.GaugeFunc
 	cacheRequests        *prometheus.CounterVec
 	produceOutcomes      *prometheus.CounterVec
+	// Catch-up reads: the catch-up cache, and the ranged GETs fetches make.
+	catchUpRequests  *prometheus.CounterVec
+	fetchGets        prometheus.Counter
+	fetchGetBytes    prometheus.Counter
+	readAheadBatches prometheus.Counter
 }
 
-func newNodeMetrics(reg prometheus.Registerer, cache *batchCache) *nodeMetrics {
+func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *nodeMetrics {
 	latency := prometheus.ExponentialBuckets(0.001, 2, 16) // 1ms .. 32s
 	m := &nodeMetrics{
 		recordsIn:  prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_records_in_total", Help: "Records acknowledged to producers."}),
@@ -45,6 +50,14 @@ func newNodeMetrics(reg prometheus.Registerer, cache *batchCache) *nodeMetrics {
 			[]string{"result"}),
 		produceOutcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mamba_produce_requests_total", Help: "Produce requests by outcome."},
 			[]string{"outcome"}),
+		catchUpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mamba_catchup_cache_requests_total",
+			Help: "Catch-up cache lookups (of batches not in the batch cache) by result (hit or miss)."}, []string{"result"}),
+		fetchGets: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_fetch_gets_total",
+			Help: "Ranged GETs made by fetches (each may read several adjacent batches)."}),
+		fetchGetBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_fetch_get_bytes_total",
+			Help: "Bytes read by fetches' ranged GETs, gaps between merged batches included."}),
+		readAheadBatches: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_fetch_read_ahead_batches_total",
+			Help: "Batches read ahead of a catch-up fetch into the catch-up cache."}),
 	}
 	m.recordsIn = metrics.Register(reg, m.recordsIn)
 	m.bytesIn = metrics.Register(reg, m.bytesIn)
@@ -58,8 +71,22 @@ func newNodeMetrics(reg prometheus.Registerer, cache *batchCache) *nodeMetrics {
 	m.bufferedBytes = metrics.Register(reg, m.bufferedBytes)
 	m.cacheRequests = metrics.Register(reg, m.cacheRequests)
 	m.produceOutcomes = metrics.Register(reg, m.produceOutcomes)
-	// The cache size gauge reads this node's cache: a second node on the
-	// same registry keeps reporting the first node's (metrics.Register).
-	metrics.RegisterAll(reg, m.cacheBytes)
+	m.catchUpRequests = metrics.Register(reg, m.catchUpRequests)
+	m.fetchGets = metrics.Register(reg, m.fetchGets)
+	m.fetchGetBytes = metrics.Register(reg, m.fetchGetBytes)
+	m.readAheadBatches = metrics.Register(reg, m.readAheadBatches)
+	// The cache gauges read this node's caches: a second node on the same
+	// registry keeps reporting the first node's (metrics.Register).
+	metrics.RegisterAll(reg, m.cacheBytes,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mamba_cache_evictions_total",
+			Help: "Batches evicted from the batch cache to make room."},
+			func() float64 { return float64(cache.evicted()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mamba_catchup_cache_bytes", Help: "Bytes in the catch-up cache."},
+			func() float64 { return float64(catchUp.size()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mamba_catchup_cache_limit_bytes", Help: "The catch-up cache's byte budget."},
+			func() float64 { return float64(catchUp.maxBytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mamba_catchup_cache_evictions_total",
+			Help: "Batches evicted from the catch-up cache to make room."},
+			func() float64 { return float64(catchUp.evicted()) }))
 	return m
 }

@@ -3,7 +3,8 @@
 // buffers them for all topics at once, writes each flush as one chunk to
 // the bucket, commits the chunk's offsets in Redis and only then answers
 // the producers. It also serves fetches by offset, from its cache of recent
-// batches or with one ranged GET per batch, and long-polls at the end of a
+// batches, from its catch-up cache, or with ranged GETs that read adjacent
+// batches of a chunk together (fetchread.go), and long-polls at the end of a
 // partition until a commit on any node wakes it. It owns the validation of
 // a caller's input (validate.go); the HTTP layer only parses.
 //
@@ -46,8 +47,12 @@ type Node struct {
 	metrics *nodeMetrics
 	ids     *chunkid.Generator
 	now     func() time.Time
-	cache   *batchCache
+	cache   *batchCache // recently written batches, for tailing consumers
+	catchUp *batchCache // batches read from the bucket by catch-up fetches
 	gets    singleflight.Group
+	// lookup is meta.Lookup (a field so that tests of the read path need
+	// no Redis).
+	lookup func(ctx context.Context, topic string, partition int32, offset int64, maxEntries int) ([]metadata.IndexEntry, metadata.PartitionStats, error)
 
 	topicsMu sync.Mutex
 	topics   map[string]cachedTopic
@@ -91,21 +96,25 @@ func New(cfg Config, meta *metadata.Store, store objectstore.Store, reg promethe
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cache := newBatchCache(cfg.CacheBytes)
+	cache, catchUp := newBatchCache(cfg.CacheBytes), newBatchCache(cfg.CatchUpCacheBytes)
 	n := &Node{
 		cfg:        cfg,
 		meta:       meta,
 		bucket:     bucket.New(bucket.Instrument(store, reg)),
 		log:        log,
-		metrics:    newNodeMetrics(reg, cache),
+		metrics:    newNodeMetrics(reg, cache, catchUp),
 		ids:        ids,
 		now:        time.Now,
 		cache:      cache,
+		catchUp:    catchUp,
 		topics:     make(map[string]cachedTopic),
 		drained:    make(chan struct{}),
 		stopping:   make(chan struct{}),
 		sealSignal: make(chan struct{}, 1),
 		waiters:    newWaiters(),
+	}
+	if meta != nil {
+		n.lookup = meta.Lookup
 	}
 	return n, nil
 }

@@ -19,35 +19,37 @@ import (
 )
 
 type benchOptions struct {
-	url         string
-	local       bool
-	localDir    string
-	redisFsync  string
-	nodeArgs    []string
-	redisAddr   string
-	messageSize cliflag.ByteSize
-	topics      int
-	partitions  int
-	producers   int
-	keys        int
-	groups      int
-	consumers   int
-	rate        float64
-	duration    time.Duration
-	warmup      time.Duration
-	drain       time.Duration
-	ack         string
-	format      string
-	linger      time.Duration
-	batchBytes  cliflag.ByteSize
-	inFlight    int
-	bufferBytes cliflag.ByteSize
-	flushIntv   time.Duration
-	flushBytes  cliflag.ByteSize
-	nodeProfile string
-	output      string
-	keepTopics  bool
-	nodeBinary  string
+	url            string
+	local          bool
+	localDir       string
+	redisFsync     string
+	nodeArgs       []string
+	redisAddr      string
+	messageSize    cliflag.ByteSize
+	topics         int
+	partitions     int
+	producers      int
+	keys           int
+	groups         int
+	consumers      int
+	rate           float64
+	duration       time.Duration
+	warmup         time.Duration
+	drain          time.Duration
+	catchUpReaders int
+	catchUpFetch   cliflag.ByteSize
+	ack            string
+	format         string
+	linger         time.Duration
+	batchBytes     cliflag.ByteSize
+	inFlight       int
+	bufferBytes    cliflag.ByteSize
+	flushIntv      time.Duration
+	flushBytes     cliflag.ByteSize
+	nodeProfile    string
+	output         string
+	keepTopics     bool
+	nodeBinary     string
 }
 
 // newRootCmd is `mamba-bench`, which `mamba bench` runs: the benchmark of
@@ -60,7 +62,8 @@ func newRootCmd() *cobra.Command {
 		ack: "durable", format: "binary",
 		linger: client.DefaultLinger, batchBytes: client.DefaultMaxBatchBytes, inFlight: client.DefaultMaxInFlight,
 		flushIntv: ingest.DefaultFlushInterval, flushBytes: cliflag.ByteSize(ingest.DefaultFlushBytes),
-		output: "text",
+		catchUpFetch: bench.DefaultCatchUpFetchBytes,
+		output:       "text",
 	}
 	cmd := &cobra.Command{
 		Use:           "mamba-bench",
@@ -122,6 +125,8 @@ JetStream and Redis Streams in one run (docs/benchmarks.md).
 	f.DurationVar(&o.duration, "duration", o.duration, "measured window")
 	f.DurationVar(&o.warmup, "warmup", o.warmup, "time before the measured window, not counted")
 	f.DurationVar(&o.drain, "drain", o.drain, "how long consumers may take after the window to read what was produced")
+	f.IntVar(&o.catchUpReaders, "catchup-readers", 0, "after producing, readers replaying every partition from its oldest record, reported with GETs per MiB read (0: no catch-up phase)")
+	f.Var(&o.catchUpFetch, "catchup-fetch-bytes", "max bytes of each catch-up fetch")
 	f.StringVar(&o.ack, "ack", o.ack, "ack mode: durable or buffered")
 	f.StringVar(&o.format, "format", o.format, "request format: binary or json")
 	f.DurationVar(&o.linger, "linger", o.linger, "SDK linger")
@@ -156,6 +161,7 @@ func (o benchOptions) config() (bench.MambaConfig, error) {
 		MessageSize: int(o.messageSize), Topics: o.topics, Partitions: o.partitions,
 		Producers: o.producers, Keys: o.keys, Groups: o.groups, Consumers: o.consumers,
 		Rate: o.rate, Duration: o.duration, Warmup: o.warmup, Drain: o.drain,
+		CatchUpReaders: o.catchUpReaders, CatchUpFetchBytes: int(o.catchUpFetch),
 		AckBuffered: o.ack == "buffered", JSON: o.format == "json",
 		Linger: o.linger, BatchBytes: int(o.batchBytes), InFlight: o.inFlight, BufferBytes: int64(o.bufferBytes),
 		KeepTopics: o.keepTopics,

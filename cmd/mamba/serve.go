@@ -46,6 +46,11 @@ type serveOptions struct {
 	maxBuffered     cliflag.ByteSize
 	uploads         int
 	cacheBytes      cliflag.ByteSize
+	readGapBytes    cliflag.ByteSize
+	readMaxBytes    cliflag.ByteSize
+	readConcurrency int
+	readAheadBytes  cliflag.ByteSize
+	catchUpBytes    cliflag.ByteSize
 	maxRecordBytes  cliflag.ByteSize
 	maxRequestBytes cliflag.ByteSize
 	writeTimeout    time.Duration
@@ -73,6 +78,11 @@ func defaultServeOptions() serveOptions {
 		maxBuffered:     ingest.DefaultMaxBufferedBytes,
 		uploads:         ingest.DefaultUploadConcurrency,
 		cacheBytes:      ingest.DefaultCacheBytes,
+		readGapBytes:    ingest.DefaultReadGapBytes,
+		readMaxBytes:    ingest.DefaultReadMaxBytes,
+		readConcurrency: ingest.DefaultReadConcurrency,
+		readAheadBytes:  ingest.DefaultReadAheadBytes,
+		catchUpBytes:    ingest.DefaultCatchUpCacheBytes,
 		maxRecordBytes:  ingest.DefaultMaxRecordBytes,
 		maxRequestBytes: cliflag.ByteSize(httpapi.DefaultMaxRequestBytes),
 		writeTimeout:    ingest.DefaultWriteTimeout,
@@ -142,7 +152,7 @@ nothing makes none.`,
 	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often a metadata checkpoint is written to the bucket (by one node at a time); 0 disables checkpoints")
 	f.IntVar(&o.ckptKept, "checkpoints-kept", o.ckptKept, "how many of the newest checkpoints stay in the bucket")
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "loopback address (for example 127.0.0.1:6060) serving net/http/pprof; empty disables it")
-	f.StringVar(&o.memoryLimit, "memory-limit", o.memoryLimit, "soft limit of the Go heap: auto (max-buffered-bytes + cache-bytes + 64MiB), off, or a size; a GOMEMLIMIT variable wins")
+	f.StringVar(&o.memoryLimit, "memory-limit", o.memoryLimit, "soft limit of the Go heap: auto (max-buffered-bytes + cache-bytes + catchup-cache-bytes + 64MiB), off, or a size; a GOMEMLIMIT variable wins")
 	cliflag.DocumentEnv(f)
 	return cmd
 }
@@ -153,6 +163,11 @@ func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
 	f.DurationVar(&o.flushInterval, "flush-interval", o.flushInterval, "seal a chunk once its oldest record is this old")
 	f.StringVar(&o.codec, "codec", o.codec, "batch compression: none or zstd")
 	f.StringVar(&o.logLevel, "log-level", o.logLevel, "debug, info, warn or error")
+	f.Var(&o.readGapBytes, "read-gap-bytes", "largest gap between two batches of a chunk that a fetch reads through to get both with one ranged GET")
+	f.Var(&o.readMaxBytes, "read-max-bytes", "largest ranged GET a fetch makes when merging batches")
+	f.IntVar(&o.readConcurrency, "read-concurrency", o.readConcurrency, "ranged GETs one fetch runs at once")
+	f.Var(&o.readAheadBytes, "read-ahead-bytes", "batch bytes a catch-up fetch (far behind, missing the caches) reads past its own, into the catch-up cache")
+	f.Var(&o.catchUpBytes, "catchup-cache-bytes", "memory for batches catch-up fetches read from the bucket, apart from --cache-bytes; at least --read-ahead-bytes")
 }
 
 var nodeIDChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -227,7 +242,7 @@ const memoryHeadroom = 64 << 20
 // setMemoryLimit sets the Go heap's soft limit. Without one the heap
 // grows to about twice the live data before a collection, so a node
 // under sustained overload, its buffer and cache full, would reach about
-// twice max-buffered-bytes + cache-bytes of RSS; with it, the collector
+// twice max-buffered-bytes + cache-bytes (+ catchup-cache-bytes) of RSS; with it, the collector
 // runs harder instead (measured in docs/benchmarks.md).
 func setMemoryLimit(o serveOptions, log *slog.Logger) error {
 	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok && v != "" {
@@ -239,7 +254,7 @@ func setMemoryLimit(o serveOptions, log *slog.Logger) error {
 	case "off":
 		return nil
 	case "auto", "":
-		limit = int64(o.maxBuffered) + int64(o.cacheBytes) + memoryHeadroom
+		limit = int64(o.maxBuffered) + int64(o.cacheBytes) + int64(o.catchUpBytes) + memoryHeadroom
 	default:
 		var b cliflag.ByteSize
 		if err := b.Set(o.memoryLimit); err != nil || b <= 0 {
@@ -294,6 +309,11 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 		MaxBufferedBytes:  int64(o.maxBuffered),
 		UploadConcurrency: o.uploads,
 		CacheBytes:        int64(o.cacheBytes),
+		ReadGapBytes:      int64(o.readGapBytes),
+		ReadMaxBytes:      int64(o.readMaxBytes),
+		ReadConcurrency:   o.readConcurrency,
+		ReadAheadBytes:    int64(o.readAheadBytes),
+		CatchUpCacheBytes: int64(o.catchUpBytes),
 		MaxRecordBytes:    int(o.maxRecordBytes),
 		WriteTimeout:      o.writeTimeout,
 		MaxWait:           o.maxWait,

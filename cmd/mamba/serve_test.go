@@ -454,8 +454,8 @@ func TestSetMemoryLimit(t *testing.T) {
 	if err := setMemoryLimit(o, log); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := debug.SetMemoryLimit(-1), int64(o.maxBuffered)+int64(o.cacheBytes)+memoryHeadroom; got != want {
-		t.Errorf("auto limit %d, want max buffered + cache + headroom = %d", got, want)
+	if got, want := debug.SetMemoryLimit(-1), int64(o.maxBuffered)+int64(o.cacheBytes)+int64(o.catchUpBytes)+memoryHeadroom; got != want {
+		t.Errorf("auto limit %d, want max buffered + cache + catch-up cache + headroom = %d", got, want)
 	}
 	o.memoryLimit = "1GiB"
 	if err := setMemoryLimit(o, log); err != nil {

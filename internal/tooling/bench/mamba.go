@@ -54,6 +54,12 @@ type MambaConfig struct {
 	// Drain bounds how long consumers may take, after producing stops, to
 	// read what was produced.
 	Drain time.Duration
+	// CatchUpReaders, when above zero, read every partition from its
+	// oldest record once producing (and consuming) is over, in fetches of
+	// CatchUpFetchBytes (default DefaultCatchUpFetchBytes): the catch-up
+	// phase, reported with its GETs per MiB read.
+	CatchUpReaders    int
+	CatchUpFetchBytes int
 
 	// SDK settings: ack mode, wire format and batching.
 	AckBuffered bool
@@ -92,6 +98,7 @@ func (cfg *MambaConfig) Defaults() {
 	// client queue only adds waiting to the ack latency at full load.
 	setDefault(&cfg.BufferBytes, int64(cfg.InFlight+1)*int64(cfg.BatchBytes))
 	setDefault(&cfg.TopicPrefix, "bench")
+	setDefault(&cfg.CatchUpFetchBytes, DefaultCatchUpFetchBytes)
 }
 
 func setDefault[T comparable](p *T, v T) {
@@ -117,6 +124,8 @@ func (cfg *MambaConfig) validate() error {
 		return errors.New("bench: keys must not be negative")
 	case cfg.Groups < 0 || cfg.Consumers < 1:
 		return errors.New("bench: groups must be 0 or more and consumers per group at least 1")
+	case cfg.CatchUpReaders < 0 || cfg.CatchUpFetchBytes < 1:
+		return errors.New("bench: catch-up readers must not be negative and catch-up fetch bytes must be at least 1")
 	case cfg.Rate < 0 || cfg.Duration <= 0 || cfg.Warmup < 0:
 		return errors.New("bench: rate, duration and warm-up must not be negative (duration above zero)")
 	}
@@ -126,7 +135,7 @@ func (cfg *MambaConfig) validate() error {
 // Progress is the state of a running benchmark.
 type Progress struct {
 	Elapsed time.Duration
-	// Phase is "warmup", "measure" or "drain".
+	// Phase is "warmup", "measure", "drain" or "catch-up".
 	Phase               string
 	Acked, AckedBytes   int64 // acknowledged in the measured window so far
 	Consumed            int64 // read by consumers in the measured window
@@ -163,10 +172,12 @@ type NodeStats struct {
 // MambaResult is the report of one Mamba workload.
 type MambaResult struct {
 	SystemResult
-	EndToEnd Latency       `json:"end_to_end_latency"`
-	Consume  Throughput    `json:"consume"`
-	Node     NodeStats     `json:"node"`
-	Settings MambaSettings `json:"settings"`
+	EndToEnd Latency    `json:"end_to_end_latency"`
+	Consume  Throughput `json:"consume"`
+	Node     NodeStats  `json:"node"`
+	// CatchUp is the catch-up phase, when MambaConfig.CatchUpReaders > 0.
+	CatchUp  *CatchUpResult `json:"catch_up,omitempty"`
+	Settings MambaSettings  `json:"settings"`
 }
 
 // MambaSettings echoes the workload in the report.
@@ -228,7 +239,8 @@ type mambaRun struct {
 	reads                   []atomic.Int64 // per group, over the whole run
 	peakRSS                 atomic.Int64
 	progressMu              sync.Mutex
-	overloaded              atomic.Uint64 // float64 bits of the last scraped 429 count
+	overloaded              atomic.Uint64  // float64 bits of the last scraped 429 count
+	catchUpResult           *CatchUpResult // set by catchUp, before report
 }
 
 func (r *mambaRun) run(ctx context.Context) (MambaResult, error) {
@@ -332,6 +344,9 @@ func (r *mambaRun) run(ctx context.Context) (MambaResult, error) {
 		produceErr = r.waitConsumed(drainCtx)
 		cancelDrain()
 	}
+	if produceErr == nil {
+		produceErr = r.catchUp(ctx)
+	}
 	cancel()
 	_ = cg.Wait()
 	stopSampler()
@@ -433,6 +448,7 @@ func (r *mambaRun) report(before, after nodeSample, cmdsBefore, cmdsAfter int64,
 			Errors:     r.errs.Load(),
 		},
 		EndToEnd: r.e2e.Summary(),
+		CatchUp:  r.catchUpResult,
 		Consume:  NewThroughput(r.consumed.Load(), r.consumedBytes.Load(), elapsed),
 		Settings: MambaSettings{
 			MessageSize: cfg.MessageSize, Topics: cfg.Topics, Partitions: cfg.Partitions,

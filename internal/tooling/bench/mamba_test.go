@@ -13,13 +13,14 @@ import (
 )
 
 // startNode runs one node on a fresh MinIO and Redis with small, quick
-// flushes, and returns a workload pointed at it.
-func startNode(t *testing.T) MambaConfig {
+// flushes (and the extra mamba serve flags), and returns a workload
+// pointed at it.
+func startNode(t *testing.T, args ...string) MambaConfig {
 	t.Helper()
 	m := testserver.StartMinIO(t)
 	r := testserver.StartRedis(t, testserver.RedisOptions{AppendFsync: "always"})
 	bucket := m.CreateBucket(t, "bench")
-	n := testserver.StartMamba(t, m, r, bucket, "bench-test", "--flush-interval", "20ms", "--flush-bytes", "256KiB")
+	n := testserver.StartMamba(t, m, r, bucket, "bench-test", append([]string{"--flush-interval", "20ms", "--flush-bytes", "256KiB"}, args...)...)
 	return MambaConfig{
 		URL: n.URL, NodePid: n.Pid(), RedisAddr: r.Addr,
 		FlushInterval: 20 * time.Millisecond, FlushBytes: 256 << 10,
@@ -73,6 +74,33 @@ func TestRunMamba(t *testing.T) {
 	}
 }
 
+// The catch-up phase reads back everything produced, and its GETs are
+// those of a node whose batch cache cannot hold the history.
+func TestRunMambaCatchUp(t *testing.T) {
+	cfg := startNode(t, "--cache-bytes", "64KiB")
+	cfg.CatchUpReaders, cfg.CatchUpFetchBytes = 2, 64<<10
+	res, err := RunMamba(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.CatchUp
+	if c == nil {
+		t.Fatal("no catch-up result")
+	}
+	// Every record acknowledged in the run, warm-up included, is read back.
+	if c.Records < res.Produce.Records || c.Bytes != c.Records*int64(cfg.MessageSize) || c.Fetches < 1 {
+		t.Fatalf("catch-up %+v after %d records acknowledged in the window", c, res.Produce.Records)
+	}
+	if c.GETs < 1 || c.GETBytes < float64(c.Bytes)/2 || c.GETsPerMiB <= 0 || c.Readers != 2 {
+		t.Errorf("catch-up read %d bytes with %.0f GETs of %.0f bytes (%.2f per MiB): want at least one GET and most bytes read from the bucket",
+			c.Bytes, c.GETs, c.GETBytes, c.GETsPerMiB)
+	}
+	var out strings.Builder
+	if err := WriteMambaReport(&out, res); err != nil || !strings.Contains(out.String(), "per MiB read") {
+		t.Errorf("report %q, %v: want the catch-up line", out.String(), err)
+	}
+}
+
 // A paced run sends on schedule: what is acknowledged in the window is
 // close to rate x duration.
 func TestRunMambaRate(t *testing.T) {
@@ -109,6 +137,7 @@ func TestRunMambaRejectsBadConfig(t *testing.T) {
 		{URL: "http://127.0.0.1:1", MessageSize: 4},
 		{URL: "http://127.0.0.1:1", Rate: -1},
 		{URL: "http://127.0.0.1:1", Groups: -1},
+		{URL: "http://127.0.0.1:1", CatchUpReaders: -1},
 	} {
 		if _, err := RunMamba(t.Context(), cfg); err == nil || !strings.HasPrefix(err.Error(), "bench: ") {
 			t.Errorf("RunMamba(%+v) = %v, want a bench: error", cfg, err)

@@ -28,6 +28,7 @@ const (
 type nodeSample struct {
 	at         time.Time
 	puts, gets float64 // object store requests (chunk PUTs, ranged GETs)
+	getBytes   float64 // object bytes those GETs read
 	overloaded float64 // produce requests answered 429
 	cpuSeconds float64 // process_cpu_seconds_total
 	rssBytes   float64 // process_resident_memory_bytes
@@ -58,6 +59,8 @@ func scrapeNode(ctx context.Context, hc *http.Client, metricsURL string) (nodeSa
 	// GETs (op get) are counted too, as before.
 	s.gets = sumMetric(families["mamba_objectstore_requests_total"], "op", "get") +
 		sumMetric(families["mamba_objectstore_requests_total"], "op", "get_range")
+	s.getBytes = sumMetric(families["mamba_objectstore_read_bytes_total"], "op", "get") +
+		sumMetric(families["mamba_objectstore_read_bytes_total"], "op", "get_range")
 	s.overloaded = sumMetric(families["mamba_produce_requests_total"], "outcome", "overloaded")
 	s.cpuSeconds = sumMetric(families["process_cpu_seconds_total"], "", "")
 	s.rssBytes = sumMetric(families["process_resident_memory_bytes"], "", "")

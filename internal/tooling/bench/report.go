@@ -39,6 +39,10 @@ func WriteMambaReport(w io.Writer, res MambaResult) error {
 	if n.RedisCommandsPerSec > 0 {
 		p("redis\t%.0f commands/s", n.RedisCommandsPerSec)
 	}
+	if c := res.CatchUp; c != nil {
+		p("catch-up read\t%d reader(s), %s fetches: %d records, %.1f MiB/s, %.0f GETs (%.2f per MiB read, %.2f bytes read from the bucket per byte returned), $%.5f of GETs per GiB read",
+			c.Readers, humanize.IBytes(uint64(c.FetchBytes)), c.Records, c.MiBPerSec, c.GETs, c.GETsPerMiB, c.GETBytesPerByte, c.S3GETCostPerGiB)
+	}
 	p("node\t%.2f cores CPU, peak RSS %s, %.0f answers 429", n.CPUCores, humanize.IBytes(uint64(n.PeakRSSBytes)), n.Overloaded)
 	return tw.Flush()
 }
