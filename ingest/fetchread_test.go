@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/chunk"
@@ -69,7 +71,10 @@ func newReadEnv(t *testing.T, cfg Config) *readEnv {
 	reg := prometheus.NewRegistry()
 	mem := objectstore.NewMemory()
 	log := &rangeLog{Store: mem}
-	n, err := New(cfg, nil, bucket.Instrument(log, reg), reg, nil)
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	n, err := New(cfg, metadata.New(rdb, metadata.Options{}), bucket.Instrument(log, reg), reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
