@@ -33,6 +33,7 @@ import (
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/storeurl"
 	"github.com/mambamq/mamba/recovery"
+	"github.com/mambamq/mamba/tiering"
 )
 
 type serveOptions struct {
@@ -64,6 +65,7 @@ type serveOptions struct {
 	ckptKept        int
 	pprofListen     string
 	memoryLimit     string
+	tiering         tieringOptions
 }
 
 // defaultServeOptions are the defaults of serve's flags.
@@ -95,6 +97,7 @@ func defaultServeOptions() serveOptions {
 		ckptInterval:    recovery.DefaultCheckpointInterval,
 		ckptKept:        recovery.DefaultCheckpointsKept,
 		memoryLimit:     "auto",
+		tiering:         defaultTieringOptions(),
 	}
 }
 
@@ -168,6 +171,7 @@ func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
 	f.IntVar(&o.readConcurrency, "read-concurrency", o.readConcurrency, "ranged GETs one fetch runs at once")
 	f.Var(&o.readAheadBytes, "read-ahead-bytes", "batch bytes a catch-up fetch (far behind, missing the caches) reads past its own, into the catch-up cache")
 	f.Var(&o.catchUpBytes, "catchup-cache-bytes", "memory for batches catch-up fetches read from the bucket, apart from --cache-bytes; at least --read-ahead-bytes")
+	addTieringFlags(f, &o.tiering)
 }
 
 var nodeIDChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -348,6 +352,10 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 			return err
 		}
 	}
+	jobs, err := tieringJobs(o.tiering, o.nodeID, meta, store, reg, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
@@ -364,15 +372,16 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	if onListen != nil {
 		onListen(ln.Addr().String())
 	}
-	return serve(ctx, log, node, ckpt, srv, ln, o.shutdownTimeout)
+	return serve(ctx, log, node, ckpt, jobs, srv, ln, o.shutdownTimeout)
 }
 
-// serve runs the node, the checkpointer (if not nil) and the HTTP server
-// until SIGTERM or SIGINT (or ctx ends), then drains: the node stops taking
-// records and answers all it accepted while the server finishes the
-// requests in progress; once the node has drained, the checkpointer writes
-// a last checkpoint, which holds everything the node committed.
-func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, ckpt *recovery.Checkpointer, srv *http.Server, ln net.Listener, drain time.Duration) error {
+// serve runs the node, the checkpointer (if not nil), the background jobs
+// and the HTTP server until SIGTERM or SIGINT (or ctx ends), then drains:
+// the node stops taking records and answers all it accepted while the
+// server finishes the requests in progress; once the node has drained, the
+// checkpointer writes a last checkpoint, which holds everything the node
+// committed, and the jobs give up their leases.
+func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, ckpt *recovery.Checkpointer, jobs []*tiering.Job, srv *http.Server, ln net.Listener, drain time.Duration) error {
 	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
@@ -387,6 +396,10 @@ func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, ckpt *recov
 			_ = ckpt.Run(runCtx) // logs its failures and retries; ends with runCtx
 		}
 	}()
+	var jobsDone sync.WaitGroup
+	for _, j := range jobs {
+		jobsDone.Go(func() { _ = j.Run(runCtx) }) // logs its failures; ends with runCtx
+	}
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			errs <- err
@@ -421,6 +434,7 @@ func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, ckpt *recov
 	wg.Wait()
 	cancelRun()
 	<-ckptDone
+	jobsDone.Wait()
 	log.Info("stopped")
 	return runErr
 }
