@@ -78,7 +78,7 @@ type cluster struct {
 
 const topic = "faults"
 
-func startCluster(t *testing.T, binary string, withProxy bool) *cluster {
+func startCluster(t *testing.T, binary string, withProxy bool, nodeArgs ...string) *cluster {
 	t.Helper()
 	c := &cluster{minio: testserver.StartMinIO(t), redis: testserver.StartRedis(t, testserver.RedisOptions{AppendFsync: "always"})}
 	bucket := c.minio.CreateBucket(t, "mamba-faults")
@@ -93,7 +93,7 @@ func startCluster(t *testing.T, binary string, withProxy bool) *cluster {
 	}
 	for i := range 2 {
 		c.nodes = append(c.nodes, testserver.StartMambaWith(t, c.minio, c.redis, bucket, fmt.Sprintf("node%d", i), opts,
-			"--flush-interval", "100ms"))
+			append([]string{"--flush-interval", "100ms"}, nodeArgs...)...))
 	}
 	return c
 }
@@ -108,19 +108,44 @@ func mustStart(t *testing.T, p *testserver.Process) {
 // bufferedBytes reads a node's mamba_buffered_bytes gauge; -1 when the node
 // does not answer.
 func bufferedBytes(url string) float64 {
+	return metricSum(url, "mamba_buffered_bytes", "")
+}
+
+// metricSum is the sum of every series of the metric name on the node at
+// url whose labels contain match (any series when match is empty); -1 when
+// the node does not answer or has no such series.
+func metricSum(url, name, match string) float64 {
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
 		return -1
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	sum, found := 0.0, false
 	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "mamba_buffered_bytes "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		labels, value := "", strings.TrimSpace(rest)
+		if rest[0] == '{' {
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				continue
+			}
+			labels, value = rest[:end+1], strings.TrimSpace(rest[end+1:])
+		}
+		if !strings.Contains(labels, match) {
+			continue
+		}
+		if f, err := strconv.ParseFloat(value, 64); err == nil {
+			sum, found = sum+f, true
 		}
 	}
-	return -1
+	if !found {
+		return -1
+	}
+	return sum
 }
 
 // killMidFlush kills node n with SIGKILL once it holds buffered bytes:
@@ -139,6 +164,15 @@ type scenario struct {
 	name  string
 	proxy bool
 	fault func(ctx context.Context, t *testing.T, c *cluster, sz size)
+
+	// Optional: flags for every node, options of the topic, a load
+	// length other than the suite's, what Check accepts, and a last look
+	// at the cluster once the log is checked.
+	nodeArgs  []string
+	topicOpts []client.TopicOpt
+	load      time.Duration
+	check     CheckOptions
+	after     func(ctx context.Context, t *testing.T, c *cluster)
 }
 
 var scenarios = []scenario{
@@ -235,14 +269,17 @@ func report(t *testing.T, res Result) {
 // times, waits for every producer to be acknowledged again after each,
 // keeps the load up for sz.load, closes the producers and runs the checker.
 func runScenario(t *testing.T, sc scenario, binary string, sz size) Result {
-	c := startCluster(t, binary, sc.proxy)
+	c := startCluster(t, binary, sc.proxy, sc.nodeArgs...)
+	if sc.load > 0 {
+		sz.load = sc.load
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), sz.load+5*time.Minute)
 	defer cancel()
 	admin, err := client.New(c.nodes[0].URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.CreateTopic(ctx, topic, sz.partitions); err != nil {
+	if _, err := admin.CreateTopic(ctx, topic, sz.partitions, sc.topicOpts...); err != nil {
 		t.Fatal(err)
 	}
 
@@ -291,9 +328,12 @@ func runScenario(t *testing.T, sc scenario, binary string, sz size) Result {
 	stopLoad()
 	wg.Wait()
 
-	res, err := Check(ctx, admin, topic, l)
+	res, err := CheckWith(ctx, admin, topic, l, sc.check)
 	if err != nil {
 		t.Fatalf("check: %v", err)
+	}
+	if sc.after != nil {
+		sc.after(ctx, t, c)
 	}
 	res.Scenario = sc.name
 	res.LongestUnavailability = l.LongestUnavailability()
