@@ -59,8 +59,8 @@ not. Ctrl-C stops the run and prints what it has.
 
 Retention, garbage collection and compaction run in the node when its
 flags say so: pass them with --node-arg (repeatable), for example
---node-arg=--retention-interval=30s. Index entries are read under the
-default Redis key prefix.
+--node-arg=--retention-interval=30s. Index entries are counted under the
+node's --key-prefix, when one is passed that way.
 
 Needs minio and redis-server installed (deploy/local/install-deps.sh).`,
 		Example: `  mamba-bench soak

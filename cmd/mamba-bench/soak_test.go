@@ -29,7 +29,7 @@ func TestSoakShort(t *testing.T) {
 	}
 	args := []string{"soak", "--duration", "4s", "--sample-interval", "2s", "--retention", "2s",
 		"--rate", "400", "--record-bytes", "256", "--partitions", "2",
-		"--node-arg=--checkpoint-interval=500ms", "--node-arg=--flush-interval=50ms",
+		"--node-arg=--checkpoint-interval=500ms", "--node-arg=--flush-interval=50ms", "--node-arg=--key-prefix=soak",
 		"-o", "json", "--node-binary", testserver.MambaBinary(t)}
 	cmd := exec.CommandContext(t.Context(), bin, args...)
 	var stdout, stderr bytes.Buffer
@@ -71,7 +71,7 @@ func TestSoakShort(t *testing.T) {
 			rep.Reference, len(rep.Checks), rep.Interrupted, rep.Produce)
 	}
 	s := rep.Settings
-	if s.RedisFsync != "always" || s.Retention != "2s" || s.Partitions != 2 || len(s.NodeArgs) != 2 {
+	if s.RedisFsync != "always" || s.Retention != "2s" || s.Partitions != 2 || len(s.NodeArgs) != 3 {
 		t.Errorf("settings not echoed: %+v", s)
 	}
 	if !strings.Contains(stderr.String(), "minute 0.07: ") {

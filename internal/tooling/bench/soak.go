@@ -140,6 +140,11 @@ func (p SoakProbes) take(ctx context.Context, elapsed time.Duration) SoakSample 
 	return s
 }
 
+// soakProbeTimeout bounds one sample's probes together, so that a stuck
+// server delays the schedule by at most this much and shows as probe
+// errors.
+const soakProbeTimeout = 30 * time.Second
+
 // soakClock is the time a sampler runs by: the wall clock, or a test's.
 type soakClock interface {
 	// SleepUntil waits until t or ctx's end, and reports whether t came.
@@ -163,7 +168,9 @@ func sampleSoak(ctx context.Context, clk soakClock, start time.Time, duration, i
 		if !clk.SleepUntil(ctx, start.Add(due)) {
 			return samples
 		}
-		s := probes.take(ctx, due)
+		pctx, cancel := context.WithTimeout(ctx, soakProbeTimeout)
+		s := probes.take(pctx, due)
+		cancel()
 		if ctx.Err() != nil {
 			// Interrupted while sampling: the figures are not whole.
 			return samples

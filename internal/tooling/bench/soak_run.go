@@ -83,7 +83,7 @@ func RunSoak(ctx context.Context, opts LocalOptions, cfg SoakConfig, onSample fu
 	}
 	defer l.Close()
 	var acked soakAcked
-	probes, closeProbes, err := LocalSoakProbes(l, acked.n.Load)
+	probes, closeProbes, err := LocalSoakProbes(l, nodeKeyPrefix(opts.NodeArgs), acked.n.Load)
 	if err != nil {
 		return rep, err
 	}
@@ -128,12 +128,12 @@ func RunSoak(ctx context.Context, opts LocalOptions, cfg SoakConfig, onSample fu
 }
 
 // LocalSoakProbes reads the figures of a soak from the local servers:
-// Redis's INFO, the metadata store's index, one listing of the bucket
-// and the node's /metrics. The index is read under the default key
-// prefix (metadata.DefaultPrefix). close releases the connections.
-func LocalSoakProbes(l *Local, acked func() int64) (p SoakProbes, close func(), err error) {
+// Redis's INFO, the metadata store's index (under keyPrefix; empty means
+// metadata.DefaultPrefix), one listing of the bucket and the node's
+// /metrics. close releases the connections.
+func LocalSoakProbes(l *Local, keyPrefix string, acked func() int64) (p SoakProbes, close func(), err error) {
 	rdb := redis.NewClient(&redis.Options{Addr: l.Redis.Addr, PoolSize: 2})
-	meta := metadata.New(rdb, metadata.Options{})
+	meta := metadata.New(rdb, metadata.Options{Prefix: keyPrefix})
 	store, err := miniostore.New(miniostore.Config{
 		Endpoint: l.MinIO.Endpoint, Bucket: l.Bucket, Region: "us-east-1", PathStyle: true,
 		Credentials: credentials.NewStaticV4(l.MinIO.AccessKey, l.MinIO.SecretKey, ""),
@@ -174,4 +174,20 @@ func infoInt(info, name string) (int64, error) {
 		}
 	}
 	return 0, errors.New("redis INFO has no " + name)
+}
+
+// nodeKeyPrefix returns the value of the last --key-prefix among the
+// node's flags (as "--key-prefix=P" or "--key-prefix P"), or "" for the
+// default, so that the index is counted where the node writes it.
+func nodeKeyPrefix(args []string) string {
+	prefix := ""
+	for i, a := range args {
+		a = "--" + strings.TrimLeft(a, "-")
+		if v, ok := strings.CutPrefix(a, "--key-prefix="); ok {
+			prefix = v
+		} else if a == "--key-prefix" && i+1 < len(args) {
+			prefix = args[i+1]
+		}
+	}
+	return prefix
 }

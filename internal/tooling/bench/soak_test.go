@@ -259,3 +259,20 @@ func TestInfoInt(t *testing.T) {
 		t.Error("a missing field has no error")
 	}
 }
+
+func TestNodeKeyPrefix(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"--flush-interval=50ms"}, ""},
+		{[]string{"--key-prefix=soak"}, "soak"},
+		{[]string{"--key-prefix", "a", "-key-prefix=b"}, "b"},
+		{[]string{"--key-prefix"}, ""},
+	} {
+		if got := nodeKeyPrefix(c.args); got != c.want {
+			t.Errorf("nodeKeyPrefix(%q) = %q, want %q", c.args, got, c.want)
+		}
+	}
+}
