@@ -139,7 +139,7 @@ index and the bucket stay bounded.
 	f.Var(&o.flushBytes, "flush-bytes", "the node's --flush-bytes (passed to the node with --local; used for the PUT bound)")
 	f.BoolVar(&o.keepTopics, "keep-topics", false, "do not delete the topics the run created")
 	f.StringVarP(&o.output, "output", "o", o.output, "report format: text or json")
-	cmd.PersistentFlags().StringVar(&o.nodeBinary, nodeBinaryFlag, "", "with --local and compare: the mamba binary the node runs (default: mamba next to mamba-bench, or on PATH)")
+	cmd.PersistentFlags().StringVar(&o.nodeBinary, nodeBinaryFlag, "", "with --local, compare and soak: the mamba binary the node runs (default: mamba next to mamba-bench, or on PATH)")
 	cmd.AddCommand(newCompareCmd(&o.nodeBinary), newSoakCmd(&o.nodeBinary))
 	return cmd
 }
