@@ -42,3 +42,15 @@ BENCH_ARGS ?=
 bench:
 	go build -o bin/ ./cmd/mamba ./cmd/mamba-bench
 	bin/mamba bench --local --duration 10s --warmup 2s $(BENCH_ARGS)
+
+# The soak run of issue 13 (docs/benchmarks.md, "Soak"): builds mamba and
+# mamba-bench into bin/ and runs `mamba-bench soak` (30 minutes at a steady
+# rate, retention 5m, a sample a minute, Redis appendfsync always), which
+# needs minio and redis-server (make deps). SOAK_ARGS adds flags, e.g.
+# SOAK_ARGS="--duration 3m --sample-interval 30s --retention 1m" or
+# SOAK_ARGS="--node-arg=--retention-interval=30s -o csv".
+SOAK_ARGS ?=
+.PHONY: soak
+soak:
+	go build -o bin/ ./cmd/mamba ./cmd/mamba-bench
+	bin/mamba-bench soak $(SOAK_ARGS)

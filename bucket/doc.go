@@ -1,8 +1,9 @@
 /*
 Package bucket owns the layout of Mamba's bucket: every object key and key
 prefix, the listings of chunks, checkpoints and topic configs, the topic
-config object, and the instrumented objectstore.Store through which every
-object-store call of the product goes. No other package spells a key; they
+config object, the whole-bucket Usage report (objects and bytes by prefix,
+for benchmarks and operators), and the instrumented objectstore.Store
+through which every object-store call of the product goes. No other package spells a key; they
 ask this one (Tempo's tempodb/backend and Loki's object client play the same
 part).
 

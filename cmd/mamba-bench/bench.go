@@ -92,7 +92,9 @@ fixed schedule and latency is measured from each record's scheduled time,
 so a stall is not hidden (no coordinated omission).
 
 "mamba-bench compare" runs the same workload against raw MinIO PUTs, NATS
-JetStream and Redis Streams in one run (docs/benchmarks.md).
+JetStream and Redis Streams in one run (docs/benchmarks.md); "mamba-bench
+soak" produces at a steady rate for a long time and checks that Redis, the
+index and the bucket stay bounded.
 
 "mamba bench ARGS" runs "mamba-bench ARGS".`,
 		Example: `  mamba-bench --local --duration 20s
@@ -137,8 +139,8 @@ JetStream and Redis Streams in one run (docs/benchmarks.md).
 	f.Var(&o.flushBytes, "flush-bytes", "the node's --flush-bytes (passed to the node with --local; used for the PUT bound)")
 	f.BoolVar(&o.keepTopics, "keep-topics", false, "do not delete the topics the run created")
 	f.StringVarP(&o.output, "output", "o", o.output, "report format: text or json")
-	cmd.PersistentFlags().StringVar(&o.nodeBinary, nodeBinaryFlag, "", "with --local and compare: the mamba binary the node runs (default: mamba next to mamba-bench, or on PATH)")
-	cmd.AddCommand(newCompareCmd(&o.nodeBinary))
+	cmd.PersistentFlags().StringVar(&o.nodeBinary, nodeBinaryFlag, "", "with --local, compare and soak: the mamba binary the node runs (default: mamba next to mamba-bench, or on PATH)")
+	cmd.AddCommand(newCompareCmd(&o.nodeBinary), newSoakCmd(&o.nodeBinary))
 	return cmd
 }
 

@@ -165,6 +165,13 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--message-size", "4", "--url", "http://127.0.0.1:1"}, "message size"},
 		{[]string{"compare", "--systems", "kafka"}, "unknown system"},
 		{[]string{"compare", "-o", "yaml"}, "--output"},
+		{[]string{"soak", "-o", "yaml"}, "--output"},
+		{[]string{"soak", "--redis-aof", "sometimes"}, "--redis-aof"},
+		{[]string{"soak", "--rate", "0"}, "rate 0: want a steady rate"},
+		{[]string{"soak", "--record-bytes", "4"}, "record bytes 4"},
+		{[]string{"soak", "--duration", "1m", "--sample-interval", "2m"}, "sample interval 2m0s"},
+		{[]string{"soak", "--retention", "0s", "--partitions", "0"}, "partitions 0"},
+		{[]string{"soak", "--record-bytes", "lots"}, "record-bytes"},
 	} {
 		cmd := newRootCmd()
 		cmd.SetArgs(tc.args)

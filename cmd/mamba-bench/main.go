@@ -2,7 +2,9 @@
 // instead: `mamba-bench` produces and consumes through the Go SDK against
 // one node and reports throughput, HDR latencies, PUT/GET cost and the
 // node's CPU and memory; `mamba-bench compare` measures raw MinIO PUTs,
-// Mamba, NATS JetStream and Redis Streams side by side.
+// Mamba, NATS JetStream and Redis Streams side by side; `mamba-bench soak`
+// produces at a steady rate for a long time and checks that Redis, the
+// index and the bucket stay bounded.
 //
 // It is a binary of its own so that the mamba binary does not carry the
 // benchmark's dependencies (nats.go, hdrhistogram-go); `mamba bench ARGS`

@@ -75,6 +75,9 @@ type MambaConfig struct {
 	// end unless KeepTopics).
 	TopicPrefix string
 	KeepTopics  bool
+	// Retention, when above zero, is the retention_ms of the topics the
+	// run creates.
+	Retention time.Duration
 
 	// Progress, when set, is called about once a second; calls never
 	// overlap.
@@ -368,7 +371,11 @@ func (r *mambaRun) createTopics(ctx context.Context) error {
 	id := fmt.Sprintf("%x", buf)
 	for i := range r.cfg.Topics {
 		name := fmt.Sprintf("%s-%s-%d", r.cfg.TopicPrefix, id, i)
-		if _, err := r.admin.CreateTopic(ctx, name, r.cfg.Partitions); err != nil {
+		var opts []client.TopicOpt
+		if r.cfg.Retention > 0 {
+			opts = append(opts, client.WithRetention(r.cfg.Retention))
+		}
+		if _, err := r.admin.CreateTopic(ctx, name, r.cfg.Partitions, opts...); err != nil {
 			return fmt.Errorf("bench: create topic %s: %w", name, err)
 		}
 		r.topics = append(r.topics, name)

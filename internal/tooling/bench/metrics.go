@@ -32,6 +32,9 @@ type nodeSample struct {
 	overloaded float64 // produce requests answered 429
 	cpuSeconds float64 // process_cpu_seconds_total
 	rssBytes   float64 // process_resident_memory_bytes
+	// checkpointSeconds and checkpointBytes are the last checkpoint this
+	// node wrote (package recovery); 0 before its first.
+	checkpointSeconds, checkpointBytes float64
 }
 
 // scrapeNode reads the node's Prometheus metrics.
@@ -64,6 +67,8 @@ func scrapeNode(ctx context.Context, hc *http.Client, metricsURL string) (nodeSa
 	s.overloaded = sumMetric(families["mamba_produce_requests_total"], "outcome", "overloaded")
 	s.cpuSeconds = sumMetric(families["process_cpu_seconds_total"], "", "")
 	s.rssBytes = sumMetric(families["process_resident_memory_bytes"], "", "")
+	s.checkpointSeconds = sumMetric(families["mamba_checkpoint_last_duration_seconds"], "", "")
+	s.checkpointBytes = sumMetric(families["mamba_checkpoint_last_bytes"], "", "")
 	return s, nil
 }
 
