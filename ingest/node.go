@@ -221,9 +221,9 @@ func (n *Node) CreateTopic(ctx context.Context, cfg TopicConfig) (TopicConfig, e
 		return TopicConfig{}, err
 	}
 	t := metadata.Topic{
-		Name:        cfg.Name,
-		ID:          ulid.Make().String(),
-		Partitions:  cfg.Partitions,
+		Name:           cfg.Name,
+		ID:             ulid.Make().String(),
+		Partitions:     cfg.Partitions,
 		RetentionMS:    cfg.RetentionMS,
 		RetentionBytes: cfg.RetentionBytes,
 		CreatedMS:      n.now().UnixMilli(),
