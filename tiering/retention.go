@@ -192,11 +192,16 @@ func (r *Retention) topic(ctx context.Context, t metadata.Topic, renew func() er
 	return topicGauges{stored: u.StoredBytes, objects: u.Objects, logStartAge: metadata.LogStartAge(first, ok, r.now())}, nil
 }
 
+// maxLostTrims is how many times in a row a partition's trim may find its
+// head changed (by a compaction swap, say) before the pass leaves the
+// partition to the next pass.
+const maxLostTrims = 3
+
 // partition trims the partition's expired entries, one step (one Head,
 // one Trim of at most maxTrim entries, one renew) at a time, until the
 // first entry that stays.
 func (r *Retention) partition(ctx context.Context, t metadata.Topic, p int32, renew func() error) error {
-	for {
+	for lost := 0; lost < maxLostTrims; {
 		entries, stored, err := r.meta.Head(ctx, t.Name, p, r.maxTrim)
 		if err != nil {
 			return err
@@ -205,17 +210,23 @@ func (r *Retention) partition(ctx context.Context, t metadata.Topic, p int32, re
 		if n == 0 {
 			return nil
 		}
-		if _, trimmed, err := r.meta.Trim(ctx, t, p, entries[:n]); err != nil {
+		_, trimmed, err := r.meta.Trim(ctx, t, p, entries[:n])
+		if err != nil {
 			return err
-		} else if trimmed {
+		}
+		if trimmed {
+			lost = 0
 			r.trimmedEntries.Add(float64(n))
 			r.trimmedBytes.Add(float64(freed))
+		} else {
+			lost++ // the head changed under us: read it again
 		}
-		// Not trimmed: another trim moved the head first; read it again.
 		if err := renew(); err != nil {
 			return err
 		}
 	}
+	r.log.Info("retention: partition's head keeps changing, left for the next pass", "topic", t.Name, "partition", p)
+	return nil
 }
 
 // expired returns how many of entries (a partition's oldest, in offset

@@ -414,3 +414,40 @@ func TestRetentionConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestRetentionRereadsAHeadThatChangedUnderIt(t *testing.T) {
+	forEngines(t, func(t *testing.T, e *retEnv) {
+		ctx := t.Context()
+		tp := e.topic("raced", 1, 0, 1)
+		for range 4 {
+			e.commit(tp, e.now, 1, 0)
+		}
+		// The clock is read between Head and Trim: there another trimmer
+		// (a compaction swap, say) removes the first entry.
+		calls := 0
+		r, err := NewRetention(RetentionConfig{Now: func() time.Time {
+			if calls++; calls == 1 {
+				first, _, err := e.meta.Head(ctx, "raced", 0, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, ok, err := e.meta.Trim(ctx, tp, 0, first); err != nil || !ok {
+					t.Fatalf("racing trim: %v %v", ok, err)
+				}
+			}
+			return e.now
+		}}, e.meta, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Pass(ctx, func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if s := e.stats("raced", 0); s.LogStartOffset != 3 {
+			t.Fatalf("log start %d, want 3 (only the newest entry left)", s.LogStartOffset)
+		}
+		if got := testutil.ToFloat64(r.trimmedEntries); got != 2 {
+			t.Fatalf("this pass trimmed %v entries, want 2 (the racing trim took one)", got)
+		}
+	})
+}
