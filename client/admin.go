@@ -11,8 +11,13 @@ import (
 type Topic struct {
 	Name       string
 	Partitions int
-	// Retention is how long records are kept; zero keeps them forever.
+	// Retention is how long records are kept, by append time (when the
+	// node wrote the chunk holding them); zero keeps them forever.
 	Retention time.Duration
+	// RetentionBytes bounds each partition's stored bytes: retention
+	// removes the oldest batches while the partition stays at or above it;
+	// zero is no bound.
+	RetentionBytes int64
 }
 
 // PartitionStats are the offsets of one partition.
@@ -24,32 +29,64 @@ type PartitionStats struct {
 	// HighWatermark is the offset the next record will get: the number
 	// of records ever committed to the partition.
 	HighWatermark int64
+	// StoredBytes is the size of the partition's stored batches, the
+	// figure RetentionBytes bounds.
+	StoredBytes int64
 }
 
-// TopicDescription is a topic and its partitions' offsets.
+// TopicDescription is a topic, what it stores and its partitions' offsets.
 type TopicDescription struct {
 	Topic
+	// StoredBytes is the size of the topic's stored batches.
+	StoredBytes int64
+	// Objects is the number of objects (chunks) in the bucket holding
+	// them.
+	Objects int64
+	// LogStartAge is the age of the topic's oldest readable batch by
+	// append time; zero when the topic holds nothing.
+	LogStartAge time.Duration
 	// PartitionStats has one entry per partition, in partition order.
 	PartitionStats []PartitionStats
 }
 
-// TopicOpt is an option of CreateTopic.
-type TopicOpt func(*apiTopic)
+// TopicOpt is a retention setting of CreateTopic and UpdateTopic.
+type TopicOpt func(*topicSettings)
 
-// WithRetention keeps the topic's records for d (to the millisecond);
-// without it they are kept forever.
+// topicSettings are the settings the options chose; nil is not chosen.
+type topicSettings struct {
+	RetentionMS    *int64 `json:"retention_ms,omitempty"`
+	RetentionBytes *int64 `json:"retention_bytes,omitempty"`
+}
+
+// WithRetention keeps the topic's records for d (to the millisecond) after
+// the node wrote them; 0, or creating without it, keeps them forever.
 func WithRetention(d time.Duration) TopicOpt {
-	return func(t *apiTopic) { t.RetentionMS = d.Milliseconds() }
+	ms := d.Milliseconds()
+	return func(t *topicSettings) { t.RetentionMS = &ms }
+}
+
+// WithRetentionBytes bounds each partition's stored bytes to n: the oldest
+// batches go while the partition stays at or above n. 0, or creating
+// without it, is no bound.
+func WithRetentionBytes(n int64) TopicOpt {
+	return func(t *topicSettings) { t.RetentionBytes = &n }
 }
 
 type apiTopic struct {
-	Name        string `json:"name"`
-	Partitions  int    `json:"partitions"`
-	RetentionMS int64  `json:"retention_ms"`
+	Name           string `json:"name"`
+	Partitions     int    `json:"partitions"`
+	RetentionMS    int64  `json:"retention_ms"`
+	RetentionBytes int64  `json:"retention_bytes"`
 }
 
 func (t apiTopic) topic() Topic {
-	return Topic{Name: t.Name, Partitions: t.Partitions, Retention: time.Duration(t.RetentionMS) * time.Millisecond}
+	return Topic{Name: t.Name, Partitions: t.Partitions, Retention: time.Duration(t.RetentionMS) * time.Millisecond, RetentionBytes: t.RetentionBytes}
+}
+
+type apiTopicCreate struct {
+	Name       string `json:"name"`
+	Partitions int    `json:"partitions"`
+	topicSettings
 }
 
 // CreateTopic creates a topic with the given number of partitions (1 to
@@ -57,15 +94,38 @@ func (t apiTopic) topic() Topic {
 // name is taken. It is not retried, since a retry after a lost answer
 // would report ErrTopicExists for the caller's own topic.
 func (c *Client) CreateTopic(ctx context.Context, name string, partitions int, opts ...TopicOpt) (Topic, error) {
-	in := apiTopic{Name: name, Partitions: partitions}
+	in := apiTopicCreate{Name: name, Partitions: partitions}
 	for _, o := range opts {
-		o(&in)
+		o(&in.topicSettings)
 	}
 	var out apiTopic
 	if _, err := c.sendJSON(ctx, http.MethodPost, "/v1/topics", false, in, &out); err != nil {
 		return Topic{}, fmt.Errorf("create topic %s: %w", name, err)
 	}
 	return out.topic(), nil
+}
+
+// UpdateTopic changes the topic's retention (WithRetention,
+// WithRetentionBytes; settings not given stay as they are) and returns the
+// topic as it is afterwards, or ErrTopicNotFound. The retention job
+// applies the change at its next pass. It is retried like a read, since
+// setting the same values twice changes nothing.
+func (c *Client) UpdateTopic(ctx context.Context, name string, opts ...TopicOpt) (TopicDescription, error) {
+	if name == "" {
+		return TopicDescription{}, fmt.Errorf("update topic: %w: empty topic name", ErrInvalidRequest)
+	}
+	var in topicSettings
+	for _, o := range opts {
+		o(&in)
+	}
+	if in.RetentionMS == nil && in.RetentionBytes == nil {
+		return TopicDescription{}, fmt.Errorf("update topic %s: %w: nothing to change (give WithRetention or WithRetentionBytes)", name, ErrInvalidRequest)
+	}
+	var out apiTopicDescription
+	if _, err := c.sendJSON(ctx, http.MethodPatch, apiPath("v1", "topics", name), true, in, &out); err != nil {
+		return TopicDescription{}, fmt.Errorf("update topic %s: %w", name, err)
+	}
+	return out.description(), nil
 }
 
 // ListTopics returns every topic, sorted by name as the node lists them.
@@ -83,28 +143,42 @@ func (c *Client) ListTopics(ctx context.Context) ([]Topic, error) {
 	return topics, nil
 }
 
-// DescribeTopic returns the topic and the offsets of its partitions, or
-// ErrTopicNotFound.
+type apiTopicDescription struct {
+	apiTopic
+	StoredBytes    int64 `json:"stored_bytes"`
+	Objects        int64 `json:"objects"`
+	LogStartAgeMS  int64 `json:"log_start_age_ms"`
+	PartitionStats []struct {
+		Partition      int32 `json:"partition"`
+		LogStartOffset int64 `json:"log_start_offset"`
+		HighWatermark  int64 `json:"high_watermark"`
+		StoredBytes    int64 `json:"stored_bytes"`
+	} `json:"partition_stats"`
+}
+
+func (out apiTopicDescription) description() TopicDescription {
+	d := TopicDescription{
+		Topic: out.topic(), StoredBytes: out.StoredBytes, Objects: out.Objects,
+		LogStartAge:    time.Duration(out.LogStartAgeMS) * time.Millisecond,
+		PartitionStats: make([]PartitionStats, len(out.PartitionStats)),
+	}
+	for i, s := range out.PartitionStats {
+		d.PartitionStats[i] = PartitionStats{Partition: s.Partition, LogStartOffset: s.LogStartOffset, HighWatermark: s.HighWatermark, StoredBytes: s.StoredBytes}
+	}
+	return d
+}
+
+// DescribeTopic returns the topic, what it stores and the offsets of its
+// partitions, or ErrTopicNotFound.
 func (c *Client) DescribeTopic(ctx context.Context, name string) (TopicDescription, error) {
 	if name == "" {
 		return TopicDescription{}, fmt.Errorf("describe topic: %w: empty topic name", ErrInvalidRequest)
 	}
-	var out struct {
-		apiTopic
-		PartitionStats []struct {
-			Partition      int32 `json:"partition"`
-			LogStartOffset int64 `json:"log_start_offset"`
-			HighWatermark  int64 `json:"high_watermark"`
-		} `json:"partition_stats"`
-	}
+	var out apiTopicDescription
 	if err := c.getJSON(ctx, apiPath("v1", "topics", name), &out); err != nil {
 		return TopicDescription{}, fmt.Errorf("describe topic %s: %w", name, err)
 	}
-	d := TopicDescription{Topic: out.topic(), PartitionStats: make([]PartitionStats, len(out.PartitionStats))}
-	for i, s := range out.PartitionStats {
-		d.PartitionStats[i] = PartitionStats{Partition: s.Partition, LogStartOffset: s.LogStartOffset, HighWatermark: s.HighWatermark}
-	}
-	return d, nil
+	return out.description(), nil
 }
 
 // DeleteTopic deletes the topic and its records, or returns

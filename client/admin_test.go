@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -99,5 +100,80 @@ func TestAdminRoundTripAndErrors(t *testing.T) {
 	defer p.Close(ctx)
 	if _, err := p.Produce(ctx, client.Record{Topic: "orders", Value: []byte("x")}); !errors.Is(err, client.ErrTopicNotFound) {
 		t.Fatalf("produce to a deleted topic: %v, want ErrTopicNotFound", err)
+	}
+}
+
+func TestUpdateTopicRetentionIsEnforced(t *testing.T) {
+	node := startNode(t, "--retention-interval", "50ms")
+	c := newClient(t, node.URL)
+	ctx := t.Context()
+
+	created, err := c.CreateTopic(ctx, "logs", 1, client.WithRetentionBytes(1<<30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.RetentionBytes != 1<<30 || created.Retention != 0 {
+		t.Fatalf("created %+v, want retention_bytes 1 GiB and no time retention", created)
+	}
+	p, err := c.NewProducer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	// Three durable acks in a row: three chunks, three index entries.
+	for i := range 3 {
+		if _, err := p.Produce(ctx, client.Record{Topic: "logs", Value: []byte(fmt.Sprintf("record-%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := c.DescribeTopic(ctx, "logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Objects != 3 || before.StoredBytes == 0 || before.PartitionStats[0].StoredBytes != before.StoredBytes {
+		t.Fatalf("before: %+v, want 3 objects and the partition's bytes", before)
+	}
+
+	d, err := c.UpdateTopic(ctx, "logs", client.WithRetention(time.Hour), client.WithRetentionBytes(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Retention != time.Hour || d.RetentionBytes != 1 || d.Name != "logs" || len(d.PartitionStats) != 1 {
+		t.Fatalf("update answered %+v", d)
+	}
+	// The node's retention job keeps only the newest batch.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d, err = c.DescribeTopic(ctx, "logs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.PartitionStats[0].LogStartOffset == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log start still %d after 10 s, want 2", d.PartitionStats[0].LogStartOffset)
+		}
+		time.Sleep(20 * time.Millisecond) // polling under a deadline
+	}
+	if d.StoredBytes >= before.StoredBytes || d.Objects != 1 || d.LogStartAge <= 0 {
+		t.Fatalf("after retention: %+v, want fewer bytes than %d, 1 object, an age", d, before.StoredBytes)
+	}
+	pc, err := c.NewPartitionConsumer("logs", 0, 0, client.WithMaxWait(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.Fetch(ctx); !errors.Is(err, client.ErrOffsetOutOfRange) {
+		t.Fatalf("fetch below the log start: %v, want ErrOffsetOutOfRange", err)
+	}
+
+	if _, err := c.UpdateTopic(ctx, "logs"); !errors.Is(err, client.ErrInvalidRequest) {
+		t.Fatalf("update without options: %v, want ErrInvalidRequest", err)
+	}
+	if _, err := c.UpdateTopic(ctx, "logs", client.WithRetention(-time.Second)); !errors.Is(err, client.ErrInvalidRequest) {
+		t.Fatalf("negative retention: %v, want ErrInvalidRequest", err)
+	}
+	if _, err := c.UpdateTopic(ctx, "nope", client.WithRetention(time.Second)); !errors.Is(err, client.ErrTopicNotFound) {
+		t.Fatalf("unknown topic: %v, want ErrTopicNotFound", err)
 	}
 }

@@ -135,13 +135,43 @@ type FetchResult struct {
 type TopicConfig struct {
 	Name       string
 	Partitions int
-	// RetentionMS is how long records are kept; 0 means forever.
+	// RetentionMS is how long records are kept, by the time their chunk
+	// was written (append time); 0 means forever. At most
+	// MaxRetentionMS.
 	RetentionMS int64
+	// RetentionBytes bounds each partition's stored bytes: the oldest
+	// batches go while the rest stays at least this big; 0 means no
+	// bound. At most MaxRetentionBytes.
+	RetentionBytes int64
 }
 
-// TopicDescription is a topic and its partitions' offsets.
+// Bounds of a topic's retention settings: beyond them a value is a
+// mistake (a unit slip), not a wish.
+const (
+	// MaxRetentionMS is 1,000 years in milliseconds.
+	MaxRetentionMS int64 = 1000 * 365 * 24 * 3600 * 1000
+	// MaxRetentionBytes is 1 EiB.
+	MaxRetentionBytes int64 = 1 << 60
+)
+
+// TopicUpdate changes a topic's retention; a nil field stays as it is, and
+// at least one must be set.
+type TopicUpdate struct {
+	RetentionMS    *int64
+	RetentionBytes *int64
+}
+
+// TopicDescription is a topic, what it stores and its partitions' offsets.
 type TopicDescription struct {
 	TopicConfig
+	// StoredBytes is the size of the topic's indexed batches, the sum of
+	// its partitions' StoredBytes.
+	StoredBytes int64
+	// Objects is the number of objects (chunks) its index refers to.
+	Objects int64
+	// LogStartAge is the age of its oldest readable batch by append time;
+	// zero when it holds nothing.
+	LogStartAge    time.Duration
 	PartitionStats []metadata.PartitionStats
 }
 
@@ -163,6 +193,9 @@ type Admitter interface {
 type Service interface {
 	Admitter
 	CreateTopic(ctx context.Context, cfg TopicConfig) (TopicConfig, error)
+	// UpdateTopic changes the topic's retention and returns it as it is
+	// afterwards.
+	UpdateTopic(ctx context.Context, name string, u TopicUpdate) (TopicConfig, error)
 	ListTopics(ctx context.Context) ([]TopicConfig, error)
 	DescribeTopic(ctx context.Context, name string) (TopicDescription, error)
 	DeleteTopic(ctx context.Context, name string) error

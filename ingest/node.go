@@ -221,11 +221,12 @@ func (n *Node) CreateTopic(ctx context.Context, cfg TopicConfig) (TopicConfig, e
 		return TopicConfig{}, err
 	}
 	t := metadata.Topic{
-		Name:        cfg.Name,
-		ID:          ulid.Make().String(),
-		Partitions:  cfg.Partitions,
-		RetentionMS: cfg.RetentionMS,
-		CreatedMS:   n.now().UnixMilli(),
+		Name:           cfg.Name,
+		ID:             ulid.Make().String(),
+		Partitions:     cfg.Partitions,
+		RetentionMS:    cfg.RetentionMS,
+		RetentionBytes: cfg.RetentionBytes,
+		CreatedMS:      n.now().UnixMilli(),
 	}
 	if err := t.Validate(); err != nil {
 		return TopicConfig{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
@@ -244,7 +245,7 @@ func (n *Node) CreateTopic(ctx context.Context, cfg TopicConfig) (TopicConfig, e
 		_ = n.bucket.DeleteTopicConfig(context.WithoutCancel(ctx), t.Name, t.ID)
 		return TopicConfig{}, metaErr(err)
 	}
-	return TopicConfig{Name: t.Name, Partitions: t.Partitions, RetentionMS: t.RetentionMS}, nil
+	return topicConfig(t), nil
 }
 
 // ListTopics returns every topic.
@@ -255,21 +256,9 @@ func (n *Node) ListTopics(ctx context.Context) ([]TopicConfig, error) {
 	}
 	out := make([]TopicConfig, len(ts))
 	for i, t := range ts {
-		out[i] = TopicConfig{Name: t.Name, Partitions: t.Partitions, RetentionMS: t.RetentionMS}
+		out[i] = topicConfig(t)
 	}
 	return out, nil
-}
-
-// DescribeTopic returns the topic and its partitions' offsets.
-func (n *Node) DescribeTopic(ctx context.Context, name string) (TopicDescription, error) {
-	t, stats, err := n.meta.PartitionStats(ctx, name)
-	if err != nil {
-		return TopicDescription{}, metaErr(err)
-	}
-	return TopicDescription{
-		TopicConfig:    TopicConfig{Name: t.Name, Partitions: t.Partitions, RetentionMS: t.RetentionMS},
-		PartitionStats: stats,
-	}, nil
 }
 
 // DeleteTopic removes the topic's configuration from the bucket, then

@@ -22,10 +22,34 @@ func ValidateTopicConfig(cfg TopicConfig) error {
 	if cfg.Partitions < 1 || cfg.Partitions > metadata.MaxPartitions {
 		errs = append(errs, invalidf("partitions %d: want 1 to %d", cfg.Partitions, metadata.MaxPartitions))
 	}
-	if cfg.RetentionMS < 0 {
-		errs = append(errs, invalidf("retention_ms %d: want 0 (keep forever) or more", cfg.RetentionMS))
-	}
+	errs = append(errs, validateRetention(&cfg.RetentionMS, &cfg.RetentionBytes)...)
 	return errors.Join(errs...)
+}
+
+// ValidateTopicUpdate checks a change of a topic's retention, naming every
+// bad field.
+func ValidateTopicUpdate(name string, u TopicUpdate) error {
+	var errs []error
+	if chunk.ValidateTopic(name) != nil {
+		errs = append(errs, invalidf("topic %q: want 1 to %d characters of A-Z, a-z, 0-9, '.', '_' and '-'", shorten(name), chunk.MaxTopicLen))
+	}
+	if u.RetentionMS == nil && u.RetentionBytes == nil {
+		errs = append(errs, invalidf("nothing to change: set retention_ms, retention_bytes or both"))
+	}
+	errs = append(errs, validateRetention(u.RetentionMS, u.RetentionBytes)...)
+	return errors.Join(errs...)
+}
+
+// validateRetention checks the retention fields that are not nil.
+func validateRetention(ms, bytes *int64) []error {
+	var errs []error
+	if ms != nil && (*ms < 0 || *ms > MaxRetentionMS) {
+		errs = append(errs, invalidf("retention_ms %d: want 0 (keep forever) to %d (1000 years)", *ms, MaxRetentionMS))
+	}
+	if bytes != nil && (*bytes < 0 || *bytes > MaxRetentionBytes) {
+		errs = append(errs, invalidf("retention_bytes %d: want 0 (no bound) to %d (1 EiB)", *bytes, MaxRetentionBytes))
+	}
+	return errs
 }
 
 // ValidateGroupName checks a consumer group's name.

@@ -1,22 +1,39 @@
 /*
-Package tiering will own the life of a record in the bucket after its first
-write, so that cost follows live data and recent work, never total history:
+Package tiering owns the life of a record in the bucket after its first
+write, so that cost follows live data and recent work, never total history.
+
+Background jobs: a Job (NewJob) runs a Pass every interval on whichever
+node holds the job's lease in Redis (metadata.JobLease); every node runs
+every job, one at a time does the work, and a dead node's job moves on once
+its lease runs out. A Pass does bounded steps and calls renew between them;
+renew fails once the node no longer holds the lease, and the pass stops.
+
+Built:
+
+  - retention (Retention, NewRetentionJob; job "retention"): trims each
+    partition's oldest index entries once their chunk was written more
+    than the topic's retention_ms ago (append time, decoded from the chunk
+    id, as Kafka's LogAppendTime) or while the partition stays at or above
+    retention_bytes without them, in steps of at most
+    RetentionConfig.MaxTrim entries (metadata.Store.Head, then
+    metadata.Store.Trim). Trimming raises the log start offset and takes
+    the entries off the topic's refs and bytes hashes; it deletes no
+    object. The lease holder also publishes per-topic gauges (stored bytes,
+    objects, log start age). See docs/operations.md, "Retention".
+
+Still to come:
 
   - compaction: rewriting a node's small multi-topic L0 chunks into large
     per-partition segments with an offset index inside, and swapping their
     index entries in Redis atomically (the old chunks stay authoritative
     until the swap commits);
-  - retention by time and bytes: advancing each partition's log start offset
-    and trimming its index in small bounded steps;
   - garbage collection: deleting an object only after a grace period once
-    nothing references it (compacted L0 chunks, expired segments, deleted
-    topics' chunks, orphans of a PUT that was never committed);
+    nothing references it (compacted L0 chunks, chunks whose entries
+    retention trimmed, deleted topics' chunks, orphans of a PUT that was
+    never committed);
   - storage classes: moving old segments to colder classes where the backend
     has them.
 
-Background jobs here take leases in Redis (metadata.JobLease) so that one
-worker does each job and a dead worker's job moves on. None of this is built
-yet: today nothing is ever deleted (see docs/operations.md). Checkpoints and
-restore, which used to live here, are package recovery.
+Checkpoints and restore, which used to live here, are package recovery.
 */
 package tiering

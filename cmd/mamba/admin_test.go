@@ -57,6 +57,36 @@ func TestTopicAndGroupCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &desc); code != 0 || err != nil || desc.Name != "orders" || len(desc.PartitionStats) != 3 || desc.PartitionStats[2].HighWatermark != 1 {
 		t.Fatalf("topic describe -o json: %d %v %q", code, err, out)
 	}
+	out, errOut, code = runBinary(t, dev.URL, "topic", "alter", "orders", "--retention-bytes", "4096")
+	if code != 0 || !strings.Contains(out, "topic orders: retention 1h0m0s, 4096 bytes per partition") {
+		t.Fatalf("topic alter: %d %q %q", code, out, errOut)
+	}
+	out, _, code = runBinary(t, dev.URL, "topic", "describe", "orders", "-o", "json")
+	var altered struct {
+		RetentionMS    int64 `json:"retention_ms"`
+		RetentionBytes int64 `json:"retention_bytes"`
+		StoredBytes    int64 `json:"stored_bytes"`
+		Objects        int64 `json:"objects"`
+		PartitionStats []struct {
+			StoredBytes int64 `json:"stored_bytes"`
+		} `json:"partition_stats"`
+	}
+	if err := json.Unmarshal([]byte(out), &altered); code != 0 || err != nil || altered.RetentionMS != 3600000 || altered.RetentionBytes != 4096 ||
+		altered.Objects != 1 || altered.StoredBytes == 0 || altered.PartitionStats[2].StoredBytes != altered.StoredBytes {
+		t.Fatalf("describe after alter: %d %v %q", code, err, out)
+	}
+	_, errOut, code = runBinary(t, dev.URL, "topic", "alter", "orders")
+	if code != 1 || !strings.Contains(errOut, "nothing to change") {
+		t.Fatalf("alter without flags: %d %q", code, errOut)
+	}
+	_, errOut, code = runBinary(t, dev.URL, "topic", "alter", "orders", "--retention-bytes", "-1")
+	if code != 1 || !strings.Contains(errOut, "invalid_request") || !strings.Contains(errOut, "retention_bytes") {
+		t.Fatalf("alter with negative bytes: %d %q", code, errOut)
+	}
+	_, errOut, code = runBinary(t, dev.URL, "topic", "alter", "nope", "--retention", "1m")
+	if code != 1 || !strings.Contains(errOut, "topic_not_found") {
+		t.Fatalf("alter unknown topic: %d %q", code, errOut)
+	}
 	if code := doJSON(t, "POST", dev.URL+"/v1/groups/billing/members", map[string]any{"topics": []string{"orders"}}, nil); code != http.StatusCreated {
 		t.Fatalf("join: %d", code)
 	}

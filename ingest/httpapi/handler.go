@@ -91,6 +91,7 @@ var routes = []route{
 	{http.MethodPost, "/v1/topics", (*handler).createTopic},
 	{http.MethodGet, "/v1/topics", (*handler).listTopics},
 	{http.MethodGet, "/v1/topics/{topic}", (*handler).describeTopic},
+	{http.MethodPatch, "/v1/topics/{topic}", (*handler).updateTopic},
 	{http.MethodDelete, "/v1/topics/{topic}", (*handler).deleteTopic},
 	{http.MethodPost, "/v1/topics/{topic}/records", (*handler).produce},
 	{http.MethodGet, "/v1/topics/{topic}/partitions/{partition}/records", (*handler).fetch},

@@ -29,6 +29,7 @@ type scriptedService struct {
 	errs  map[string]error
 
 	created  []ingest.TopicConfig
+	updated  []ingest.TopicUpdate
 	produced []producedCall
 	fetched  []ingest.FetchRequest
 
@@ -122,6 +123,19 @@ func (s *scriptedService) CreateTopic(ctx context.Context, cfg ingest.TopicConfi
 	defer s.mu.Unlock()
 	s.created = append(s.created, cfg)
 	return cfg, nil
+}
+
+func (s *scriptedService) UpdateTopic(ctx context.Context, name string, u ingest.TopicUpdate) (ingest.TopicConfig, error) {
+	if err := s.record("UpdateTopic"); err != nil {
+		return ingest.TopicConfig{}, err
+	}
+	if err := ingest.ValidateTopicUpdate(name, u); err != nil {
+		return ingest.TopicConfig{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.updated = append(s.updated, u)
+	return s.describe.TopicConfig, nil
 }
 
 func (s *scriptedService) ListTopics(ctx context.Context) ([]ingest.TopicConfig, error) {
