@@ -123,7 +123,7 @@ func (n *Node) CommitOffsets(ctx context.Context, group string, offsets []metada
 			return invalidf("offsets[%d]: lease %d is not a lease", i, o.Lease)
 		}
 	}
-	return metaErr(n.meta.CommitOffsets(ctx, group, offsets))
+	return metaErr(n.meta.CommitOffsets(ctx, group, offsets, n.now()))
 }
 
 // DescribeGroup returns the group's members and its lag in every partition
