@@ -15,8 +15,19 @@ write, so that cost follows live data and recent work, never total history:
     has them.
 
 Background jobs here take leases in Redis (metadata.JobLease) so that one
-worker does each job and a dead worker's job moves on. None of this is built
-yet: today nothing is ever deleted (see docs/operations.md). Checkpoints and
-restore, which used to live here, are package recovery.
+worker does each job and a dead worker's job moves on: every one is a Job,
+whose Pass renews the lease between bounded steps. Checkpoints and restore,
+which used to live here, are package recovery.
+
+The group janitor (GroupJanitor, the job named "groups") keeps consumer
+group state following the groups in use: each pass walks the groups set a
+page at a time and deletes, with metadata.Store.ExpireGroup (one atomic
+script that UNLINKs the group's keys), every group with no live member
+whose last join, heartbeat, leave or offset commit is older than the
+retention (--group-retention, 7 days by default; 0 disables expiry). It
+also removes from every group the committed offsets of topics that no
+longer exist, comparing each offset with the value it read so that one
+committed since is kept. It counts mamba_groups_expired_total and
+mamba_group_offsets_removed_total.
 */
 package tiering

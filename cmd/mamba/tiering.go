@@ -1,11 +1,15 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
+	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/tiering"
@@ -14,22 +18,79 @@ import (
 // tieringOptions are the settings of the background jobs that keep cost
 // following live data (retention, garbage collection, group expiry). Every
 // node runs every job; a lease in Redis lets one node at a time do each.
-type tieringOptions struct{}
+type tieringOptions struct {
+	groups groupJanitorOptions
+}
 
 // defaultTieringOptions are the defaults of the jobs' flags.
 func defaultTieringOptions() tieringOptions {
-	return tieringOptions{}
+	return tieringOptions{
+		groups: defaultGroupJanitorOptions(),
+	}
 }
 
 // addTieringFlags declares the jobs' flags, which serve and dev share.
 func addTieringFlags(f *pflag.FlagSet, o *tieringOptions) {
-	_ = f
-	_ = o
+	addGroupJanitorFlags(f, &o.groups)
 }
 
 // tieringJobs returns the background jobs this node runs beside the
 // ingest node, checking the settings first.
 func tieringJobs(o tieringOptions, nodeID string, meta *metadata.Store, store objectstore.Store, reg prometheus.Registerer, log *slog.Logger) ([]*tiering.Job, error) {
-	_, _, _, _, _, _ = o, nodeID, meta, store, reg, log
-	return nil, nil
+	_ = store
+	var jobs []*tiering.Job
+	var errs []error
+	if j, err := groupJanitorJob(o.groups, nodeID, meta, reg, log); err != nil {
+		errs = append(errs, err)
+	} else if j != nil {
+		jobs = append(jobs, j)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
+// --- Consumer group expiry (the "groups" job) ---
+
+// groupJanitorOptions configure the group janitor (tiering.GroupJanitor).
+type groupJanitorOptions struct {
+	// retention: how long a group with no live member is kept after its
+	// last activity; 0 disables expiry.
+	retention cliflag.Duration
+	// interval between passes; 0 disables the job.
+	interval time.Duration
+}
+
+func defaultGroupJanitorOptions() groupJanitorOptions {
+	return groupJanitorOptions{
+		retention: cliflag.Duration(tiering.DefaultGroupRetention),
+		interval:  tiering.DefaultGroupJanitorInterval,
+	}
+}
+
+func addGroupJanitorFlags(f *pflag.FlagSet, o *groupJanitorOptions) {
+	f.Var(&o.retention, "group-retention",
+		"how long a consumer group with no live member is kept after its last join, heartbeat, leave or offset commit, e.g. 7d or 36h (0 keeps groups forever)")
+	f.DurationVar(&o.interval, "group-janitor-interval", o.interval,
+		"time between passes of the group janitor, which expires idle groups and removes offsets of deleted topics (0 disables it)")
+}
+
+// groupLeaseTTL is how long the groups job's lease outlives its last
+// renewal; the pass renews between steps of a few Redis calls each.
+const groupLeaseTTL = 30 * time.Second
+
+// groupJanitorJob builds the "groups" job, or nil when it is disabled.
+func groupJanitorJob(o groupJanitorOptions, nodeID string, meta *metadata.Store, reg prometheus.Registerer, log *slog.Logger) (*tiering.Job, error) {
+	if o.interval < 0 {
+		return nil, fmt.Errorf("--group-janitor-interval %v is negative", o.interval)
+	}
+	if o.interval == 0 {
+		return nil, nil
+	}
+	jan, err := tiering.NewGroupJanitor(meta, tiering.GroupJanitorConfig{Retention: time.Duration(o.retention)}, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	return tiering.NewJob(tiering.JobConfig{Name: "groups", Holder: nodeID, Interval: o.interval, LeaseTTL: groupLeaseTTL}, meta, jan.Pass, reg, log)
 }
