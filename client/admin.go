@@ -203,7 +203,7 @@ func (c *Client) ListGroups(ctx context.Context) ([]string, error) {
 
 // DescribeGroup returns a consumer group's live members, their partitions
 // and the group's committed offsets with their lag, or ErrGroupNotFound
-// when the group never had a member.
+// when the group never had a member or was deleted.
 func (c *Client) DescribeGroup(ctx context.Context, group string) (GroupDescription, error) {
 	if group == "" {
 		return GroupDescription{}, fmt.Errorf("describe group: %w: empty group name", ErrInvalidRequest)

@@ -79,7 +79,7 @@ type JoinedGroup struct {
 	OffsetReset string
 }
 
-// ListGroups returns every group that ever had a member.
+// ListGroups returns every group that had a member and was not deleted.
 func (n *Node) ListGroups(ctx context.Context) ([]string, error) {
 	gs, err := n.meta.Groups(ctx)
 	return gs, metaErr(err)
