@@ -176,3 +176,42 @@ func TestDeleteGroup(t *testing.T) {
 		t.Fatalf("delete a bad name: err = %v", err)
 	}
 }
+
+// A node run with a short --group-retention expires a group once its
+// last member left, and keeps a group whose member is live.
+func TestServeExpiresIdleGroups(t *testing.T) {
+	node := startNode(t, "--group-retention", "1s", "--group-janitor-interval", "100ms")
+	c := newClient(t, node.URL)
+	ctx := t.Context()
+	topic := createTopic(t, c, 1)
+	p, err := c.NewProducer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	produceOne(t, p, topic, 0)
+	consumeAndCommit(t, c, "idle", topic, 1)
+	live := newGroupConsumer(t, c, "live", []string{topic}, client.WithMaxWait(100*time.Millisecond),
+		client.WithSessionTimeout(3*time.Second))
+	_ = fetchUntil(t, live, func(got []client.ConsumedRecord) bool { return len(got) >= 1 })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		groups, err := c.ListGroups(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(groups) == 1 && groups[0] == "live" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("groups %v 15s after the idle group's member left, want only live", groups)
+		}
+		// Keep the live member's session going while we wait.
+		fctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		_, _ = live.Fetch(fctx)
+		cancel()
+	}
+	if _, err := c.DescribeGroup(ctx, "idle"); !errors.Is(err, client.ErrGroupNotFound) {
+		t.Fatalf("describe the expired group: err = %v", err)
+	}
+}
