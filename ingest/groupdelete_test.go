@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/mambamq/mamba/metadata"
 )
 
@@ -93,6 +95,9 @@ func TestDeleteGroupThroughNode(t *testing.T) {
 	}
 	if err := n.DeleteGroup(ctx, "billing"); err != nil {
 		t.Fatalf("delete after the member left: %v", err)
+	}
+	if got := testutil.ToFloat64(n.metrics.groupsDeleted); got != 1 {
+		t.Fatalf("mamba_groups_deleted_total = %v, want 1", got)
 	}
 	if _, err := n.DescribeGroup(ctx, "billing"); !errors.Is(err, ErrGroupNotFound) {
 		t.Fatalf("describe after delete: err = %v", err)
