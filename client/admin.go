@@ -197,9 +197,12 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 // GroupDescription is a consumer group: its live members and its
 // committed offsets.
 type GroupDescription struct {
-	Group   string
-	Members []GroupMember
-	Offsets []GroupOffset
+	Group string
+	// OffsetReset is the group's offset reset policy, OffsetResetEarliest
+	// or OffsetResetLatest (see WithOffsetReset).
+	OffsetReset string
+	Members     []GroupMember
+	Offsets     []GroupOffset
 }
 
 // GroupMember is a live member of a group.
@@ -226,11 +229,19 @@ type Assignment struct {
 // GroupOffset is a group's position in one partition.
 type GroupOffset struct {
 	TopicPartition
-	// CommittedOffset is the next offset the group reads.
+	// CommittedOffset is the next offset the group reads, -1 when it
+	// committed none.
 	CommittedOffset int64
-	HighWatermark   int64
-	// Lag is how many records the group has yet to read.
+	// LogStartOffset is the partition's oldest offset still kept.
+	LogStartOffset int64
+	HighWatermark  int64
+	// Lag is how many records the group has yet to read: the high
+	// watermark minus the larger of CommittedOffset and LogStartOffset.
 	Lag int64
+	// BelowLogStart is set when CommittedOffset is below LogStartOffset:
+	// retention deleted records the group had not read, and its next
+	// member continues per the group's offset reset policy.
+	BelowLogStart bool
 }
 
 type apiAssignment struct {
@@ -252,8 +263,8 @@ func assignmentsOf(in []apiAssignment) []Assignment {
 	return out
 }
 
-// ListGroups returns the name of every group that ever had a member,
-// sorted.
+// ListGroups returns the name of every group that had a member and was
+// not deleted, sorted.
 func (c *Client) ListGroups(ctx context.Context) ([]string, error) {
 	var out struct {
 		Groups []string `json:"groups"`
@@ -266,14 +277,15 @@ func (c *Client) ListGroups(ctx context.Context) ([]string, error) {
 
 // DescribeGroup returns a consumer group's live members, their partitions
 // and the group's committed offsets with their lag, or ErrGroupNotFound
-// when the group never had a member.
+// when the group never had a member or was deleted.
 func (c *Client) DescribeGroup(ctx context.Context, group string) (GroupDescription, error) {
 	if group == "" {
 		return GroupDescription{}, fmt.Errorf("describe group: %w: empty group name", ErrInvalidRequest)
 	}
 	var out struct {
-		Group   string `json:"group"`
-		Members []struct {
+		Group       string `json:"group"`
+		OffsetReset string `json:"offset_reset"`
+		Members     []struct {
 			MemberID         string          `json:"member_id"`
 			Topics           []string        `json:"topics"`
 			SessionTimeoutMS int64           `json:"session_timeout_ms"`
@@ -284,14 +296,16 @@ func (c *Client) DescribeGroup(ctx context.Context, group string) (GroupDescript
 			Topic           string `json:"topic"`
 			Partition       int32  `json:"partition"`
 			CommittedOffset int64  `json:"committed_offset"`
+			LogStartOffset  int64  `json:"log_start_offset"`
 			HighWatermark   int64  `json:"high_watermark"`
 			Lag             int64  `json:"lag"`
+			BelowLogStart   bool   `json:"below_log_start"`
 		} `json:"offsets"`
 	}
 	if err := c.getJSON(ctx, apiPath("v1", "groups", group), &out); err != nil {
 		return GroupDescription{}, fmt.Errorf("describe group %s: %w", group, err)
 	}
-	d := GroupDescription{Group: out.Group}
+	d := GroupDescription{Group: out.Group, OffsetReset: out.OffsetReset}
 	for _, m := range out.Members {
 		d.Members = append(d.Members, GroupMember{
 			MemberID: m.MemberID, Topics: m.Topics,
@@ -303,8 +317,24 @@ func (c *Client) DescribeGroup(ctx context.Context, group string) (GroupDescript
 	for _, o := range out.Offsets {
 		d.Offsets = append(d.Offsets, GroupOffset{
 			TopicPartition:  TopicPartition{o.Topic, o.Partition},
-			CommittedOffset: o.CommittedOffset, HighWatermark: o.HighWatermark, Lag: o.Lag,
+			CommittedOffset: o.CommittedOffset, LogStartOffset: o.LogStartOffset, HighWatermark: o.HighWatermark,
+			Lag: o.Lag, BelowLogStart: o.BelowLogStart,
 		})
 	}
 	return d, nil
+}
+
+// DeleteGroup deletes a consumer group that has no live member, with its
+// committed offsets. It returns ErrGroupNotEmpty while a member's session
+// runs (close the group's consumers first), and ErrGroupNotFound for a
+// group that never had a member or was deleted. It is not retried, since
+// a retry after a lost answer would report ErrGroupNotFound.
+func (c *Client) DeleteGroup(ctx context.Context, group string) error {
+	if err := validateName("group", group); err != nil {
+		return fmt.Errorf("delete group: %w", err)
+	}
+	if _, err := c.do(ctx, &request{method: http.MethodDelete, path: apiPath("v1", "groups", group)}); err != nil {
+		return fmt.Errorf("delete group %s: %w", group, err)
+	}
+	return nil
 }

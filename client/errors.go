@@ -24,6 +24,7 @@ var (
 	ErrMethodNotAllowed     = errors.New("method not allowed")     // 405 method_not_allowed
 	ErrTopicExists          = errors.New("topic exists")           // 409 topic_exists
 	ErrLeaseLost            = errors.New("lease lost")             // 409 lease_lost
+	ErrGroupNotEmpty        = errors.New("group not empty")        // 409 group_not_empty
 	ErrPayloadTooLarge      = errors.New("payload too large")      // 413 payload_too_large
 	ErrUnsupportedMediaType = errors.New("unsupported media type") // 415 unsupported_media_type
 	ErrOverloaded           = errors.New("overloaded")             // 429 overloaded
@@ -57,6 +58,7 @@ var codeErrors = map[string]error{
 	wire.CodeMethodNotAllowed:     ErrMethodNotAllowed,
 	wire.CodeTopicExists:          ErrTopicExists,
 	wire.CodeLeaseLost:            ErrLeaseLost,
+	wire.CodeGroupNotEmpty:        ErrGroupNotEmpty,
 	wire.CodePayloadTooLarge:      ErrPayloadTooLarge,
 	wire.CodeUnsupportedMediaType: ErrUnsupportedMediaType,
 	wire.CodeOverloaded:           ErrOverloaded,

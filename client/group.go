@@ -19,6 +19,7 @@ type groupConfig struct {
 	heartbeat         time.Duration
 	autoCommit        time.Duration
 	startAtNewest     bool
+	offsetReset       string
 	onAssigned        func([]TopicPartition)
 	onRevoked         func([]TopicPartition)
 	errs              []error
@@ -72,9 +73,37 @@ func WithAutoCommit(interval time.Duration) GroupOpt {
 // for at its high watermark, reading only records produced from then on.
 // By default such a partition is read from its log start offset. A
 // committed offset below the log start offset (retention deleted records
-// the group had not read) always continues from the log start offset.
+// the group had not read) continues per the group's offset reset policy
+// (WithOffsetReset).
 func WithStartAtNewest() GroupOpt {
 	return groupOpt(func(c *groupConfig) { c.startAtNewest = true })
+}
+
+// Offset reset policies (WithOffsetReset).
+const (
+	// OffsetResetEarliest continues from the log start offset, the oldest
+	// record still kept: nothing kept is skipped.
+	OffsetResetEarliest = "earliest"
+	// OffsetResetLatest continues from the high watermark: records the
+	// group had not read are skipped, up to those produced from then on.
+	OffsetResetLatest = "latest"
+)
+
+// WithOffsetReset sets the group's offset reset policy: where a member
+// continues when the group's committed offset for a partition is below
+// the partition's log start offset (retention deleted records the group
+// had not read), OffsetResetEarliest or OffsetResetLatest. The policy
+// belongs to the group: the join sends it to the node, which keeps it for
+// the group, and a consumer without this option follows the group's
+// policy (earliest unless a member set it). A partition the group never
+// committed an offset for starts per WithStartAtNewest instead.
+func WithOffsetReset(policy string) GroupOpt {
+	return groupOpt(func(c *groupConfig) {
+		if policy != OffsetResetEarliest && policy != OffsetResetLatest {
+			c.errs = append(c.errs, fmt.Errorf("%w: WithOffsetReset: %q is neither %q nor %q", ErrInvalidRequest, policy, OffsetResetEarliest, OffsetResetLatest))
+		}
+		c.offsetReset = policy
+	})
 }
 
 // WithOnAssigned calls fn with the partitions the member was given,
@@ -152,6 +181,8 @@ type GroupConsumer struct {
 	notify  chan struct{}
 	lastHB  time.Time
 	joinErr error
+	// reset is the group's offset reset policy, as the last join answered.
+	reset string
 	// lastCommit is when auto-commit last ran.
 	lastCommit time.Time
 }

@@ -54,15 +54,23 @@ func (gc *GroupConsumer) fetchLoop(ctx context.Context, gp *groupPartition, pos 
 		if err != nil {
 			if errors.Is(err, ErrOffsetOutOfRange) && ctx.Err() == nil {
 				// Retention deleted records the group had not read:
-				// carry on from the oldest record still kept.
-				off, rerr := gc.c.resolveOffset(ctx, tp.Topic, tp.Partition, OffsetOldest)
+				// carry on per the group's offset reset policy.
+				gc.mu.Lock()
+				policy := gc.reset
+				gc.mu.Unlock()
+				which := OffsetOldest
+				if policy == OffsetResetLatest {
+					which = OffsetNewest
+				}
+				off, rerr := gc.c.resolveOffset(ctx, tp.Topic, tp.Partition, which)
 				if rerr != nil {
 					if !retry(rerr) {
 						return
 					}
 					continue
 				}
-				gc.c.log.Warn("mamba: group offset out of range, continuing from the log start", "group", gc.group, "partition", tp.String(), "offset", pos, "log_start_offset", off)
+				gc.c.log.Warn("mamba: group offset out of range, reset per the group's policy", "group", gc.group, "partition", tp.String(),
+					"offset", pos, "offset_reset", policy, "reset_to", off)
 				pos = off
 				continue
 			}

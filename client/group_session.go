@@ -12,22 +12,32 @@ import (
 	"time"
 )
 
-func (gc *GroupConsumer) joinRequest(ctx context.Context) (string, []Assignment, error) {
+// joinAnswer is the answer to a join.
+type joinAnswer struct {
+	MemberID    string          `json:"member_id"`
+	Assignments []apiAssignment `json:"assignments"`
+	// OffsetReset is the group's policy; absent from nodes that predate
+	// it, which always continued from the log start.
+	OffsetReset string `json:"offset_reset"`
+}
+
+func (gc *GroupConsumer) joinRequest(ctx context.Context) (joinAnswer, error) {
 	in := struct {
 		Topics           []string `json:"topics"`
 		SessionTimeoutMS int64    `json:"session_timeout_ms"`
-	}{gc.topics, gc.cfg.session.Milliseconds()}
-	var out struct {
-		MemberID    string          `json:"member_id"`
-		Assignments []apiAssignment `json:"assignments"`
-	}
+		OffsetReset      string   `json:"offset_reset,omitempty"`
+	}{gc.topics, gc.cfg.session.Milliseconds(), gc.cfg.offsetReset}
+	var out joinAnswer
 	if _, err := gc.c.sendJSON(ctx, http.MethodPost, apiPath("v1", "groups", gc.group, "members"), false, in, &out); err != nil {
-		return "", nil, fmt.Errorf("join group %s: %w", gc.group, err)
+		return joinAnswer{}, fmt.Errorf("join group %s: %w", gc.group, err)
 	}
 	if out.MemberID == "" {
-		return "", nil, fmt.Errorf("join group %s: answer has no member id", gc.group)
+		return joinAnswer{}, fmt.Errorf("join group %s: answer has no member id", gc.group)
 	}
-	return out.MemberID, assignmentsOf(out.Assignments), nil
+	if out.OffsetReset == "" {
+		out.OffsetReset = OffsetResetEarliest
+	}
+	return out, nil
 }
 
 func (gc *GroupConsumer) heartbeatRequest(ctx context.Context, member string) ([]Assignment, error) {
@@ -49,7 +59,8 @@ func (gc *GroupConsumer) leaveRequest(ctx context.Context, member string) error 
 
 // join makes the consumer a member (again). memberMu must be held.
 func (gc *GroupConsumer) join(ctx context.Context) error {
-	member, as, err := gc.joinRequest(ctx)
+	ans, err := gc.joinRequest(ctx)
+	member, as := ans.MemberID, assignmentsOf(ans.Assignments)
 	gc.mu.Lock()
 	if err != nil {
 		if !IsRetryable(err) && ctx.Err() == nil {
@@ -68,7 +79,7 @@ func (gc *GroupConsumer) join(ctx context.Context) error {
 		_ = gc.leaveRequest(lctx, member)
 		return ErrClosed
 	}
-	gc.member, gc.joinErr, gc.lastHB = member, nil, time.Now()
+	gc.member, gc.joinErr, gc.lastHB, gc.reset = member, nil, time.Now(), ans.OffsetReset
 	gc.c.log.Info("mamba: joined group", "group", gc.group, "member", member, "partitions", len(as))
 	gc.applyLocked(member, as)
 	gc.mu.Unlock()

@@ -208,7 +208,8 @@ type Service interface {
 	MaxWait() time.Duration
 	ListGroups(ctx context.Context) ([]string, error)
 	DescribeGroup(ctx context.Context, group string) (GroupDescription, error)
-	JoinGroup(ctx context.Context, group string, topics []string, session time.Duration) (member string, assignments []metadata.Assignment, err error)
+	Join(ctx context.Context, req JoinGroupRequest) (JoinedGroup, error)
+	DeleteGroup(ctx context.Context, group string) error
 	Heartbeat(ctx context.Context, group, member string) ([]metadata.Assignment, error)
 	LeaveGroup(ctx context.Context, group, member string) error
 	CommitOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) error

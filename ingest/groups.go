@@ -16,6 +16,11 @@ import (
 var (
 	ErrMemberNotFound = metadata.ErrMemberNotFound // 404 member_not_found
 	ErrLeaseLost      = metadata.ErrLeaseLost      // 409 lease_lost
+	// ErrGroupNotFound is returned for a group that never had a member or
+	// was deleted.
+	ErrGroupNotFound = metadata.ErrGroupNotFound // 404 group_not_found
+	// ErrGroupNotEmpty is returned when deleting a group with live members.
+	ErrGroupNotEmpty = metadata.ErrGroupNotEmpty // 409 group_not_empty
 )
 
 // DefaultSessionTimeout is a group member's session when it names none.
@@ -30,12 +35,17 @@ type GroupOffsetLag struct {
 	Partition int32
 	// Committed is the next offset the group reads, or -1 if it never
 	// committed one.
-	Committed     int64
-	HighWatermark int64
+	Committed      int64
+	LogStartOffset int64
+	HighWatermark  int64
 	// Lag is how many records the group has yet to read: the high
-	// watermark minus the committed offset (or minus the log start offset
-	// when nothing was committed).
+	// watermark minus the larger of the committed offset and the log start
+	// offset (records below the log start are gone, so never read).
 	Lag int64
+	// BelowLogStart is set when the committed offset is below the log
+	// start offset: retention deleted records the group had not read, and
+	// a member continues per the group's offset reset policy.
+	BelowLogStart bool
 }
 
 // GroupDescription is a group's live members and its position in every
@@ -44,9 +54,32 @@ type GroupDescription struct {
 	Group   string
 	Members []metadata.Member
 	Offsets []GroupOffsetLag
+	// OffsetReset is the group's offset reset policy, metadata.OffsetResetEarliest
+	// or metadata.OffsetResetLatest.
+	OffsetReset string
 }
 
-// ListGroups returns every group that ever had a member.
+// JoinGroupRequest is a member joining a group.
+type JoinGroupRequest struct {
+	Group  string
+	Topics []string
+	// Session is the member's session timeout; zero means
+	// DefaultSessionTimeout.
+	Session time.Duration
+	// OffsetReset sets the group's offset reset policy ("earliest" or
+	// "latest"); empty keeps the group's (earliest when never set).
+	OffsetReset string
+}
+
+// JoinedGroup is the answer to a join.
+type JoinedGroup struct {
+	Member      string
+	Assignments []metadata.Assignment
+	// OffsetReset is the group's policy after the join.
+	OffsetReset string
+}
+
+// ListGroups returns every group that had a member and was not deleted.
 func (n *Node) ListGroups(ctx context.Context) ([]string, error) {
 	gs, err := n.meta.Groups(ctx)
 	return gs, metaErr(err)
@@ -55,26 +88,53 @@ func (n *Node) ListGroups(ctx context.Context) ([]string, error) {
 // JoinGroup adds a member subscribed to topics and returns its id and its
 // partitions.
 func (n *Node) JoinGroup(ctx context.Context, group string, topics []string, session time.Duration) (string, []metadata.Assignment, error) {
-	if err := ValidateJoinGroup(group, topics, session); err != nil {
-		return "", nil, err
+	j, err := n.Join(ctx, JoinGroupRequest{Group: group, Topics: topics, Session: session})
+	return j.Member, j.Assignments, err
+}
+
+// Join adds a member to a group, sets the group's offset reset policy if
+// the request names one, and returns the member's id, its partitions and
+// the group's policy.
+func (n *Node) Join(ctx context.Context, req JoinGroupRequest) (JoinedGroup, error) {
+	if err := ValidateJoinGroup(req.Group, req.Topics, req.Session); err != nil {
+		return JoinedGroup{}, err
 	}
+	if err := ValidateOffsetReset(req.OffsetReset); err != nil {
+		return JoinedGroup{}, err
+	}
+	session := req.Session
 	if session == 0 {
 		session = DefaultSessionTimeout
 	}
 	var ts []metadata.Topic
-	for _, name := range slices.Compact(slices.Sorted(slices.Values(topics))) {
+	for _, name := range slices.Compact(slices.Sorted(slices.Values(req.Topics))) {
 		t, err := n.meta.Topic(ctx, name)
 		if err != nil {
-			return "", nil, metaErr(err)
+			return JoinedGroup{}, metaErr(err)
 		}
 		ts = append(ts, t)
 	}
 	member := ulid.Make().String()
-	as, err := n.meta.JoinGroup(ctx, group, member, ts, session, n.now())
+	j, err := n.meta.Join(ctx, metadata.GroupJoin{Group: req.Group, Member: member, Topics: ts, Session: session,
+		OffsetReset: req.OffsetReset, Now: n.now()})
 	if err != nil {
-		return "", nil, metaErr(err)
+		return JoinedGroup{}, metaErr(err)
 	}
-	return member, as, nil
+	return JoinedGroup{Member: member, Assignments: j.Assignments, OffsetReset: j.OffsetReset}, nil
+}
+
+// DeleteGroup deletes a group with no live member, with its committed
+// offsets. It fails with ErrGroupNotEmpty while a member's session runs,
+// and ErrGroupNotFound for an unknown group.
+func (n *Node) DeleteGroup(ctx context.Context, group string) error {
+	if err := ValidateGroupName(group); err != nil {
+		return err
+	}
+	if err := n.meta.DeleteGroup(ctx, group, n.now()); err != nil {
+		return metaErr(err)
+	}
+	n.metrics.groupsDeleted.Inc()
+	return nil
 }
 
 // Heartbeat keeps the member alive and returns its current partitions.
@@ -123,7 +183,7 @@ func (n *Node) CommitOffsets(ctx context.Context, group string, offsets []metada
 			return invalidf("offsets[%d]: lease %d is not a lease", i, o.Lease)
 		}
 	}
-	return metaErr(n.meta.CommitOffsets(ctx, group, offsets))
+	return metaErr(n.meta.CommitOffsets(ctx, group, offsets, n.now()))
 }
 
 // DescribeGroup returns the group's members and its lag in every partition
@@ -157,7 +217,11 @@ func (n *Node) DescribeGroup(ctx context.Context, group string) (GroupDescriptio
 			return GroupDescription{}, fmt.Errorf("group %s: %w", group, ErrGroupNotFound)
 		}
 	}
-	desc := GroupDescription{Group: group, Members: members}
+	policy, err := n.meta.GroupOffsetReset(ctx, group)
+	if err != nil {
+		return GroupDescription{}, metaErr(err)
+	}
+	desc := GroupDescription{Group: group, Members: members, OffsetReset: policy}
 	for _, topic := range slices.Compact(slices.Sorted(slices.Values(topics))) {
 		_, stats, err := n.meta.PartitionStats(ctx, topic)
 		if errors.Is(err, metadata.ErrTopicNotFound) {
@@ -168,18 +232,14 @@ func (n *Node) DescribeGroup(ctx context.Context, group string) (GroupDescriptio
 		}
 		for _, ps := range stats {
 			c, ok := committed[topic][ps.Partition]
-			lag := ps.HighWatermark - ps.LogStartOffset
 			if !ok {
 				c = -1
-			} else {
-				lag = max(ps.HighWatermark-c, 0)
 			}
 			desc.Offsets = append(desc.Offsets, GroupOffsetLag{Topic: topic, Partition: ps.Partition,
-				Committed: c, HighWatermark: ps.HighWatermark, Lag: lag})
+				Committed: c, LogStartOffset: ps.LogStartOffset, HighWatermark: ps.HighWatermark,
+				Lag:           max(ps.HighWatermark-max(c, ps.LogStartOffset), 0),
+				BelowLogStart: ok && c < ps.LogStartOffset})
 		}
 	}
 	return desc, nil
 }
-
-// ErrGroupNotFound is returned for a group that never had a member.
-var ErrGroupNotFound = errors.New("group not found") // 404 group_not_found

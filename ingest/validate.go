@@ -79,6 +79,15 @@ func ValidateJoinGroup(group string, topics []string, session time.Duration) err
 	return nil
 }
 
+// ValidateOffsetReset checks a join's offset_reset: "", "earliest" or
+// "latest".
+func ValidateOffsetReset(policy string) error {
+	if err := metadata.ValidateOffsetReset(policy); err != nil {
+		return invalidf("%v", err)
+	}
+	return nil
+}
+
 // Validate checks what can be checked of a produce request without its
 // topic: that it has records and a well-formed idempotency key. The
 // records themselves are checked against the topic by Submit.

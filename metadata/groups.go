@@ -22,6 +22,8 @@ import (
 //	mamba:{g:G}:owners         hash   "topic/partition" -> "member|lease"
 //	mamba:{g:G}:offsets        hash   "topic/partition" -> committed offset
 //	mamba:{g:G}:lease          string last lease (fencing token) handed out
+//	mamba:{g:G}:meta           hash   active -> last join, heartbeat, leave or
+//	                                  commit (unix ms); offset_reset -> policy
 //
 // Every join, heartbeat and leave first expires members whose session ran
 // out, then rebalances: each topic's partitions are spread over the live
@@ -92,6 +94,7 @@ func (s *Store) groupKeys(group string) []string {
 	return []string{
 		s.groupKey(group, "members"), s.groupKey(group, "expiry"), s.groupKey(group, "owners"),
 		s.groupKey(group, "offsets"), s.groupKey(group, "lease"), s.groupKey(group, "topics"),
+		s.groupKey(group, "meta"),
 	}
 }
 
@@ -111,27 +114,86 @@ func ValidateGroupName(group string) error {
 	return nil
 }
 
+// Offset reset policies: where a member continues when the group's
+// committed offset for a partition is below the partition's log start
+// offset (retention deleted records the group had not read).
+const (
+	// OffsetResetEarliest continues from the log start offset, the oldest
+	// record still kept. It is the default.
+	OffsetResetEarliest = "earliest"
+	// OffsetResetLatest continues from the high watermark, skipping to
+	// records produced from then on.
+	OffsetResetLatest = "latest"
+)
+
+// ValidateOffsetReset accepts "" (keep the group's policy), "earliest"
+// and "latest".
+func ValidateOffsetReset(policy string) error {
+	switch policy {
+	case "", OffsetResetEarliest, OffsetResetLatest:
+		return nil
+	}
+	return fmt.Errorf("offset_reset %q is neither %q nor %q", policy, OffsetResetEarliest, OffsetResetLatest)
+}
+
+// GroupJoin is one member joining a group.
+type GroupJoin struct {
+	Group, Member string
+	// Topics are the member's topics, each with its partition count.
+	Topics  []Topic
+	Session time.Duration
+	// OffsetReset sets the group's offset reset policy; "" keeps it.
+	OffsetReset string
+	Now         time.Time
+}
+
+// Joined is the answer to a join.
+type Joined struct {
+	Assignments []Assignment
+	// OffsetReset is the group's policy after the join.
+	OffsetReset string
+}
+
 // JoinGroup adds a member subscribed to topics (each with its partition
 // count) and returns its assignments after the rebalance.
 func (s *Store) JoinGroup(ctx context.Context, group, member string, topics []Topic, session time.Duration, now time.Time) ([]Assignment, error) {
-	if len(topics) == 0 {
-		return nil, errors.New("join group: no topics")
+	j, err := s.Join(ctx, GroupJoin{Group: group, Member: member, Topics: topics, Session: session, Now: now})
+	return j.Assignments, err
+}
+
+// Join adds a member to a group, sets the group's offset reset policy if
+// the join names one, and returns the member's assignments after the
+// rebalance and the group's policy.
+func (s *Store) Join(ctx context.Context, j GroupJoin) (Joined, error) {
+	if len(j.Topics) == 0 {
+		return Joined{}, errors.New("join group: no topics")
 	}
-	names := make([]string, len(topics))
-	args := []any{now.UnixMilli(), "join", member, "", session.Milliseconds(), len(topics)}
-	for i, t := range topics {
+	if err := ValidateOffsetReset(j.OffsetReset); err != nil {
+		return Joined{}, fmt.Errorf("join group %s: %w", j.Group, err)
+	}
+	names := make([]string, len(j.Topics))
+	args := []any{j.Now.UnixMilli(), "join", j.Member, "", j.Session.Milliseconds(), len(j.Topics)}
+	for i, t := range j.Topics {
 		names[i] = t.Name
 		args = append(args, t.Name, t.Partitions)
 	}
 	args[3] = strings.Join(names, ",")
-	as, err := s.groupSync(ctx, group, args)
+	args = append(args, j.OffsetReset)
+	raw, err := s.runGroupSync(ctx, j.Group, args)
 	if err != nil {
-		return nil, err
+		return Joined{}, err
 	}
-	if err := s.rdb.SAdd(ctx, s.groupsKey(), group).Err(); err != nil {
-		return nil, unavailable("join group "+group, err)
+	if len(raw)%3 != 1 {
+		return Joined{}, fmt.Errorf("join group %s: malformed answer of %d elements", j.Group, len(raw))
 	}
-	return as, nil
+	as, err := parseAssignments(raw[:len(raw)-1])
+	if err != nil {
+		return Joined{}, err
+	}
+	if err := s.rdb.SAdd(ctx, s.groupsKey(), j.Group).Err(); err != nil {
+		return Joined{}, unavailable("join group "+j.Group, err)
+	}
+	return Joined{Assignments: as, OffsetReset: raw[len(raw)-1]}, nil
 }
 
 // Heartbeat extends the member's session and returns its assignments
@@ -148,6 +210,14 @@ func (s *Store) LeaveGroup(ctx context.Context, group, member string, now time.T
 }
 
 func (s *Store) groupSync(ctx context.Context, group string, args []any) ([]Assignment, error) {
+	raw, err := s.runGroupSync(ctx, group, args)
+	if err != nil {
+		return nil, err
+	}
+	return parseAssignments(raw)
+}
+
+func (s *Store) runGroupSync(ctx context.Context, group string, args []any) ([]string, error) {
 	raw, err := groupSyncScript.Run(ctx, s.rdb, s.groupKeys(group), args...).StringSlice()
 	if err != nil {
 		if strings.Contains(err.Error(), "MEMBER_NOT_FOUND") {
@@ -155,7 +225,7 @@ func (s *Store) groupSync(ctx context.Context, group string, args []any) ([]Assi
 		}
 		return nil, unavailable("group "+group, err)
 	}
-	return parseAssignments(raw)
+	return raw, nil
 }
 
 func parseAssignments(raw []string) ([]Assignment, error) {
@@ -198,8 +268,9 @@ func splitTopicPartition(tp string) (string, int32, error) {
 }
 
 // CommitOffsets stores the offsets if every lease is still current; if any
-// is not, it stores none and fails with ErrLeaseLost.
-func (s *Store) CommitOffsets(ctx context.Context, group string, offsets []OffsetCommit) error {
+// is not, it stores none and fails with ErrLeaseLost. now is the group's
+// last activity afterwards.
+func (s *Store) CommitOffsets(ctx context.Context, group string, offsets []OffsetCommit, now time.Time) error {
 	if len(offsets) == 0 {
 		return nil
 	}
@@ -207,7 +278,9 @@ func (s *Store) CommitOffsets(ctx context.Context, group string, offsets []Offse
 	for _, o := range offsets {
 		args = append(args, o.Topic+"/"+strconv.Itoa(int(o.Partition)), o.Lease, o.Offset)
 	}
-	err := commitOffsetsScript.Run(ctx, s.rdb, []string{s.groupKey(group, "owners"), s.groupKey(group, "offsets")}, args...).Err()
+	args = append(args, now.UnixMilli())
+	keys := []string{s.groupKey(group, "owners"), s.groupKey(group, "offsets"), s.groupKey(group, "meta")}
+	err := commitOffsetsScript.Run(ctx, s.rdb, keys, args...).Err()
 	if err != nil {
 		if msg := err.Error(); strings.Contains(msg, "LEASE_LOST") {
 			return fmt.Errorf("group %s: %s: %w", group, msg[strings.Index(msg, "LEASE_LOST")+len("LEASE_LOST "):], ErrLeaseLost)
@@ -217,7 +290,8 @@ func (s *Store) CommitOffsets(ctx context.Context, group string, offsets []Offse
 	return nil
 }
 
-// Groups returns the names of every group that ever had a member.
+// Groups returns the names of every group: those that had a member, or
+// were restored, and were not deleted since.
 func (s *Store) Groups(ctx context.Context) ([]string, error) {
 	names, err := s.rdb.SMembers(ctx, s.groupsKey()).Result()
 	if err != nil {

@@ -63,7 +63,7 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 	}
 	// m3 commits with its lease.
 	mine := assigned[2][0]
-	if err := s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 7, Lease: mine.Lease}}); err != nil {
+	if err := s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 7, Lease: mine.Lease}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	// m3 stops heartbeating while the others go on: after its session the
@@ -88,7 +88,7 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 	if _, err := s.Heartbeat(ctx, "g", "m3", now); !errors.Is(err, metadata.ErrMemberNotFound) {
 		t.Fatalf("heartbeat of an expired member: err = %v", err)
 	}
-	err := s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 9, Lease: mine.Lease}})
+	err := s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 9, Lease: mine.Lease}}, time.Now())
 	if !errors.Is(err, metadata.ErrLeaseLost) {
 		t.Fatalf("zombie commit: err = %v, want ErrLeaseLost", err)
 	}
@@ -106,7 +106,7 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 	err = s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{
 		{Topic: "orders", Partition: as1[0].Partition, Offset: 3, Lease: as1[0].Lease},
 		{Topic: "orders", Partition: mine.Partition, Offset: 9, Lease: mine.Lease},
-	})
+	}, time.Now())
 	if !errors.Is(err, metadata.ErrLeaseLost) {
 		t.Fatalf("mixed commit: err = %v", err)
 	}

@@ -42,7 +42,8 @@
 // Every write that must be atomic is a Lua script in metadata/scripts/, one
 // file per script (commit.lua, group_sync.lua, commit_offsets.lua,
 // create_topic.lua, update_topic.lua, delete_topic.lua, trim.lua,
-// job_acquire.lua, job_release.lua, set_max.lua), compiled in with go:embed (scripts.go). Each file opens
+// job_acquire.lua, job_release.lua, set_max.lua, delete_group.lua,
+// forget_offsets.lua), compiled in with go:embed (scripts.go). Each file opens
 // with a comment stating its KEYS, ARGV, reply and invariants. Scripts are
 // loaded once per connection pool (Load) and called by SHA: go-redis falls
 // back to EVAL when Redis does not know a script (after a restart), and

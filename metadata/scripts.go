@@ -26,12 +26,15 @@ var (
 	setMaxScript        = mustScript("set_max.lua")
 	trimScript          = mustScript("trim.lua")
 	updateTopicScript   = mustScript("update_topic.lua")
+	deleteGroupScript   = mustScript("delete_group.lua")
+	forgetOffsetsScript = mustScript("forget_offsets.lua")
 )
 
 // scripts lists every script, for Load.
 var scripts = []*redis.Script{
 	commitScript, createTopicScript, deleteTopicScript, groupSyncScript, commitOffsetsScript,
 	acquireScript, releaseScript, setMaxScript, trimScript, updateTopicScript,
+	deleteGroupScript, forgetOffsetsScript,
 }
 
 // mustScript reads an embedded script. A missing file is a build mistake,

@@ -33,7 +33,7 @@ func (op groupOp) run(t *testing.T, s *metadata.Store) ([]metadata.Assignment, e
 	case "leave":
 		return nil, s.LeaveGroup(ctx, "g", op.member, now)
 	case "commit":
-		return nil, s.CommitOffsets(ctx, "g", op.offsets)
+		return nil, s.CommitOffsets(ctx, "g", op.offsets, now)
 	}
 	t.Fatalf("unknown action %q", op.action)
 	return nil, nil
@@ -87,6 +87,7 @@ var groupCases = []groupCase{
 			groupKeys + "members": "m1=t|10000",
 			groupKeys + "expiry":  "1010000:m1",
 			groupKeys + "owners":  "t/0=m1|1 t/1=m1|2 t/2=m1|3 t/3=m1|4",
+			groupKeys + "meta":    "active=1000000",
 			groupKeys + "lease":   "4",
 			groupKeys + "topics":  "t=4",
 		},
@@ -99,6 +100,7 @@ var groupCases = []groupCase{
 		wantKeys: map[string]string{
 			groupKeys + "members": "m1=t|10000 m2=t|10000",
 			groupKeys + "expiry":  "1010000:m1 1015000:m2",
+			groupKeys + "meta":    "active=1005000",
 			groupKeys + "owners":  "t/0=m1|1 t/1=m1|2 t/2=m2|5 t/3=m2|6",
 			groupKeys + "lease":   "6",
 		},
@@ -110,6 +112,7 @@ var groupCases = []groupCase{
 		want:  assignments("t", 0, 1, 1, 2),
 		wantKeys: map[string]string{
 			groupKeys + "expiry": "1015000:m2 1018000:m1",
+			groupKeys + "meta":   "active=1008000",
 		},
 	},
 	{
@@ -150,6 +153,7 @@ var groupCases = []groupCase{
 			groupKeys + "expiry":  "1020000:m2",
 			groupKeys + "owners":  "t/0=m2|7 t/1=m2|8 t/2=m2|5 t/3=m2|6",
 			groupKeys + "lease":   "8",
+			groupKeys + "meta":    "active=1010000",
 		},
 	},
 	{
@@ -180,6 +184,7 @@ var groupCases = []groupCase{
 			groupKeys + "owners":  "t/0=m2|9 t/1=m2|10 t/2=m2|7 t/3=m2|8",
 			groupKeys + "lease":   "10",
 			groupKeys + "topics":  "t=4",
+			groupKeys + "meta":    "active=1001000",
 		},
 	},
 	{
@@ -193,6 +198,15 @@ var groupCases = []groupCase{
 		setup:    append(slices.Clone(twoMembers), commitOp(oc("t", 0, 10, 1))),
 		op:       commitOp(oc("t", 0, 4, 1)),
 		wantKeys: map[string]string{groupKeys + "offsets": "t/0=4"},
+	},
+	{
+		name:  "a commit raises the group's last activity",
+		setup: twoMembers,
+		op:    groupOp{action: "commit", atSec: 20, offsets: []metadata.OffsetCommit{oc("t", 0, 10, 1)}},
+		wantKeys: map[string]string{
+			groupKeys + "offsets": "t/0=10",
+			groupKeys + "meta":    "active=1020000",
+		},
 	},
 	{
 		name:    "one lost lease stores no offset",

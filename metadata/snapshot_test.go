@@ -58,7 +58,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	for _, a := range as {
 		commits = append(commits, metadata.OffsetCommit{Topic: a.Topic, Partition: a.Partition, Offset: int64(a.Partition) + 1, Lease: a.Lease})
 	}
-	if err := src.CommitOffsets(ctx, "billing", commits); err != nil {
+	if err := src.CommitOffsets(ctx, "billing", commits, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -35,5 +35,16 @@ Still to come:
     has them.
 
 Checkpoints and restore, which used to live here, are package recovery.
+
+The group janitor (GroupJanitor, the job named "groups") keeps consumer
+group state following the groups in use: each pass walks the groups set a
+page at a time and deletes, with metadata.Store.ExpireGroup (one atomic
+script that UNLINKs the group's keys), every group with no live member
+whose last join, heartbeat, leave or offset commit is older than the
+retention (--group-retention, 7 days by default; 0 disables expiry). It
+also removes from every group the committed offsets of topics that no
+longer exist, comparing each offset with the value it read so that one
+committed since is kept. It counts mamba_groups_expired_total and
+mamba_group_offsets_removed_total.
 */
 package tiering

@@ -53,7 +53,7 @@ func (o *clientOptions) print(w io.Writer, v any, table func(*tabwriter.Writer))
 
 func newGroupCmd() *cobra.Command {
 	var o clientOptions
-	cmd := &cobra.Command{Use: "group", Short: "List and describe consumer groups"}
+	cmd := &cobra.Command{Use: "group", Short: "List, describe and delete consumer groups"}
 	o.addFlags(cmd)
 	list := &cobra.Command{
 		Use:   "list",
@@ -99,8 +99,10 @@ func newGroupCmd() *cobra.Command {
 				Topic           string `json:"topic"`
 				Partition       int32  `json:"partition"`
 				CommittedOffset int64  `json:"committed_offset"`
+				LogStartOffset  int64  `json:"log_start_offset"`
 				HighWatermark   int64  `json:"high_watermark"`
 				Lag             int64  `json:"lag"`
+				BelowLogStart   bool   `json:"below_log_start"`
 				Member          string `json:"member,omitempty"`
 			}
 			members := make([]memberJSON, 0, len(d.Members))
@@ -117,27 +119,50 @@ func newGroupCmd() *cobra.Command {
 			var lag int64
 			for _, off := range d.Offsets {
 				tp := fmt.Sprintf("%s/%d", off.Topic, off.Partition)
-				offsets = append(offsets, offsetJSON{off.Topic, off.Partition, off.CommittedOffset, off.HighWatermark, off.Lag, owner[tp]})
+				offsets = append(offsets, offsetJSON{off.Topic, off.Partition, off.CommittedOffset, off.LogStartOffset, off.HighWatermark,
+					off.Lag, off.BelowLogStart, owner[tp]})
 				lag += off.Lag
 			}
-			v := map[string]any{"group": d.Group, "members": members, "offsets": offsets}
+			v := map[string]any{"group": d.Group, "offset_reset": d.OffsetReset, "members": members, "offsets": offsets}
 			return o.print(cmd.OutOrStdout(), v, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "group %s: %d members, total lag %d\n\n", d.Group, len(d.Members), lag)
-				fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tHIGH WATERMARK\tLAG\tMEMBER")
+				fmt.Fprintf(tw, "group %s: %d members, total lag %d, offset reset %s\n\n", d.Group, len(d.Members), lag, d.OffsetReset)
+				fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tLOG START\tHIGH WATERMARK\tLAG\tMEMBER")
 				for _, off := range offsets {
 					committed := fmt.Sprint(off.CommittedOffset)
 					if off.CommittedOffset < 0 {
 						committed = "-"
+					} else if off.BelowLogStart {
+						committed += " (below log start)"
 					}
 					member := off.Member
 					if member == "" {
 						member = "-"
 					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\n", off.Topic, off.Partition, committed, off.HighWatermark, off.Lag, member)
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\n", off.Topic, off.Partition, committed, off.LogStartOffset, off.HighWatermark, off.Lag, member)
 				}
 			})
 		},
 	}
-	cmd.AddCommand(list, describe)
+	cmd.AddCommand(list, describe, newGroupDeleteCmd(&o))
 	return cmd
+}
+
+func newGroupDeleteCmd(o *clientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete GROUP",
+		Short: "Delete a consumer group that has no live member, and its committed offsets",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteGroup(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return o.print(cmd.OutOrStdout(), map[string]string{"deleted": args[0]}, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "deleted group %s\n", args[0])
+			})
+		},
+	}
 }

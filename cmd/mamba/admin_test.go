@@ -87,11 +87,14 @@ func TestTopicAndGroupCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "topic_not_found") {
 		t.Fatalf("alter unknown topic: %d %q", code, errOut)
 	}
-	if code := doJSON(t, "POST", dev.URL+"/v1/groups/billing/members", map[string]any{"topics": []string{"orders"}}, nil); code != http.StatusCreated {
+	var joined struct {
+		MemberID string `json:"member_id"`
+	}
+	if code := doJSON(t, "POST", dev.URL+"/v1/groups/billing/members", map[string]any{"topics": []string{"orders"}}, &joined); code != http.StatusCreated {
 		t.Fatalf("join: %d", code)
 	}
 	out, _, code = runBinary(t, dev.URL, "group", "describe", "billing")
-	if code != 0 || !strings.Contains(out, "group billing: 1 members, total lag 1") {
+	if code != 0 || !strings.Contains(out, "group billing: 1 members, total lag 1, offset reset earliest") || !strings.Contains(out, "LOG START") {
 		t.Fatalf("group describe: %d %q", code, out)
 	}
 	out, _, code = runBinary(t, dev.URL, "group", "list", "-o", "json")
@@ -101,6 +104,21 @@ func TestTopicAndGroupCommands(t *testing.T) {
 	_, errOut, code = runBinary(t, dev.URL, "group", "describe", "nobody")
 	if code != 1 || !strings.Contains(errOut, "group_not_found") {
 		t.Fatalf("describe unknown group: %d %q", code, errOut)
+	}
+	_, errOut, code = runBinary(t, dev.URL, "group", "delete", "billing")
+	if code != 1 || !strings.Contains(errOut, "group_not_empty") {
+		t.Fatalf("delete a group with a live member: %d %q", code, errOut)
+	}
+	if code := doJSON(t, "DELETE", dev.URL+"/v1/groups/billing/members/"+joined.MemberID, nil, nil); code != http.StatusNoContent {
+		t.Fatalf("leave: %d", code)
+	}
+	out, _, code = runBinary(t, dev.URL, "group", "delete", "billing")
+	if code != 0 || !strings.Contains(out, "deleted group billing") {
+		t.Fatalf("group delete: %d %q", code, out)
+	}
+	_, errOut, code = runBinary(t, dev.URL, "group", "delete", "billing")
+	if code != 1 || !strings.Contains(errOut, "group_not_found") {
+		t.Fatalf("delete a deleted group: %d %q", code, errOut)
 	}
 	_, errOut, code = runBinary(t, dev.URL, "topic", "delete", "nope")
 	if code != 1 || !strings.Contains(errOut, "topic_not_found") {

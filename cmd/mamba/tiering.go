@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
+	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/tiering"
@@ -21,6 +22,8 @@ type tieringOptions struct {
 	// Retention (tiering.Retention).
 	retentionInterval time.Duration // 0 disables the job
 	retentionMaxTrim  int
+
+	groups groupJanitorOptions
 }
 
 // defaultTieringOptions are the defaults of the jobs' flags.
@@ -29,6 +32,8 @@ func defaultTieringOptions() tieringOptions {
 		// Retention.
 		retentionInterval: tiering.DefaultRetentionInterval,
 		retentionMaxTrim:  metadata.MaxTrimEntries,
+
+		groups: defaultGroupJanitorOptions(),
 	}
 }
 
@@ -39,6 +44,8 @@ func addTieringFlags(f *pflag.FlagSet, o *tieringOptions) {
 		"time between retention passes, which trim index entries past a topic's retention_ms or retention_bytes (0 disables retention)")
 	f.IntVar(&o.retentionMaxTrim, "retention-max-trim", o.retentionMaxTrim,
 		fmt.Sprintf("most index entries a retention step trims from one partition (1..%d)", metadata.MaxTrimEntries))
+
+	addGroupJanitorFlags(f, &o.groups)
 }
 
 // tieringJobs returns the background jobs this node runs beside the
@@ -65,8 +72,58 @@ func tieringJobs(o tieringOptions, nodeID string, meta *metadata.Store, store ob
 		}
 	}
 
+	if j, err := groupJanitorJob(o.groups, nodeID, meta, reg, log); err != nil {
+		errs = append(errs, err)
+	} else if j != nil {
+		jobs = append(jobs, j)
+	}
+
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return jobs, nil
+}
+
+// --- Consumer group expiry (the "groups" job) ---
+
+// groupJanitorOptions configure the group janitor (tiering.GroupJanitor).
+type groupJanitorOptions struct {
+	// retention: how long a group with no live member is kept after its
+	// last activity; 0 disables expiry.
+	retention cliflag.Duration
+	// interval between passes; 0 disables the job.
+	interval time.Duration
+}
+
+func defaultGroupJanitorOptions() groupJanitorOptions {
+	return groupJanitorOptions{
+		retention: cliflag.Duration(tiering.DefaultGroupRetention),
+		interval:  tiering.DefaultGroupJanitorInterval,
+	}
+}
+
+func addGroupJanitorFlags(f *pflag.FlagSet, o *groupJanitorOptions) {
+	f.Var(&o.retention, "group-retention",
+		"how long a consumer group with no live member is kept after its last join, heartbeat, leave or offset commit, e.g. 7d or 36h (0 keeps groups forever)")
+	f.DurationVar(&o.interval, "group-janitor-interval", o.interval,
+		"time between passes of the group janitor, which expires idle groups and removes offsets of deleted topics (0 disables it)")
+}
+
+// groupLeaseTTL is how long the groups job's lease outlives its last
+// renewal; the pass renews between steps of a few Redis calls each.
+const groupLeaseTTL = 30 * time.Second
+
+// groupJanitorJob builds the "groups" job, or nil when it is disabled.
+func groupJanitorJob(o groupJanitorOptions, nodeID string, meta *metadata.Store, reg prometheus.Registerer, log *slog.Logger) (*tiering.Job, error) {
+	if o.interval < 0 {
+		return nil, fmt.Errorf("--group-janitor-interval %v is negative", o.interval)
+	}
+	if o.interval == 0 {
+		return nil, nil
+	}
+	jan, err := tiering.NewGroupJanitor(meta, tiering.GroupJanitorConfig{Retention: time.Duration(o.retention)}, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	return tiering.NewJob(tiering.JobConfig{Name: "groups", Holder: nodeID, Interval: o.interval, LeaseTTL: groupLeaseTTL}, meta, jan.Pass, reg, log)
 }

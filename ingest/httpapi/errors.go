@@ -34,6 +34,7 @@ var errorTable = []struct {
 	{ingest.ErrGroupNotFound, wire.CodeGroupNotFound},
 	{ingest.ErrMemberNotFound, wire.CodeMemberNotFound},
 	{ingest.ErrLeaseLost, wire.CodeLeaseLost},
+	{ingest.ErrGroupNotEmpty, wire.CodeGroupNotEmpty},
 	{ingest.ErrOffsetOutOfRange, wire.CodeOffsetOutOfRange},
 	{ingest.ErrInvalidRequest, wire.CodeInvalidRequest},
 	{ingest.ErrTooLarge, wire.CodePayloadTooLarge},

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/mambamq/mamba/ingest"
 	"github.com/mambamq/mamba/metadata"
 )
 
@@ -16,6 +17,7 @@ import (
 type apiJoinRequest struct {
 	Topics           []string `json:"topics"`
 	SessionTimeoutMS int64    `json:"session_timeout_ms"`
+	OffsetReset      string   `json:"offset_reset"`
 }
 
 type apiAssignment struct {
@@ -28,6 +30,7 @@ type apiAssignment struct {
 type apiJoinResponse struct {
 	MemberID    string          `json:"member_id"`
 	Assignments []apiAssignment `json:"assignments"`
+	OffsetReset string          `json:"offset_reset"`
 }
 
 type apiAssignments struct {
@@ -57,14 +60,17 @@ type apiGroupOffset struct {
 	Topic           string `json:"topic"`
 	Partition       int32  `json:"partition"`
 	CommittedOffset int64  `json:"committed_offset"`
+	LogStartOffset  int64  `json:"log_start_offset"`
 	HighWatermark   int64  `json:"high_watermark"`
 	Lag             int64  `json:"lag"`
+	BelowLogStart   bool   `json:"below_log_start"`
 }
 
 type apiGroup struct {
-	Group   string           `json:"group"`
-	Members []apiMember      `json:"members"`
-	Offsets []apiGroupOffset `json:"offsets"`
+	Group       string           `json:"group"`
+	OffsetReset string           `json:"offset_reset"`
+	Members     []apiMember      `json:"members"`
+	Offsets     []apiGroupOffset `json:"offsets"`
 }
 
 type apiGroupList struct {
@@ -89,12 +95,13 @@ func (h *handler) joinGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSONBody(body, &req); err != nil {
 		return err
 	}
-	member, as, err := h.svc.JoinGroup(r.Context(), group, req.Topics, millis(req.SessionTimeoutMS))
+	j, err := h.svc.Join(r.Context(), ingest.JoinGroupRequest{Group: group, Topics: req.Topics,
+		Session: millis(req.SessionTimeoutMS), OffsetReset: req.OffsetReset})
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/v1/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(member))
-	h.writeJSON(w, http.StatusCreated, apiJoinResponse{MemberID: member, Assignments: assignmentsToAPI(as)})
+	w.Header().Set("Location", "/v1/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(j.Member))
+	h.writeJSON(w, http.StatusCreated, apiJoinResponse{MemberID: j.Member, Assignments: assignmentsToAPI(j.Assignments), OffsetReset: j.OffsetReset})
 	return nil
 }
 
@@ -151,16 +158,26 @@ func (h *handler) describeGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := apiGroup{Group: d.Group, Members: make([]apiMember, 0, len(d.Members)), Offsets: make([]apiGroupOffset, 0, len(d.Offsets))}
+	out := apiGroup{Group: d.Group, OffsetReset: d.OffsetReset, Members: make([]apiMember, 0, len(d.Members)), Offsets: make([]apiGroupOffset, 0, len(d.Offsets))}
 	for _, m := range d.Members {
 		out.Members = append(out.Members, apiMember{MemberID: m.ID, Topics: m.Topics, SessionTimeoutMS: m.SessionTimeout.Milliseconds(),
 			ExpiresMS: m.Expires.UnixMilli(), Assignments: assignmentsToAPI(m.Assignments)})
 	}
 	for _, o := range d.Offsets {
 		out.Offsets = append(out.Offsets, apiGroupOffset{Topic: o.Topic, Partition: o.Partition, CommittedOffset: o.Committed,
-			HighWatermark: o.HighWatermark, Lag: o.Lag})
+			LogStartOffset: o.LogStartOffset, HighWatermark: o.HighWatermark, Lag: o.Lag, BelowLogStart: o.BelowLogStart})
 	}
 	h.writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// deleteGroup deletes a group with no live member: 204, 409
+// group_not_empty, or 404 group_not_found.
+func (h *handler) deleteGroup(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.DeleteGroup(r.Context(), r.PathValue("group")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

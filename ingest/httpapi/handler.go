@@ -97,6 +97,7 @@ var routes = []route{
 	{http.MethodGet, "/v1/topics/{topic}/partitions/{partition}/records", (*handler).fetch},
 	{http.MethodGet, "/v1/groups", (*handler).listGroups},
 	{http.MethodGet, "/v1/groups/{group}", (*handler).describeGroup},
+	{http.MethodDelete, "/v1/groups/{group}", (*handler).deleteGroup},
 	{http.MethodPost, "/v1/groups/{group}/members", (*handler).joinGroup},
 	{http.MethodPost, "/v1/groups/{group}/members/{member}/heartbeat", (*handler).heartbeat},
 	{http.MethodDelete, "/v1/groups/{group}/members/{member}", (*handler).leaveGroup},

@@ -71,14 +71,25 @@ func (s *scriptedService) DescribeGroup(ctx context.Context, group string) (inge
 	return ingest.GroupDescription{Group: group}, nil
 }
 
-func (s *scriptedService) JoinGroup(ctx context.Context, group string, topics []string, session time.Duration) (string, []metadata.Assignment, error) {
+func (s *scriptedService) Join(ctx context.Context, req ingest.JoinGroupRequest) (ingest.JoinedGroup, error) {
 	if err := s.record("JoinGroup"); err != nil {
-		return "", nil, err
+		return ingest.JoinedGroup{}, err
 	}
-	if err := ingest.ValidateJoinGroup(group, topics, session); err != nil {
-		return "", nil, err
+	if err := ingest.ValidateJoinGroup(req.Group, req.Topics, req.Session); err != nil {
+		return ingest.JoinedGroup{}, err
 	}
-	return "m1", []metadata.Assignment{{Topic: topics[0], Partition: 0, Lease: 1, CommittedOffset: -1}}, nil
+	if err := ingest.ValidateOffsetReset(req.OffsetReset); err != nil {
+		return ingest.JoinedGroup{}, err
+	}
+	return ingest.JoinedGroup{Member: "m1", Assignments: []metadata.Assignment{{Topic: req.Topics[0], Partition: 0, Lease: 1, CommittedOffset: -1}},
+		OffsetReset: metadata.OffsetResetEarliest}, nil
+}
+
+func (s *scriptedService) DeleteGroup(ctx context.Context, group string) error {
+	if err := s.record("DeleteGroup"); err != nil {
+		return err
+	}
+	return ingest.ValidateGroupName(group)
 }
 
 func (s *scriptedService) Heartbeat(ctx context.Context, group, member string) ([]metadata.Assignment, error) {

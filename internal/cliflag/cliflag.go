@@ -1,12 +1,15 @@
 // Package cliflag holds the flag conventions Mamba's commands (mamba and
 // mamba-bench) share: every flag can also be set from an environment
-// variable MAMBA_<NAME>, and sizes are written like 8MiB, 256MB or 1048576.
+// variable MAMBA_<NAME>, sizes are written like 8MiB, 256MB or 1048576, and
+// durations may be given in days (7d).
 package cliflag
 
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
@@ -64,5 +67,43 @@ func (b *ByteSize) Set(s string) error {
 		return fmt.Errorf("%s is too large", s)
 	}
 	*b = ByteSize(v)
+	return nil
+}
+
+// Duration is a flag holding a duration as time.ParseDuration reads it
+// (90s, 1h30m), or a whole number of days such as 7d; negative durations
+// are refused.
+type Duration time.Duration
+
+func (d *Duration) String() string {
+	v := time.Duration(*d)
+	if v > 0 && v%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
+	}
+	return v.String()
+}
+
+// Type names the flag's kind in help output.
+func (d *Duration) Type() string { return "duration" }
+
+// Set parses s.
+func (d *Duration) Set(s string) error {
+	var v time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseInt(days, 10, 64)
+		if err != nil || n > 100*365 {
+			return fmt.Errorf("%q is not a whole number of days (at most 36500)", s)
+		}
+		v = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if v, err = time.ParseDuration(s); err != nil {
+			return err
+		}
+	}
+	if v < 0 {
+		return fmt.Errorf("%s is negative", s)
+	}
+	*d = Duration(v)
 	return nil
 }

@@ -3,6 +3,7 @@ package cliflag
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -57,6 +58,32 @@ func TestByteSize(t *testing.T) {
 		err := b.Set(tc.in)
 		if (err == nil) != tc.ok || (tc.ok && int64(b) != tc.want) {
 			t.Errorf("Set(%q) = %d, %v; want %d, ok %v", tc.in, b, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		str  string
+		ok   bool
+	}{
+		{"7d", 7 * 24 * time.Hour, "7d", true},
+		{"0d", 0, "0s", true},
+		{"90s", 90 * time.Second, "1m30s", true},
+		{"48h", 48 * time.Hour, "2d", true},
+		{"0", 0, "0s", true},
+		{"-1h", 0, "", false},
+		{"-1d", 0, "", false},
+		{"1.5d", 0, "", false},
+		{"99999d", 0, "", false},
+		{"soon", 0, "", false},
+	} {
+		var d Duration
+		err := d.Set(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && (time.Duration(d) != tc.want || d.String() != tc.str)) {
+			t.Errorf("Set(%q) = %v (%s), %v; want %v (%s), ok %v", tc.in, time.Duration(d), d.String(), err, tc.want, tc.str, tc.ok)
 		}
 	}
 }

@@ -15,6 +15,7 @@ const (
 	CodeGroupNotFound        = "group_not_found"
 	CodeMemberNotFound       = "member_not_found"
 	CodeLeaseLost            = "lease_lost"
+	CodeGroupNotEmpty        = "group_not_empty"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeTopicExists          = "topic_exists"
 	CodePayloadTooLarge      = "payload_too_large"
@@ -43,11 +44,12 @@ func Codes() []ErrorCode {
 		{CodeNotFound, http.StatusNotFound, "No route has this path."},
 		{CodeTopicNotFound, http.StatusNotFound, "The topic does not exist."},
 		{CodePartitionNotFound, http.StatusNotFound, "The topic has no such partition (fetch)."},
-		{CodeGroupNotFound, http.StatusNotFound, "The consumer group never had a member."},
+		{CodeGroupNotFound, http.StatusNotFound, "The consumer group never had a member, or was deleted (by the API or by expiry)."},
 		{CodeMemberNotFound, http.StatusNotFound, "The group member left, or missed heartbeats for its session timeout; join again."},
 		{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "The path exists but not with this method; the Allow header lists those it has."},
 		{CodeTopicExists, http.StatusConflict, "A topic with this name already exists."},
 		{CodeLeaseLost, http.StatusConflict, "An offset commit named a lease that is no longer the partition's current lease; nothing was committed."},
+		{CodeGroupNotEmpty, http.StatusConflict, "The consumer group has live members (their sessions have not expired); it is deleted only once they left."},
 		{CodePayloadTooLarge, http.StatusRequestEntityTooLarge, "The request body, a record or the record count is over a limit."},
 		{CodeUnsupportedMediaType, http.StatusUnsupportedMediaType, "The produce body is neither application/json nor application/vnd.mamba.v1+binary."},
 		{CodeOverloaded, http.StatusTooManyRequests, "The node's buffer is full; retry after the Retry-After header's seconds."},

@@ -8,20 +8,27 @@
 -- KEYS[4] offsets hash  prefix:{g:G}:offsets  "topic/partition" -> committed offset
 -- KEYS[5] lease string  prefix:{g:G}:lease    last lease (fencing token) handed out
 -- KEYS[6] topics hash   prefix:{g:G}:topics   topic -> partition count, as members saw it
+-- KEYS[7] meta hash     prefix:{g:G}:meta     active -> last activity (unix ms),
+--                                             offset_reset -> earliest|latest
 --
 -- ARGV[1] now (unix ms, the caller's clock), ARGV[2] action: join,
 -- heartbeat or leave, ARGV[3] member id; for join also ARGV[4] the
 -- member's topics, comma-separated, ARGV[5] session timeout ms, ARGV[6] n,
--- then n pairs: topic, partition count.
+-- then n pairs: topic, partition count, then the group's offset reset
+-- policy ('' keeps the group's, which is earliest when never set).
 --
 -- Returns, for join and heartbeat, the member's assignments after the
 -- rebalance as a flat array of triples: topic/partition, lease, committed
--- offset ('-1' when none); for leave an empty array. Error reply
+-- offset ('-1' when none), a join's followed by one more element, the
+-- group's offset reset policy; for leave an empty array. Error reply
 -- MEMBER_NOT_FOUND for a heartbeat or leave of a member that is not in the
 -- group (it left, expired, or never joined); expired members are still
 -- removed then, but nothing is rebalanced.
 --
 -- Invariants:
+-- * Every call that finds its member (or joins) raises KEYS[7] active to
+--   now (never lowers it: nodes' clocks differ), which is what the group
+--   janitor measures idleness from.
 -- * Members whose expiry is at or before now are removed first, so they
 --   hold nothing after the call.
 -- * Each topic's partitions are spread over the live members subscribed to
@@ -42,10 +49,16 @@ for _, m in ipairs(dead) do
   redis.call('HDEL', KEYS[1], m)
   redis.call('ZREM', KEYS[2], m)
 end
+local policy = nil
 if action == 'join' then
+  local n = tonumber(ARGV[6])
+  local reset = ARGV[7 + 2*n]
+  if reset and reset ~= '' then
+    redis.call('HSET', KEYS[7], 'offset_reset', reset)
+  end
+  policy = redis.call('HGET', KEYS[7], 'offset_reset') or 'earliest'
   redis.call('HSET', KEYS[1], member, ARGV[4] .. '|' .. ARGV[5])
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), member)
-  local n = tonumber(ARGV[6])
   for i = 1, n do
     redis.call('HSET', KEYS[6], ARGV[5 + 2*i], ARGV[6 + 2*i])
   end
@@ -60,6 +73,9 @@ else
     redis.call('HDEL', KEYS[1], member)
     redis.call('ZREM', KEYS[2], member)
   end
+end
+if now > tonumber(redis.call('HGET', KEYS[7], 'active') or '0') then
+  redis.call('HSET', KEYS[7], 'active', now)
 end
 
 -- Who subscribes to what.
@@ -142,5 +158,8 @@ for i = 1, #raw, 2 do
     table.insert(out, lease)
     table.insert(out, off)
   end
+end
+if policy then
+  table.insert(out, policy)
 end
 return out

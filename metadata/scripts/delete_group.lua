@@ -1,0 +1,45 @@
+-- delete_group.lua deletes a consumer group that has no live member
+-- (Store.DeleteGroup, and Store.ExpireGroup for the group janitor).
+--
+-- KEYS[1] members hash  prefix:{g:G}:members
+-- KEYS[2] expiry zset   prefix:{g:G}:expiry   member id, scored by expiry (unix ms)
+-- KEYS[3] owners hash   prefix:{g:G}:owners
+-- KEYS[4] offsets hash  prefix:{g:G}:offsets
+-- KEYS[5] lease string  prefix:{g:G}:lease
+-- KEYS[6] topics hash   prefix:{g:G}:topics
+-- KEYS[7] meta hash     prefix:{g:G}:meta     active -> last activity (unix ms)
+--
+-- ARGV[1] now (unix ms, the caller's clock); ARGV[2] '' to delete whatever
+-- the group's age (an API delete), or a cutoff (unix ms): delete only if
+-- the group's last activity is at or before it (expiry).
+--
+-- Returns 'DELETED', or 'KEPT' when the group was active after the cutoff
+-- or had no recorded activity (then now is recorded, so that a group from
+-- before activity was tracked, or a restored one, expires a retention
+-- after it was first seen). Error replies: GROUP_NOT_FOUND when none of
+-- the keys exists, GROUP_NOT_EMPTY when a member's session has not expired
+-- (its expiry is after now).
+--
+-- Invariants: a group with a live member is never deleted; the keys go
+-- with UNLINK, so the main thread does O(1) work per key however many
+-- offsets the group holds. The groups set (no hash tag) is the caller's
+-- to update.
+local now, cutoff = tonumber(ARGV[1]), ARGV[2]
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]) == 0 then
+  return redis.error_reply('GROUP_NOT_FOUND')
+end
+if redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') > 0 then
+  return redis.error_reply('GROUP_NOT_EMPTY')
+end
+if cutoff ~= '' then
+  local active = redis.call('HGET', KEYS[7], 'active')
+  if not active then
+    redis.call('HSET', KEYS[7], 'active', now)
+    return 'KEPT'
+  end
+  if tonumber(active) > tonumber(cutoff) then
+    return 'KEPT'
+  end
+end
+redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+return 'DELETED'
