@@ -103,6 +103,14 @@ const DefaultDedupWindow = 10 * time.Minute
 // leaves a wide margin while keeping one small key per topic per chunk.
 const commitMarkerTTL = 10 * time.Minute
 
+// markerTTL is how long a commit marker lives: commitMarkerTTL, or the
+// commit age limit when that is longer. Restore relies on it: a chunk
+// young enough to be committed after a checkpoint (younger than the
+// limit) that was committed before it has its marker in the checkpoint,
+// so replay never indexes it again, even when retention trimmed all its
+// entries before the checkpoint.
+func (s *Store) markerTTL() time.Duration { return max(commitMarkerTTL, s.commitAge) }
+
 // MaxCommitAge is the default of the oldest a chunk may be when Commit
 // indexes it (Options.MaxCommitAge), by
 // Redis's clock against the time in the chunk's id. A node gives up on a

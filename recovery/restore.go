@@ -24,10 +24,6 @@ const ReplayMargin = 10 * time.Minute
 // once.
 const DefaultRestoreConcurrency = 32
 
-// directoryReadSize is the first ranged read of a chunk: the header and,
-// for most chunks, the whole directory.
-const directoryReadSize = 8 << 10
-
 // maxReadAhead bounds the chunk directories read but not yet committed,
 // and commitPipeline the chunks whose commits go in one pipeline.
 const (
