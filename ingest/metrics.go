@@ -25,6 +25,7 @@ type nodeMetrics struct {
 	fetchGets        prometheus.Counter
 	fetchGetBytes    prometheus.Counter
 	readAheadBatches prometheus.Counter
+	fetchGone        prometheus.Counter
 }
 
 func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *nodeMetrics {
@@ -58,6 +59,8 @@ func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *node
 			Help: "Bytes read by fetches' ranged GETs, gaps between merged batches included."}),
 		readAheadBatches: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_fetch_read_ahead_batches_total",
 			Help: "Batches read ahead of a catch-up fetch into the catch-up cache."}),
+		fetchGone: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_fetch_trimmed_while_reading_total",
+			Help: "Fetches answered offset_out_of_range because their chunk was trimmed and collected between lookup and read."}),
 	}
 	m.recordsIn = metrics.Register(reg, m.recordsIn)
 	m.bytesIn = metrics.Register(reg, m.bytesIn)
@@ -75,6 +78,7 @@ func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *node
 	m.fetchGets = metrics.Register(reg, m.fetchGets)
 	m.fetchGetBytes = metrics.Register(reg, m.fetchGetBytes)
 	m.readAheadBatches = metrics.Register(reg, m.readAheadBatches)
+	m.fetchGone = metrics.Register(reg, m.fetchGone)
 	// The cache gauges read this node's caches: a second node on the same
 	// registry keeps reporting the first node's (metrics.Register).
 	metrics.RegisterAll(reg, m.cacheBytes,
