@@ -34,19 +34,21 @@ func (s *Store) Now(ctx context.Context) (time.Time, error) {
 }
 
 // GCMark records that the objects (bucket keys) were found unreferenced
-// at t, keeping the earlier mark of an object marked before.
-func (s *Store) GCMark(ctx context.Context, t time.Time, keys ...string) error {
+// at t, keeping the earlier mark of an object marked before. It returns
+// how many were not marked before.
+func (s *Store) GCMark(ctx context.Context, t time.Time, keys ...string) (int, error) {
 	if len(keys) == 0 {
-		return nil
+		return 0, nil
 	}
 	members := make([]redis.Z, len(keys))
 	for i, k := range keys {
 		members[i] = redis.Z{Score: float64(t.UnixMilli()), Member: k}
 	}
-	if err := s.rdb.ZAddNX(ctx, s.gcKey("pending"), members...).Err(); err != nil {
-		return unavailable("mark objects unreferenced", err)
+	n, err := s.rdb.ZAddNX(ctx, s.gcKey("pending"), members...).Result()
+	if err != nil {
+		return 0, unavailable("mark objects unreferenced", err)
 	}
-	return nil
+	return int(n), nil
 }
 
 // GCUnmark forgets the objects' marks: they were deleted, or are

@@ -146,7 +146,9 @@ func NewGCJob(jobCfg JobConfig, cfg GCConfig, meta *metadata.Store, store object
 	return NewJob(jobCfg, meta, c.Pass, reg, log)
 }
 
-// GCStats counts what one pass did.
+// GCStats counts what one pass did: chunks examined, objects newly
+// marked, deleted, and unmarked (referenced again, or gone), and objects
+// that could not be examined or deleted.
 type GCStats struct {
 	Examined, Marked, Deleted, Unmarked, Errors int
 	DeletedBytes                                int64

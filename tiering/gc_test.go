@@ -286,7 +286,7 @@ func TestGCSweepRechecksReferences(t *testing.T) {
 	id, infos := e.putChunk("a")
 	e.commit(a, id, infos)
 	key := bucket.ChunkKey(id.String())
-	if err := e.meta.GCMark(t.Context(), e.now, key); err != nil {
+	if _, err := e.meta.GCMark(t.Context(), e.now, key); err != nil {
 		t.Fatal(err)
 	}
 	e.advance(commitAge + time.Minute)

@@ -182,10 +182,11 @@ func (c *Collector) mark(ctx context.Context, renew func() error, now time.Time,
 	if err != nil {
 		return err
 	}
-	if err := c.meta.GCMark(ctx, now, unused...); err != nil {
+	marked, err := c.meta.GCMark(ctx, now, unused...)
+	if err != nil {
 		return err
 	}
-	st.Marked += len(unused)
+	st.Marked += marked
 	if wrapped {
 		st.Wrapped = true
 		last = ""
@@ -221,8 +222,9 @@ func (c *Collector) markTopicConfigs(ctx context.Context, now time.Time, st *GCS
 			unused = append(unused, key)
 		}
 	}
-	st.Marked += len(unused)
-	return c.meta.GCMark(ctx, now, unused...)
+	marked, err := c.meta.GCMark(ctx, now, unused...)
+	st.Marked += marked
+	return err
 }
 
 // slogWarn is the level of a failure to read a chunk: a corrupt chunk
