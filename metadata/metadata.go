@@ -17,13 +17,17 @@
 //	mamba:{T}:refs               hash   object (chunk id) -> number of index entries
 //	                                    naming it; no field: no entry of T names it
 //	mamba:{T}:bytes              hash   partition -> bytes of its indexed batches
-//	mamba:{T}:chunk:ID           string result of committing chunk ID to T
+//	mamba:{T}:chunk:ID           string result of committing chunk ID to T; lives
+//	                                    max(10m, the commit age limit)
 //	                                    (kept so that a retried commit returns it)
 //	mamba:{T}:idem:K             string answer to the request with idempotency key K,
 //	                                    kept for the dedup window
 //	mamba:commits                pub/sub channel: "T<TAB>p:hw,p:hw..." per commit
 //	mamba:job:J:lease            string holder of background job J's lease (see JobLease)
 //	mamba:job:J:last             string when job J last completed, unix ms
+//	mamba:gc:pending             zset   bucket key -> unix ms garbage collection first found
+//	                                    it unreferenced (see gc.go; bounded by the collector)
+//	mamba:gc:cursor              string last chunk key garbage collection examined
 //
 // Consumer groups have keys of their own, listed in groups.go.
 //
