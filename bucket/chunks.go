@@ -8,6 +8,7 @@ import (
 
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/internal/chunkid"
+	"github.com/mambamq/mamba/objectstore"
 )
 
 // DirectoryReadSize is the first ranged read of ReadChunkDirectory: the
@@ -79,12 +80,12 @@ func (b *Bucket) DeleteChunk(ctx context.Context, id string) error {
 // ChunkPrefix whose keys sort after the key after ("" yields from the
 // first). Objects that are not chunks yield an error wrapping
 // ErrForeignKey (with Chunk.Key set) and the listing goes on; any other
-// error ends it. The store's listing has no "start after", so the objects
-// before after are listed and passed over: a caller resuming from a cursor
-// saves the work on them, not the listing requests.
+// error ends it. Stores that implement objectstore.ListerAfter (S3, MinIO)
+// start the listing after the key, so a caller resuming from a cursor does
+// not list the keys before it; others list them and pass over them.
 func (b *Bucket) ChunksAfter(ctx context.Context, after string) iter.Seq2[Chunk, error] {
 	return func(yield func(Chunk, error) bool) {
-		for obj, err := range b.store.List(ctx, ChunkPrefix) {
+		for obj, err := range objectstore.ListAfter(ctx, b.store, ChunkPrefix, after) {
 			if err != nil {
 				yield(Chunk{}, fmt.Errorf("list chunks: %w", err))
 				return
