@@ -320,3 +320,26 @@ func TestGCCursorAndPendingBound(t *testing.T) {
 		t.Fatalf("pending %d, want 3", n)
 	}
 }
+
+// Passes of Batch chunks walk the bucket from the cursor and wrap at its
+// end; the next cycle starts from the first chunk again.
+func TestGCCursorWraps(t *testing.T) {
+	e := newGCEnv(t, GCConfig{Grace: time.Hour, Batch: 2})
+	a := e.topic("a", 1)
+	for range 5 {
+		id, infos := e.putChunk("a")
+		e.commit(a, id, infos) // referenced: examined, never marked
+		e.advance(time.Millisecond)
+	}
+	e.advance(commitAge + time.Second)
+	var examined []int
+	var wrapped []bool
+	for range 4 {
+		st := e.pass()
+		examined = append(examined, st.Examined)
+		wrapped = append(wrapped, st.Wrapped)
+	}
+	if !slices.Equal(examined, []int{2, 2, 1, 2}) || !slices.Equal(wrapped, []bool{false, false, true, false}) {
+		t.Fatalf("examined %v wrapped %v, want [2 2 1 2] [false false true false]", examined, wrapped)
+	}
+}
