@@ -66,7 +66,7 @@ func defaultGCOptions() gcOptions {
 func addGCFlags(f *pflag.FlagSet, o *gcOptions) {
 	f.DurationVar(&o.interval, "gc-interval", o.interval, "how often garbage collection runs (on one node at a time); 0 disables it")
 	f.DurationVar(&o.grace, "gc-grace", o.grace,
-		"how long an object stays unreferenced before garbage collection deletes it; at least twice --checkpoint-interval")
+		"how long an object stays unreferenced before garbage collection deletes it; at least twice --checkpoint-interval (the default grows to that)")
 	f.IntVar(&o.batch, "gc-batch", o.batch, "chunks garbage collection examines, and pending objects it deletes at most, per run")
 }
 
@@ -87,11 +87,23 @@ func (o gcOptions) validate() error {
 	// newest checkpoints were most likely both taken after the mark, so a
 	// restore that falls back to the second newest (the newest did not
 	// decode) finds every chunk it names too.
-	if o.checkpointInterval > 0 && o.grace < 2*o.checkpointInterval {
+	if o.checkpointInterval > 0 && o.effectiveGrace() < 2*o.checkpointInterval {
 		errs = append(errs, fmt.Errorf("--gc-grace %v is under twice --checkpoint-interval %v: a restore from the checkpoint before the newest could name chunks already deleted",
 			o.grace, o.checkpointInterval))
 	}
 	return errors.Join(errs...)
+}
+
+// effectiveGrace is --gc-grace, except that the default grows to twice
+// the checkpoint interval when that is longer, so that raising
+// --checkpoint-interval alone does not stop a node from starting. (An
+// explicit --gc-grace equal to the default grows too, which only delays
+// deletions.)
+func (o gcOptions) effectiveGrace() time.Duration {
+	if o.grace == tiering.DefaultGCGrace {
+		return max(o.grace, 2*o.checkpointInterval)
+	}
+	return o.grace
 }
 
 // gcJob returns the garbage collection job, or nil when --gc-interval is 0.
@@ -103,5 +115,5 @@ func gcJob(o gcOptions, nodeID string, meta *metadata.Store, store objectstore.S
 		return nil, nil
 	}
 	return tiering.NewGCJob(tiering.JobConfig{Holder: nodeID, Interval: o.interval, LeaseTTL: max(2*o.interval, 10*time.Second)},
-		tiering.GCConfig{Grace: o.grace, Batch: o.batch, CheckpointGate: o.checkpointInterval > 0}, meta, store, reg, log)
+		tiering.GCConfig{Grace: o.effectiveGrace(), Batch: o.batch, CheckpointGate: o.checkpointInterval > 0}, meta, store, reg, log)
 }

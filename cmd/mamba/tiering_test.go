@@ -47,6 +47,12 @@ func TestGCOptions(t *testing.T) {
 			t.Errorf("%s: %v, want an error naming %s", tc.name, err, tc.want)
 		}
 	}
+	// The default grace grows to twice a long checkpoint interval.
+	long := def
+	long.checkpointInterval = time.Hour
+	if _, err := build(long); err != nil || long.effectiveGrace() != 2*time.Hour {
+		t.Fatalf("default grace with 1h checkpoints: %v, %v", long.effectiveGrace(), err)
+	}
 	// Checkpoints off: any positive grace.
 	noCkpt := def
 	noCkpt.checkpointInterval, noCkpt.grace = 0, time.Second
