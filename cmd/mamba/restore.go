@@ -163,6 +163,11 @@ func printSummary(w io.Writer, s recovery.RestoreSummary) {
 	} else {
 		fmt.Fprintln(w, "checkpoint:  none found; replaying every chunk")
 	}
+	if s.ChunksMissing > 0 {
+		fmt.Fprintf(w, "collected:   %d chunks named by the checkpoint are gone (garbage collected); their %d index entries count as trimmed
+",
+			s.ChunksMissing, s.EntriesDropped)
+	}
 	since := "the beginning"
 	if !s.Since.IsZero() {
 		since = s.Since.UTC().Format(time.RFC3339Nano)
