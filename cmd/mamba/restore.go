@@ -164,8 +164,7 @@ func printSummary(w io.Writer, s recovery.RestoreSummary) {
 		fmt.Fprintln(w, "checkpoint:  none found; replaying every chunk")
 	}
 	if s.ChunksMissing > 0 {
-		fmt.Fprintf(w, "collected:   %d chunks named by the checkpoint are gone (garbage collected); their %d index entries count as trimmed
-",
+		fmt.Fprintf(w, "collected:   %d chunks named by the checkpoint are gone (garbage collected); their %d index entries count as trimmed\n",
 			s.ChunksMissing, s.EntriesDropped)
 	}
 	since := "the beginning"
