@@ -13,8 +13,8 @@ Keys are relative to the store, which may itself sit under a prefix of a
 shared bucket (objectstore.WithPrefix).
 
 	prefix        key                                          written by  removed by
-	chunks/       chunks/<chunk id>                            ingest      nothing (no retention or GC yet)
-	topics/       topics/<topic name>/<incarnation id>.json    ingest      ingest, when the topic is deleted
+	chunks/       chunks/<chunk id>                            ingest      garbage collection (package tiering)
+	topics/       topics/<topic name>/<incarnation id>.json    ingest      ingest, when the topic is deleted; garbage collection
 	checkpoints/  checkpoints/<unix ms, 20 digits>-<node>.ckpt  recovery    the checkpointer, all but the newest few
 
 Chunks are read by ingest (fetches), by restore and by dr status; topic
@@ -33,10 +33,11 @@ package recovery. A topic config object is the JSON encoding of TopicConfig,
 written before the topic is registered in Redis, so that the bucket alone
 knows every topic that may own chunks.
 
-Nothing deletes chunks today (retention and garbage collection are not
-implemented): a deleted topic's chunks stay in the bucket. Objects under
-these prefixes whose keys do not parse are foreign: listings report them
-(ErrForeignKey) and readers skip them.
+Only garbage collection deletes chunks (DeleteChunk), once no index entry
+names them; ReadChunkDirectory reads the batch directory it and restore
+need, and ChunksAfter lists from its cursor. Objects under these prefixes
+whose keys do not parse are foreign: listings report them (ErrForeignKey),
+readers skip them, and nothing deletes them.
 
 # Metrics
 

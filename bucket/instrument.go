@@ -154,11 +154,17 @@ func (s *Instrumented) Delete(ctx context.Context, key string) error {
 // however many pages the backend fetches; its latency is the time spent in
 // the wrapped listing, not the caller's time between items.
 func (s *Instrumented) List(ctx context.Context, prefix string) iter.Seq2[objectstore.ObjectInfo, error] {
+	return s.ListAfter(ctx, prefix, "")
+}
+
+// ListAfter implements objectstore.ListerAfter, with the wrapped store's
+// when it has one; it is measured as a list.
+func (s *Instrumented) ListAfter(ctx context.Context, prefix, after string) iter.Seq2[objectstore.ObjectInfo, error] {
 	return func(yield func(objectstore.ObjectInfo, error) bool) {
 		var spent time.Duration
 		var lastErr error
 		start, stopped := time.Now(), false
-		for info, err := range s.store.List(ctx, prefix) {
+		for info, err := range objectstore.ListAfter(ctx, s.store, prefix, after) {
 			spent += time.Since(start)
 			lastErr = err
 			if !yield(info, err) {

@@ -2,9 +2,13 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/mambamq/mamba/metadata"
+	"github.com/mambamq/mamba/objectstore"
 )
 
 // Fetch limits and defaults.
@@ -50,7 +54,11 @@ func (n *Node) Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
 			if err != nil {
 				return res, metaErr(err)
 			}
-			return n.read(ctx, req, entries, res)
+			res, err = n.read(ctx, req, entries, res)
+			if errors.Is(err, objectstore.ErrNotExist) {
+				return n.recheckGone(ctx, req, res, err)
+			}
+			return res, err
 		}
 		remaining := deadline.Sub(n.now())
 		if remaining <= 0 {
@@ -75,6 +83,25 @@ func (n *Node) Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
 			return res, nil // a draining node answers long-polls now
 		}
 	}
+}
+
+// recheckGone answers a fetch whose first batch's chunk was not in the
+// bucket: retention trimmed the entry after the lookup and garbage
+// collection deleted the chunk. A second lookup tells: below the log
+// start offset now, the fetch is out of range (as if it had come a moment
+// later); otherwise an indexed chunk is missing, which is a real error.
+func (n *Node) recheckGone(ctx context.Context, req FetchRequest, res FetchResult, readErr error) (FetchResult, error) {
+	_, st, err := n.lookup(ctx, req.Topic, req.Partition, req.Offset, 1)
+	if !errors.Is(err, metadata.ErrOffsetOutOfRange) || req.Offset >= st.LogStartOffset {
+		if err != nil && !errors.Is(err, metadata.ErrOffsetOutOfRange) {
+			return res, metaErr(err)
+		}
+		return res, readErr
+	}
+	n.metrics.fetchGone.Inc()
+	res.HighWatermark, res.LogStartOffset = st.HighWatermark, st.LogStartOffset
+	return res, fmt.Errorf("offset %d of %s/%d was trimmed while it was read (log start is now %d): %w",
+		req.Offset, req.Topic, req.Partition, st.LogStartOffset, ErrOffsetOutOfRange)
 }
 
 // waiters are the fetches parked at a partition's high watermark.

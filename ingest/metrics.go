@@ -27,6 +27,7 @@ type nodeMetrics struct {
 	readAheadBatches prometheus.Counter
 	// groupsDeleted counts groups deleted through the API.
 	groupsDeleted prometheus.Counter
+	fetchGone     prometheus.Counter
 }
 
 func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *nodeMetrics {
@@ -62,6 +63,8 @@ func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *node
 			Help: "Batches read ahead of a catch-up fetch into the catch-up cache."}),
 		groupsDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_groups_deleted_total",
 			Help: "Consumer groups deleted through the API (DELETE /v1/groups/{group})."}),
+		fetchGone: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_fetch_trimmed_while_reading_total",
+			Help: "Fetches answered offset_out_of_range because their chunk was trimmed and collected between lookup and read."}),
 	}
 	m.recordsIn = metrics.Register(reg, m.recordsIn)
 	m.bytesIn = metrics.Register(reg, m.bytesIn)
@@ -80,6 +83,7 @@ func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *node
 	m.fetchGetBytes = metrics.Register(reg, m.fetchGetBytes)
 	m.readAheadBatches = metrics.Register(reg, m.readAheadBatches)
 	m.groupsDeleted = metrics.Register(reg, m.groupsDeleted)
+	m.fetchGone = metrics.Register(reg, m.fetchGone)
 	// The cache gauges read this node's caches: a second node on the same
 	// registry keeps reporting the first node's (metrics.Register).
 	metrics.RegisterAll(reg, m.cacheBytes,

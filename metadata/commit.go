@@ -111,7 +111,7 @@ func (s *Store) commitCall(t Topic, chunkID string, batches []Batch, maxAge time
 	keys = append(keys, s.topicKey(t.Name, "meta"), s.topicKey(t.Name, "hw"), s.topicKey(t.Name, "lso"),
 		s.topicKey(t.Name, "chunk:"+chunkID), s.topicKey(t.Name, "refs"), s.topicKey(t.Name, "bytes"))
 	args := make([]any, 0, 9+6*len(batches))
-	args = append(args, t.ID, chunkID, commitMarkerTTL.Milliseconds(), s.dedupWindow.Milliseconds(),
+	args = append(args, t.ID, chunkID, s.markerTTL().Milliseconds(), s.dedupWindow.Milliseconds(),
 		s.CommitsChannel(), t.Name, len(batches), created, maxAge.Milliseconds())
 	noKey := s.topicKey(t.Name, "idem-none")
 	for _, b := range batches {

@@ -17,13 +17,17 @@
 //	mamba:{T}:refs               hash   object (chunk id) -> number of index entries
 //	                                    naming it; no field: no entry of T names it
 //	mamba:{T}:bytes              hash   partition -> bytes of its indexed batches
-//	mamba:{T}:chunk:ID           string result of committing chunk ID to T
+//	mamba:{T}:chunk:ID           string result of committing chunk ID to T; lives
+//	                                    max(10m, the commit age limit)
 //	                                    (kept so that a retried commit returns it)
 //	mamba:{T}:idem:K             string answer to the request with idempotency key K,
 //	                                    kept for the dedup window
 //	mamba:commits                pub/sub channel: "T<TAB>p:hw,p:hw..." per commit
 //	mamba:job:J:lease            string holder of background job J's lease (see JobLease)
 //	mamba:job:J:last             string when job J last completed, unix ms
+//	mamba:gc:pending             zset   bucket key -> unix ms garbage collection first found
+//	                                    it unreferenced (see gc.go; bounded by the collector)
+//	mamba:gc:cursor              string last chunk key garbage collection examined
 //
 // Consumer groups have keys of their own, listed in groups.go.
 //
@@ -103,6 +107,14 @@ const DefaultDedupWindow = 10 * time.Minute
 // retries a commit only within its write timeout (seconds); ten minutes
 // leaves a wide margin while keeping one small key per topic per chunk.
 const commitMarkerTTL = 10 * time.Minute
+
+// markerTTL is how long a commit marker lives: commitMarkerTTL, or the
+// commit age limit when that is longer. Restore relies on it: a chunk
+// young enough to be committed after a checkpoint (younger than the
+// limit) that was committed before it has its marker in the checkpoint,
+// so replay never indexes it again, even when retention trimmed all its
+// entries before the checkpoint.
+func (s *Store) markerTTL() time.Duration { return max(commitMarkerTTL, s.commitAge) }
 
 // MaxCommitAge is the default of the oldest a chunk may be when Commit
 // indexes it (Options.MaxCommitAge), by

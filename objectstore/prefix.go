@@ -90,8 +90,17 @@ func (p *Prefixed) Delete(ctx context.Context, key string) error {
 
 // List implements Store.
 func (p *Prefixed) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
+	return p.ListAfter(ctx, prefix, "")
+}
+
+// ListAfter implements ListerAfter, with the underlying store's when it
+// has one.
+func (p *Prefixed) ListAfter(ctx context.Context, prefix, after string) iter.Seq2[ObjectInfo, error] {
+	if after != "" {
+		after = p.prefix + after
+	}
 	return func(yield func(ObjectInfo, error) bool) {
-		for info, err := range p.store.List(ctx, p.prefix+prefix) {
+		for info, err := range ListAfter(ctx, p.store, p.prefix+prefix, after) {
 			if err == nil {
 				info.Key = strings.TrimPrefix(info.Key, p.prefix)
 			}

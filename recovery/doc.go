@@ -99,9 +99,20 @@ reject versions, flags and reserved bytes they do not know.
 Restore needs a Redis with no key under the prefix (or Force, which deletes
 them first). It loads the newest checkpoint that decodes, reporting and
 skipping corrupt ones, then replays every chunk whose id time is at least
-the checkpoint's time minus ReplayMargin (ten minutes: the life of a commit
-marker, which covers a chunk sealed before the checkpoint and committed
-after it, and clock skew between nodes). Chunks are replayed in id order;
+the checkpoint's time minus the metadata store's commit age limit
+(metadata.Store.CommitAgeLimit, ReplayMargin by default): no chunk older
+than that can be committed after the checkpoint, and one of that window
+committed before it has its commit marker in the checkpoint (markers live
+at least as long as the limit), so a chunk that retention trimmed before
+the checkpoint is not indexed again.
+
+Index entries of the checkpoint that name chunks no longer in the bucket
+(garbage collection deleted them after a newer checkpoint was written) are
+treated as trimmed: in each partition, entries up to the last one naming a
+missing chunk are dropped and the log start moves past them
+(RestoreSummary.ChunksMissing and EntriesDropped count them). Retention
+trims from a partition's start, so those entries had been trimmed in the
+store the checkpoint came from. Chunks are replayed in id order;
 each chunk's batches are committed with metadata.Commit under the topic
 incarnation that existed when the chunk was written, except batches whose
 commit the store already holds (an index entry or a commit marker for the

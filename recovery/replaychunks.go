@@ -84,39 +84,11 @@ func (r *replayer) replayChunks(ctx context.Context, ids []chunkid.ID) error {
 	return ctx.Err()
 }
 
-// readDirectory reads a chunk's header and directory with one ranged read,
-// or two when the directory is large.
+// readDirectory reads a chunk's header and directory, retrying transient
+// failures.
 func readDirectory(ctx context.Context, bk *bucket.Bucket, id chunkid.ID) ([]chunk.BatchInfo, error) {
-	read := func(off, n int64) ([]byte, error) {
-		return withRetry(ctx, func(ctx context.Context) ([]byte, error) { return bk.ReadChunkRange(ctx, id.String(), off, n) })
-	}
-	b, err := read(0, directoryReadSize)
-	if err != nil {
-		return nil, err
-	}
-	h, err := chunk.ReadHeader(b)
-	if err != nil {
-		return nil, err
-	}
-	end := chunk.HeaderSize + h.DirectoryLength
-	if int64(len(b)) < end {
-		more, err := read(int64(len(b)), end-int64(len(b)))
-		if err != nil {
-			return nil, err
-		}
-		b = append(b, more...)
-	}
-	if int64(len(b)) < end {
-		return nil, fmt.Errorf("%w: chunk is %d bytes, its directory ends at %d", chunk.ErrCorrupt, len(b), end)
-	}
-	cid, batches, err := chunk.DecodeDirectory(h, b[chunk.HeaderSize:end])
-	if err != nil {
-		return nil, err
-	}
-	if cid != id.String() {
-		return nil, fmt.Errorf("%w: chunk names itself %s", chunk.ErrCorrupt, cid)
-	}
-	return batches, nil
+	d, err := withRetry(ctx, func(ctx context.Context) (bucket.ChunkDirectory, error) { return bk.ReadChunkDirectory(ctx, id) })
+	return d.Batches, err
 }
 
 // replayGroup commits, in one pipeline, the batches of consecutive chunks

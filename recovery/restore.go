@@ -14,19 +14,19 @@ import (
 )
 
 // ReplayMargin is how far before a checkpoint's time restore starts
-// replaying chunks. A chunk is committed within its node's write timeout of
-// being sealed, and its commit marker lives ten minutes, so every chunk
-// whose commit the checkpoint may lack is younger than this, give or take
-// clock skew between nodes; older chunks are all in the checkpoint.
-const ReplayMargin = 10 * time.Minute
+// replaying chunks when the metadata store's commit age limit is the
+// default: metadata.Store.CommitAgeLimit, the oldest a chunk may be when it
+// is committed. Every chunk whose commit the checkpoint may lack is younger
+// than that at the checkpoint's time (give or take clock skew between
+// nodes); older chunks are all in the checkpoint or were never committed.
+// A chunk younger than that which was committed before the checkpoint has
+// its commit marker in it (markers live at least as long as the limit),
+// so replay does not index it again, even if retention had trimmed it.
+const ReplayMargin = metadata.MaxCommitAge
 
 // DefaultRestoreConcurrency is how many chunk directories Restore reads at
 // once.
 const DefaultRestoreConcurrency = 32
-
-// directoryReadSize is the first ranged read of a chunk: the header and,
-// for most chunks, the whole directory.
-const directoryReadSize = 8 << 10
 
 // maxReadAhead bounds the chunk directories read but not yet committed,
 // and commitPipeline the chunks whose commits go in one pipeline.
@@ -113,6 +113,11 @@ type RestoreSummary struct {
 	CorruptCheckpoints []CorruptCheckpoint
 	// KeysWiped were deleted because of Force.
 	KeysWiped int
+	// ChunksMissing are chunks the checkpoint's index names that the
+	// bucket no longer holds (garbage collection deleted them after a
+	// newer checkpoint); EntriesDropped are the index entries treated as
+	// trimmed because of them (see the package documentation).
+	ChunksMissing, EntriesDropped int
 	ReplayStats
 	Duration time.Duration
 }
@@ -160,6 +165,16 @@ func Restore(ctx context.Context, store objectstore.Store, meta *metadata.Store,
 			opts.logger().Warn("skip corrupt checkpoint", "key", key, "err", err)
 			continue
 		}
+		missing, err := missingChunks(ctx, b, snap)
+		if err != nil {
+			return sum, err
+		}
+		if len(missing) > 0 {
+			sum.ChunksMissing = len(missing)
+			sum.EntriesDropped = dropMissing(snap, missing)
+			opts.logger().Warn("checkpoint names chunks no longer in the bucket (collected after retention or a topic delete); their entries are treated as trimmed",
+				"checkpoint", key, "chunks", sum.ChunksMissing, "entries", sum.EntriesDropped)
+		}
 		if err := meta.LoadSnapshot(ctx, snap); err != nil {
 			return sum, fmt.Errorf("load checkpoint %s: %w", key, err)
 		}
@@ -169,7 +184,7 @@ func Restore(ctx context.Context, store objectstore.Store, meta *metadata.Store,
 	}
 	since := time.Time{}
 	if sum.Checkpoint != "" {
-		since = sum.CheckpointTime.Add(-ReplayMargin)
+		since = sum.CheckpointTime.Add(-meta.CommitAgeLimit())
 	}
 	sum.ReplayStats, err = replay(ctx, b, meta, since, state, opts)
 	sum.Duration = time.Since(start)

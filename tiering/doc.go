@@ -20,6 +20,12 @@ Built:
     the entries off the topic's refs and bytes hashes; it deletes no
     object. The lease holder also publishes per-topic gauges (stored bytes,
     objects, log start age). See docs/operations.md, "Retention".
+  - garbage collection (Collector, NewGCJob; job "gc"): deleting an object
+    only after a grace period once nothing references it (chunks whose
+    entries retention trimmed, deleted topics' chunks and configs, orphans
+    of a PUT that was never committed); see "Garbage collection" below and
+    docs/operations.md;
+  - consumer group expiry (GroupJanitor; job "groups"): see below.
 
 Still to come:
 
@@ -27,14 +33,12 @@ Still to come:
     per-partition segments with an offset index inside, and swapping their
     index entries in Redis atomically (the old chunks stay authoritative
     until the swap commits);
-  - garbage collection: deleting an object only after a grace period once
-    nothing references it (compacted L0 chunks, chunks whose entries
-    retention trimmed, deleted topics' chunks, orphans of a PUT that was
-    never committed);
   - storage classes: moving old segments to colder classes where the backend
     has them.
 
 Checkpoints and restore, which used to live here, are package recovery.
+
+# Consumer group expiry
 
 The group janitor (GroupJanitor, the job named "groups") keeps consumer
 group state following the groups in use: each pass walks the groups set a
@@ -46,5 +50,39 @@ also removes from every group the committed offsets of topics that no
 longer exist, comparing each offset with the value it read so that one
 committed since is kept. It counts mamba_groups_expired_total and
 mamba_group_offsets_removed_total.
+
+# Garbage collection
+
+The Collector deletes chunks that no index entry names any more (retention
+trimmed them, their topic was deleted, or they were uploaded and never
+committed) and topic config objects of incarnations Redis does not have.
+A chunk is unreferenced when metadata.Store.Referenced is false for every
+topic its directory (bucket.ReadChunkDirectory) holds batches of. Each
+pass first sweeps, then marks:
+
+  - sweep: pending objects (metadata GCPending) marked more than Grace ago,
+    and, with CheckpointGate, before the newest checkpoint in the bucket,
+    are checked again and deleted if still unreferenced; every one leaves
+    the pending set (deleted, referenced again, or gone);
+  - mark: up to Batch chunks after the cursor (metadata GCCursor) that are
+    older than the commit age limit (metadata.Store.CommitAgeLimit: younger
+    ones may still be committed, and commit.lua refuses older ones) are
+    examined; unreferenced ones are marked with Redis's clock. The first
+    chunk too young, or the end of the listing, sends the cursor back to
+    the start, and then the topic configs are examined too.
+
+Invariants: an object is deleted only if it was unreferenced at its mark
+and still is at the sweep; only chunks past the commit age limit are
+marked, and nothing can reference such a chunk again (no commit accepts
+it; restore runs with no node serving); with CheckpointGate, the newest
+checkpoint was taken after the mark, so it does not name the object.
+Corrupt chunks and foreign keys are never deleted. Two nodes running a
+pass at once (a lease is not a fence) only repeat work: marks keep the
+first time, and deleting twice is harmless.
+
+Bounds: the pending set holds at most MaxPending objects plus the topic
+configs (a pass marks nothing while it is full); a pass examines at most
+Batch chunks and deletes at most Batch objects; the node running the job
+remembers the topics of up to 100 000 chunks.
 */
 package tiering

@@ -88,6 +88,9 @@ func NewJob(cfg JobConfig, meta *metadata.Store, pass Pass, reg prometheus.Regis
 	}, nil
 }
 
+// Name is the job's name (JobConfig.Name).
+func (j *Job) Name() string { return j.cfg.Name }
+
 // errLeaseLost ends a pass whose node no longer holds the job's lease.
 var errLeaseLost = errors.New("lease lost")
 

@@ -27,15 +27,19 @@ type restoreOptions struct {
 	keyPrefix   string
 	force       bool
 	dedupWindow time.Duration
-	concurrency int
+	// maxCommitAge is serve's --max-commit-age: how far before the
+	// checkpoint replay starts.
+	maxCommitAge time.Duration
+	concurrency  int
 }
 
 func newRestoreCmd() *cobra.Command {
 	o := restoreOptions{
-		redisURL:    "redis://127.0.0.1:6379/0",
-		keyPrefix:   metadata.DefaultPrefix,
-		dedupWindow: metadata.DefaultDedupWindow,
-		concurrency: recovery.DefaultRestoreConcurrency,
+		redisURL:     "redis://127.0.0.1:6379/0",
+		keyPrefix:    metadata.DefaultPrefix,
+		dedupWindow:  metadata.DefaultDedupWindow,
+		maxCommitAge: metadata.MaxCommitAge,
+		concurrency:  recovery.DefaultRestoreConcurrency,
 	}
 	cmd := &cobra.Command{
 		Use:   "restore",
@@ -67,6 +71,7 @@ beside it.`,
 	f.StringVar(&o.keyPrefix, "key-prefix", o.keyPrefix, "prefix of every Redis key, as given to mamba serve")
 	f.BoolVar(&o.force, "force", false, "delete every key under --key-prefix before restoring, instead of refusing a Redis that has some")
 	f.DurationVar(&o.dedupWindow, "dedup-window", o.dedupWindow, "how long idempotency keys of replayed records are remembered, as given to mamba serve")
+	f.DurationVar(&o.maxCommitAge, "max-commit-age", o.maxCommitAge, "as given to mamba serve: chunks this much older than the checkpoint are replayed too")
 	f.IntVar(&o.concurrency, "concurrency", o.concurrency, "chunk directories read from the bucket at once")
 	cliflag.DocumentEnv(f)
 	return cmd
@@ -124,7 +129,7 @@ func restoreBucket(ctx context.Context, o restoreOptions, stderr io.Writer) (*re
 		return nil, refused(err)
 	}
 	defer objectstore.Close(store)
-	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow})
+	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow, MaxCommitAge: o.maxCommitAge})
 	if err := meta.Ping(ctx); err != nil {
 		return nil, refusedf("redis: %w", err)
 	}
@@ -157,6 +162,10 @@ func printSummary(w io.Writer, s recovery.RestoreSummary) {
 		fmt.Fprintf(w, "checkpoint:  %s (taken %s)\n", s.Checkpoint, s.CheckpointTime.UTC().Format(time.RFC3339Nano))
 	} else {
 		fmt.Fprintln(w, "checkpoint:  none found; replaying every chunk")
+	}
+	if s.ChunksMissing > 0 {
+		fmt.Fprintf(w, "collected:   %d chunks named by the checkpoint are gone (garbage collected); their %d index entries count as trimmed\n",
+			s.ChunksMissing, s.EntriesDropped)
 	}
 	since := "the beginning"
 	if !s.Since.IsZero() {

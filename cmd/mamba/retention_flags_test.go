@@ -11,6 +11,7 @@ import (
 
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
+	"github.com/mambamq/mamba/tiering"
 )
 
 func TestRetentionFlags(t *testing.T) {
@@ -26,7 +27,7 @@ func TestRetentionFlags(t *testing.T) {
 			t.Fatal(err)
 		}
 		js, err := tieringJobs(o, "node-a", meta, objectstore.NewMemory(), prometheus.NewRegistry(), nil)
-		return len(js), err
+		return countJobs(js, tiering.RetentionJobName), err
 	}
 	if n, err := jobs(); n != 1 || err != nil {
 		t.Fatalf("defaults: %d jobs, %v; want the retention job", n, err)

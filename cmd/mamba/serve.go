@@ -352,6 +352,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 			return err
 		}
 	}
+	o.tiering.gc.checkpointInterval = o.ckptInterval // the collector's grace and checkpoint gate follow it
 	jobs, err := tieringJobs(o.tiering, o.nodeID, meta, store, reg, log)
 	if err != nil {
 		return err

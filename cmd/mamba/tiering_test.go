@@ -10,6 +10,7 @@ import (
 
 	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/metadata"
+	"github.com/mambamq/mamba/objectstore"
 )
 
 // The group janitor's flags: their defaults build the "groups" job, days
@@ -33,7 +34,7 @@ func TestGroupJanitorFlags(t *testing.T) {
 	if time.Duration(o.groups.retention) != 7*24*time.Hour || o.groups.interval != time.Minute {
 		t.Fatalf("defaults: %+v", o.groups)
 	}
-	if jobs, err := tieringJobs(o, "node-a", meta, nil, nil, nil); err != nil || len(jobs) != 1 {
+	if jobs, err := tieringJobs(o, "node-a", meta, objectstore.NewMemory(), nil, nil); err != nil || countJobs(jobs, "groups") != 1 {
 		t.Fatalf("default jobs: %d, %v; want the groups job", len(jobs), err)
 	}
 	if o, err = parse("--group-retention", "30d", "--group-janitor-interval", "0"); err != nil {
@@ -42,7 +43,7 @@ func TestGroupJanitorFlags(t *testing.T) {
 	if time.Duration(o.groups.retention) != 30*24*time.Hour {
 		t.Fatalf("--group-retention 30d = %v", time.Duration(o.groups.retention))
 	}
-	if jobs, err := tieringJobs(o, "node-a", meta, nil, nil, nil); err != nil || len(jobs) != 0 {
+	if jobs, err := tieringJobs(o, "node-a", meta, objectstore.NewMemory(), nil, nil); err != nil || countJobs(jobs, "groups") != 0 {
 		t.Fatalf("interval 0: %d jobs, %v; want none", len(jobs), err)
 	}
 	if o, err = parse("--group-janitor-interval", "-1s"); err != nil {

@@ -240,6 +240,12 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // List pages through ListObjectsV2 without a delimiter. S3 returns keys in
 // ascending UTF-8 byte order, which is the order List promises.
 func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[objectstore.ObjectInfo, error] {
+	return s.ListAfter(ctx, prefix, "")
+}
+
+// ListAfter implements objectstore.ListerAfter with ListObjectsV2's
+// StartAfter.
+func (s *Store) ListAfter(ctx context.Context, prefix, after string) iter.Seq2[objectstore.ObjectInfo, error] {
 	if err := objectstore.ValidatePrefix(prefix); err != nil {
 		return objectstore.ListError(err)
 	}
@@ -248,7 +254,7 @@ func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[objectstore.O
 			yield(objectstore.ObjectInfo{}, err)
 			return
 		}
-		for obj := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		for obj := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, StartAfter: after}) {
 			if obj.Err != nil {
 				yield(objectstore.ObjectInfo{}, mapErr("list", prefix, obj.Err))
 				return

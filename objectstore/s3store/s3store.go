@@ -217,11 +217,21 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // List pages through ListObjectsV2 without a delimiter. S3 returns keys in
 // ascending UTF-8 byte order, which is the order List promises.
 func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[objectstore.ObjectInfo, error] {
+	return s.ListAfter(ctx, prefix, "")
+}
+
+// ListAfter implements objectstore.ListerAfter with ListObjectsV2's
+// StartAfter.
+func (s *Store) ListAfter(ctx context.Context, prefix, after string) iter.Seq2[objectstore.ObjectInfo, error] {
 	if err := objectstore.ValidatePrefix(prefix); err != nil {
 		return objectstore.ListError(err)
 	}
 	return func(yield func(objectstore.ObjectInfo, error) bool) {
-		pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
+		in := &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix}
+		if after != "" {
+			in.StartAfter = &after
+		}
+		pages := s3.NewListObjectsV2Paginator(s.client, in)
 		for pages.HasMorePages() {
 			if err := objectstore.ContextError(ctx, "list", prefix); err != nil {
 				yield(objectstore.ObjectInfo{}, err)

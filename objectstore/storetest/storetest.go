@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Overwrite", testOverwrite},
 		{"Delete", testDelete},
 		{"ListOrderAndPrefixes", testList},
+		{"ListAfter", testListAfter},
 		{"LargeObject", testLargeObject},
 		{"Concurrent", testConcurrent},
 		{"ContextCancellation", testContext},
@@ -290,6 +291,37 @@ func testList(t *testing.T, s objectstore.Store) {
 		n++
 		if n == 2 {
 			break
+		}
+	}
+}
+
+// testListAfter checks objectstore.ListAfter, which uses the store's
+// ListerAfter when it has one: only keys after the given one, in order,
+// under the prefix.
+func testListAfter(t *testing.T, s objectstore.Store) {
+	for _, k := range []string{"c/1", "c/2", "c/2x", "c/3", "d/1"} {
+		mustPut(t, s, k, []byte("x"))
+	}
+	for _, tt := range []struct {
+		after string
+		want  []string
+	}{
+		{"", []string{"c/1", "c/2", "c/2x", "c/3"}},
+		{"c/1", []string{"c/2", "c/2x", "c/3"}},
+		{"c/2", []string{"c/2x", "c/3"}},
+		{"c/25", []string{"c/2x", "c/3"}}, // a key with no object; "x" sorts after "5"
+		{"c/3", []string{}},
+		{"b", []string{"c/1", "c/2", "c/2x", "c/3"}},
+	} {
+		got := []string{}
+		for info, err := range objectstore.ListAfter(ctxFor(t), s, "c/", tt.after) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, info.Key)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("ListAfter(c/, %q) = %q, want %q", tt.after, got, tt.want)
 		}
 	}
 }
