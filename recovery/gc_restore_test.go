@@ -1,16 +1,15 @@
 package recovery_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/tooling/testnode"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
@@ -32,23 +31,7 @@ func newGCMeta(t *testing.T) *metadata.Store {
 
 func startGCNode(t *testing.T, meta *metadata.Store, store objectstore.Store, id string) *ingest.Node {
 	t.Helper()
-	n, err := ingest.New(ingest.Config{NodeID: id, FlushInterval: 5 * time.Millisecond, WriteTimeout: gcCommitAge / 2},
-		meta, store, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer dcancel()
-		if err := n.Close(dctx); err != nil {
-			t.Errorf("close node %s: %v", id, err)
-		}
-		cancel()
-		<-done
-	})
+	n := testnode.Run(t, ingest.Config{NodeID: id, FlushInterval: 5 * time.Millisecond, WriteTimeout: gcCommitAge / 2}, meta, store, nil)
 	return n
 }
 

@@ -2,7 +2,6 @@ package recovery_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,11 +12,11 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/tooling/testnode"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
@@ -52,22 +51,7 @@ func newMeta(t testing.TB) *metadata.Store {
 // startNode runs an ingest node until the test ends.
 func startNode(t *testing.T, meta *metadata.Store, store objectstore.Store, id string) *ingest.Node {
 	t.Helper()
-	n, err := ingest.New(ingest.Config{NodeID: id, FlushInterval: 10 * time.Millisecond}, meta, store, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer dcancel()
-		if err := n.Close(dctx); err != nil {
-			t.Errorf("close node %s: %v", id, err)
-		}
-		cancel()
-		<-done
-	})
+	n := testnode.Run(t, ingest.Config{NodeID: id, FlushInterval: 10 * time.Millisecond}, meta, store, nil)
 	return n
 }
 

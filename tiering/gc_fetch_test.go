@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/tooling/testnode"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/tiering"
@@ -54,22 +54,7 @@ func startNode(t *testing.T, cfg ingest.Config, meta *metadata.Store, store obje
 		cfg.FlushInterval = 5 * time.Millisecond
 	}
 	cfg.WriteTimeout = fetchCommitAge / 2
-	n, err := ingest.New(cfg, meta, store, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer dcancel()
-		if err := n.Close(dctx); err != nil {
-			t.Errorf("close node: %v", err)
-		}
-		cancel()
-		<-done
-	})
+	n := testnode.Run(t, cfg, meta, store, nil)
 	return n
 }
 

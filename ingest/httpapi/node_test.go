@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,10 +11,10 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/tooling/testnode"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore/miniostore"
@@ -42,22 +41,7 @@ func startNode(t *testing.T, cfg ingest.Config) *ingest.Node {
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = 20 * time.Millisecond
 	}
-	n, err := ingest.New(cfg, metadata.New(rdb, metadata.Options{}), store, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer dcancel()
-		if err := n.Close(dctx); err != nil {
-			t.Errorf("close node: %v", err)
-		}
-		cancel()
-		<-done
-	})
+	n := testnode.Run(t, cfg, metadata.New(rdb, metadata.Options{}), store, nil)
 	return n
 }
 
