@@ -146,10 +146,7 @@ nothing makes none.`,
 	f.Var(&o.cacheBytes, "cache-bytes", "memory for recently written and read batches")
 	f.Var(&o.maxRecordBytes, "max-record-bytes", "largest record (key, value and headers); larger ones get 413")
 	f.Var(&o.maxRequestBytes, "max-request-bytes", "largest produce request body; larger ones get 413")
-	f.DurationVar(&o.writeTimeout, "write-timeout", o.writeTimeout, "how long a chunk's PUT and commit are retried before producers get 503")
 	f.DurationVar(&o.dedupWindow, "dedup-window", o.dedupWindow, "how long an Idempotency-Key is remembered")
-	f.DurationVar(&o.maxCommitAge, "max-commit-age", o.maxCommitAge,
-		"the oldest a chunk may be when its commit reaches Redis; garbage collection deletes uncommitted chunks only past it (same on every node)")
 	f.DurationVar(&o.maxWait, "max-wait", o.maxWait, "longest long-poll a fetch may ask for")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", o.shutdownTimeout, "how long a draining node may take to answer what it accepted")
 	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often a metadata checkpoint is written to the bucket (by one node at a time); 0 disables checkpoints")
@@ -171,6 +168,11 @@ func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
 	f.IntVar(&o.readConcurrency, "read-concurrency", o.readConcurrency, "ranged GETs one fetch runs at once")
 	f.Var(&o.readAheadBytes, "read-ahead-bytes", "batch bytes a catch-up fetch (far behind, missing the caches) reads past its own, into the catch-up cache")
 	f.Var(&o.catchUpBytes, "catchup-cache-bytes", "memory for batches catch-up fetches read from the bucket, apart from --cache-bytes; at least --read-ahead-bytes")
+	// The collector marks only chunks past the commit age limit, so dev needs
+	// it too for garbage collection to be seen working in minutes.
+	f.DurationVar(&o.writeTimeout, "write-timeout", o.writeTimeout, "how long a chunk's PUT and commit are retried before producers get 503")
+	f.DurationVar(&o.maxCommitAge, "max-commit-age", o.maxCommitAge,
+		"the oldest a chunk may be when its commit reaches Redis; garbage collection deletes uncommitted chunks only past it (same on every node)")
 	addTieringFlags(f, &o.tiering)
 }
 
