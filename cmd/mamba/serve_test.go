@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -425,23 +424,7 @@ func TestTwoNodeProcesses(t *testing.T) {
 // bufferedBytes reads the node's mamba_buffered_bytes gauge.
 func bufferedBytes(t *testing.T, url string) float64 {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "mamba_buffered_bytes "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	t.Fatal("no mamba_buffered_bytes in /metrics")
-	return 0
+	return metricValue(t, url, "mamba_buffered_bytes")
 }
 
 func TestSetMemoryLimit(t *testing.T) {
