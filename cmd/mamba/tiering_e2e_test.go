@@ -46,6 +46,9 @@ func TestRetentionAndGCEndToEnd(t *testing.T) {
 		url string
 		// count returns how many objects the bucket holds under prefix.
 		count func(prefix string) int
+		// jsonLog, if not empty, is a log in which every line must be one
+		// of the node's JSON records: nothing a library prints past slog.
+		jsonLog string
 	}
 	// serveOn starts MinIO, Redis and `mamba serve` on a bucket named
 	// with the client the test case picks.
@@ -56,7 +59,7 @@ func TestRetentionAndGCEndToEnd(t *testing.T) {
 		opts := testserver.MambaOptions{Env: []string{"MAMBA_BUCKET=s3://" + bucket + "?endpoint=" + m.Endpoint + "&client=" + client}}
 		n := testserver.StartMambaWith(t, m, r, bucket, "node-a", opts, tieringFlags...)
 		mc := m.Client(t)
-		return setup{url: n.URL, count: func(prefix string) int {
+		return setup{url: n.URL, jsonLog: n.LogPath(), count: func(prefix string) int {
 			objects := 0
 			for obj := range mc.ListObjectsIter(t.Context(), bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 				if obj.Err != nil {
@@ -99,6 +102,17 @@ func TestRetentionAndGCEndToEnd(t *testing.T) {
 			t.Parallel()
 			s := tc.start(t)
 			checkRetentionAndGC(t, s.url, s.count)
+			if s.jsonLog != "" {
+				raw, err := os.ReadFile(s.jsonLog)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for line := range strings.Lines(string(raw)) {
+					if !strings.HasPrefix(line, "{") {
+						t.Errorf("the node logged a line that is not JSON: %q", line)
+					}
+				}
+			}
 		})
 	}
 }

@@ -97,6 +97,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		o.UsePathStyle = cfg.PathStyle
+		// A ranged GET has no checksum of its own to validate (chunks carry
+		// theirs), and the SDK would print a plain-text line to stderr for
+		// each, past the node's JSON log and its level.
+		o.DisableLogOutputChecksumValidationSkipped = true
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
