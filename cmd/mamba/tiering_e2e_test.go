@@ -37,10 +37,11 @@ type topicDescription struct {
 }
 
 // Retention and garbage collection in the real binary, on each kind of
-// bucket: the expired chunks of a topic with a 2 s retention and the
-// chunks and config of a deleted topic leave the bucket, describe and
-// fetch follow the rising log start, the metrics count the work, and
-// records within retention (and a topic without it) read back exactly.
+// bucket: the expired chunks of a topic whose retention is shortened to
+// 2 s and the chunks of a deleted topic leave the bucket (its config goes
+// with the delete itself), describe and fetch follow the rising log
+// start, the metrics count the work, and records within retention (and a
+// topic with a long one) read back exactly.
 func TestRetentionAndGCEndToEnd(t *testing.T) {
 	type setup struct {
 		url string
