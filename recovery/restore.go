@@ -86,8 +86,10 @@ type CorruptCheckpoint struct {
 type ReplayStats struct {
 	// Since is the chunk time replay started at; zero means every chunk.
 	Since time.Time
-	// ChunksListed is every chunk in the bucket; ChunksScanned those at or
-	// after Since, whose directories were read.
+	// ChunksListed is every object the replay's listing read: it starts
+	// after the key below Since's chunks (bucket.ChunkListing), so older
+	// chunks are not listed. ChunksScanned are the chunks at or after
+	// Since, whose directories were read.
 	ChunksListed, ChunksScanned int
 	// ChunksReplayed had at least one batch committed; ChunksSkipped had
 	// nothing to commit (already in the store, or only batches of deleted

@@ -194,7 +194,7 @@ func printSummary(w io.Writer, s recovery.RestoreSummary) {
 	if !s.Since.IsZero() {
 		since = s.Since.UTC().Format(time.RFC3339Nano)
 	}
-	fmt.Fprintf(w, "chunks:      %d in the bucket, %d since %s: %d replayed, %d already indexed or only of deleted topics, %d unreadable\n",
+	fmt.Fprintf(w, "chunks:      %d listed, %d since %s: %d replayed, %d already indexed or only of deleted topics, %d unreadable\n",
 		s.ChunksListed, s.ChunksScanned, since, s.ChunksReplayed, s.ChunksSkipped, s.ChunksUnreadable)
 	fmt.Fprintf(w, "indexed:     %d records in %d batches; %d duplicate batches dropped by idempotency key, %d batches skipped\n",
 		s.RecordsIndexed, s.BatchesIndexed, s.BatchesDuplicate, s.BatchesSkipped)
