@@ -53,16 +53,20 @@ type Chunk struct {
 type ChunkListing struct {
 	// Since is the earliest chunk time yielded; zero yields every chunk.
 	Since time.Time
-	// Listed counts every object under ChunkPrefix the listing has seen,
-	// chunks older than Since and foreign objects included. Chunks sets
-	// it as it goes.
+	// Listed counts every object under ChunkPrefix the listing has read,
+	// foreign objects included. A listing with Since starts after the key
+	// of the first chunk id Since can have (chunkListStart) and does not
+	// read the keys before it. Chunks sets it as it goes.
 	Listed int
 }
 
 // ListChunks yields, in id order (creation order), every chunk whose id
 // time is at or after since. An object under ChunkPrefix that is not a
 // chunk yields an error wrapping ErrForeignKey and the listing goes on; any
-// other error ends it.
+// other error ends it. With a non-zero since, the listing starts after the
+// key below every chunk of that time or later (objectstore.ListAfter: S3
+// and MinIO then do not list the older keys; foreign keys among those are
+// not seen).
 func (b *Bucket) ListChunks(ctx context.Context, since time.Time) iter.Seq2[Chunk, error] {
 	return b.Chunks(ctx, &ChunkListing{Since: since})
 }
@@ -70,7 +74,7 @@ func (b *Bucket) ListChunks(ctx context.Context, since time.Time) iter.Seq2[Chun
 // Chunks is ListChunks that also counts, in l, the objects it passed over.
 func (b *Bucket) Chunks(ctx context.Context, l *ChunkListing) iter.Seq2[Chunk, error] {
 	return func(yield func(Chunk, error) bool) {
-		for obj, err := range b.store.List(ctx, ChunkPrefix) {
+		for obj, err := range objectstore.ListAfter(ctx, b.store, ChunkPrefix, chunkListStart(l.Since)) {
 			if err != nil {
 				yield(Chunk{}, fmt.Errorf("list chunks: %w", err))
 				return
@@ -83,8 +87,8 @@ func (b *Bucket) Chunks(ctx context.Context, l *ChunkListing) iter.Seq2[Chunk, e
 				}
 				continue
 			}
-			// Keys list in id order, which is time order, but a listing
-			// has no "start after": older chunks are skipped here.
+			// Keys list in id order, which is time order, and the listing
+			// starts after every older one; this only restates it.
 			if id.Time().Before(l.Since) {
 				continue
 			}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/mambamq/mamba/internal/chunkid"
 )
 
@@ -35,6 +37,24 @@ var ErrForeignKey = errors.New("not a key of Mamba's bucket layout")
 // ChunkKey is the key of the chunk with the given id (the text form of a
 // chunkid.ID).
 func ChunkKey(id string) string { return ChunkPrefix + id }
+
+// chunkListStart is the key a listing of the chunks created at or after
+// t starts after: ChunkPrefix and the smallest ULID of t's millisecond,
+// with no node. Every chunk key of an older id sorts before it (ULID text
+// sorts like its bytes, time first, and is of fixed length), and every
+// other after it (it extends the ULID with "-node"). It is "" (list from
+// the first key) for times at or before the Unix epoch.
+func chunkListStart(t time.Time) string {
+	ms := t.UnixMilli()
+	if t.IsZero() || ms <= 0 {
+		return ""
+	}
+	var u ulid.ULID
+	if err := u.SetTime(min(uint64(ms), ulid.MaxTime())); err != nil {
+		return ""
+	}
+	return ChunkPrefix + u.String()
+}
 
 // ParseChunkKey returns the id of a key made by ChunkKey.
 func ParseChunkKey(key string) (chunkid.ID, error) {

@@ -106,13 +106,20 @@ committed before it has its commit marker in the checkpoint (markers live
 at least as long as the limit), so a chunk that retention trimmed before
 the checkpoint is not indexed again.
 
-Index entries of the checkpoint that name chunks no longer in the bucket
-(garbage collection deleted them after a newer checkpoint was written) are
-treated as trimmed: in each partition, entries up to the last one naming a
-missing chunk are dropped and the log start moves past them
-(RestoreSummary.ChunksMissing and EntriesDropped count them). Retention
-trims from a partition's start, so those entries had been trimmed in the
-store the checkpoint came from. Chunks are replayed in id order;
+Before it changes the store (Force's wipe included), Restore checks that
+the bucket holds every chunk the checkpoint's index names, listing only
+from the oldest named chunk to the newest. A missing one fails the restore
+with a *MissingChunksError (wrapping ErrMissingChunks) naming the count and
+the first keys: a replica bucket may simply not have received it yet
+(replication does not keep write order), and the collector never deletes a
+chunk the newest checkpoint names, so dropping entries would lose
+acknowledged records for good. With RestoreOptions.AllowMissingChunks the
+entries are treated as trimmed instead: in each partition, entries up to
+the last one naming a missing chunk are dropped and the log start moves
+past them (RestoreSummary.ChunksMissing and EntriesDropped count them, the
+log warns). The replay's listing starts after the key below its first
+chunk (bucket.ChunkListing), so neither listing grows with the bucket's
+history on stores with a "start after" (S3, MinIO). Chunks are replayed in id order;
 each chunk's batches are committed with metadata.Commit under the topic
 incarnation that existed when the chunk was written, except batches whose
 commit the store already holds (an index entry or a commit marker for the

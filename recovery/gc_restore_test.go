@@ -1,7 +1,9 @@
 package recovery_test
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,8 +97,9 @@ func values(t *testing.T, n *ingest.Node, topic string) (int64, []string) {
 // Retention trims, the collector deletes (gated by a checkpoint newer than
 // its marks), and then: a restore from the newest checkpoint gives back
 // exactly the live records, trimmed ones not resurrected by replay; and a
-// restore from the older checkpoint, which names collected chunks,
-// succeeds with the log start moved past them.
+// restore from the older checkpoint, which names collected chunks, fails
+// unless missing chunks are allowed, and then moves the log start past
+// them.
 func TestRestoreAfterGC(t *testing.T) {
 	ctx := t.Context()
 	store := newBucket(t)
@@ -186,8 +189,20 @@ func TestRestoreAfterGC(t *testing.T) {
 	if err := store.Put(ctx, cps[1].Key, []byte("MMCP damaged")); err != nil {
 		t.Fatal(err)
 	}
+	// By default that fails, naming the missing chunks, and leaves the
+	// store empty.
 	older := newGCMeta(t)
-	sum, err = recovery.Restore(ctx, store, older, recovery.RestoreOptions{})
+	_, err = recovery.Restore(ctx, store, older, recovery.RestoreOptions{})
+	var missing *recovery.MissingChunksError
+	if !errors.As(err, &missing) || !errors.Is(err, recovery.ErrMissingChunks) || missing.Count != 5 ||
+		missing.Checkpoint != cps[0].Key || len(missing.Keys) != 5 || !strings.Contains(err.Error(), "--allow-missing-chunks") {
+		t.Fatalf("restore from the older checkpoint without AllowMissingChunks: %v", err)
+	}
+	if empty, err := older.IsEmpty(ctx); err != nil || !empty {
+		t.Fatalf("store after the refused restore: empty %v, %v", empty, err)
+	}
+	// Allowed, the entries up to the missing chunks count as trimmed.
+	sum, err = recovery.Restore(ctx, store, older, recovery.RestoreOptions{AllowMissingChunks: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,14 @@ type RestoreOptions struct {
 	Progress func(Progress)
 	// Log receives warnings as they happen; none when nil.
 	Log *slog.Logger
+	// AllowMissingChunks lets a restore go on when the checkpoint it
+	// loads names chunks the bucket does not hold: in each partition,
+	// every index entry up to the last one naming a missing chunk is
+	// dropped (those records are lost) and the log start moves past it.
+	// Without it such a restore fails with a *MissingChunksError before
+	// changing the store: the chunks may only be late (a replica bucket),
+	// and the collector never deletes a chunk the newest checkpoint names.
+	AllowMissingChunks bool
 }
 
 // CorruptCheckpoint is a checkpoint that Restore could not decode.
@@ -78,8 +86,10 @@ type CorruptCheckpoint struct {
 type ReplayStats struct {
 	// Since is the chunk time replay started at; zero means every chunk.
 	Since time.Time
-	// ChunksListed is every chunk in the bucket; ChunksScanned those at or
-	// after Since, whose directories were read.
+	// ChunksListed is every object the replay's listing read: it starts
+	// after the key below Since's chunks (bucket.ChunkListing), so older
+	// chunks are not listed. ChunksScanned are the chunks at or after
+	// Since, whose directories were read.
 	ChunksListed, ChunksScanned int
 	// ChunksReplayed had at least one batch committed; ChunksSkipped had
 	// nothing to commit (already in the store, or only batches of deleted
@@ -114,9 +124,9 @@ type RestoreSummary struct {
 	// KeysWiped were deleted because of Force.
 	KeysWiped int
 	// ChunksMissing are chunks the checkpoint's index names that the
-	// bucket no longer holds (garbage collection deleted them after a
-	// newer checkpoint); EntriesDropped are the index entries treated as
-	// trimmed because of them (see the package documentation).
+	// bucket does not hold, and EntriesDropped the index entries dropped
+	// because of them; both are 0 unless AllowMissingChunks is set (see
+	// the package documentation).
 	ChunksMissing, EntriesDropped int
 	ReplayStats
 	Duration time.Duration
@@ -126,8 +136,10 @@ type RestoreSummary struct {
 // checkpoint that decodes, then replays the chunks written since (see the
 // package documentation). The store must be empty unless opts.Force is
 // set: a store that is not fails with metadata.ErrNotEmpty. No node may use
-// the store during a restore. A restore that fails part way leaves the
-// store partly restored; run it again with Force.
+// the store during a restore. A checkpoint naming chunks the bucket does
+// not hold fails the restore with a *MissingChunksError, before the store
+// is changed, unless opts.AllowMissingChunks is set. A restore that fails
+// later leaves the store partly restored; run it again with Force.
 func Restore(ctx context.Context, store objectstore.Store, meta *metadata.Store, opts RestoreOptions) (RestoreSummary, error) {
 	start := time.Now()
 	var sum RestoreSummary
@@ -135,21 +147,43 @@ func Restore(ctx context.Context, store objectstore.Store, meta *metadata.Store,
 	if err != nil {
 		return sum, err
 	}
+	if !empty && !opts.Force {
+		return sum, fmt.Errorf("restore: %w: it already holds keys under its prefix", metadata.ErrNotEmpty)
+	}
+	opts.report(Progress{Phase: PhaseCheckpoint})
+	b := bucket.New(store)
+	snap, err := pickCheckpoint(ctx, b, opts, &sum)
+	if err != nil {
+		return sum, err
+	}
 	if !empty {
-		if !opts.Force {
-			return sum, fmt.Errorf("restore: %w: it already holds keys under its prefix", metadata.ErrNotEmpty)
-		}
 		if sum.KeysWiped, err = meta.Wipe(ctx); err != nil {
 			return sum, err
 		}
 	}
-	opts.report(Progress{Phase: PhaseCheckpoint})
-	b := bucket.New(store)
+	state := &metadata.Snapshot{}
+	since := time.Time{}
+	if snap != nil {
+		if err := meta.LoadSnapshot(ctx, snap); err != nil {
+			return sum, fmt.Errorf("load checkpoint %s: %w", sum.Checkpoint, err)
+		}
+		state = snap
+		since = sum.CheckpointTime.Add(-meta.CommitAgeLimit())
+	}
+	sum.ReplayStats, err = replay(ctx, b, meta, since, state, opts)
+	sum.Duration = time.Since(start)
+	return sum, err
+}
+
+// pickCheckpoint reads the newest checkpoint that decodes and checks that
+// the bucket holds every chunk it names (dropping the entries of missing
+// ones only with AllowMissingChunks). It returns nil when the bucket has
+// no checkpoint. It does not touch the metadata store.
+func pickCheckpoint(ctx context.Context, b *bucket.Bucket, opts RestoreOptions, sum *RestoreSummary) (*metadata.Snapshot, error) {
 	cps, err := b.ListCheckpoints(ctx)
 	if err != nil {
-		return sum, err
+		return nil, err
 	}
-	state := &metadata.Snapshot{}
 	for i := len(cps) - 1; i >= 0; i-- {
 		key := cps[i].Key
 		data, err := withRetry(ctx, func(ctx context.Context) ([]byte, error) { return b.ReadCheckpoint(ctx, cps[i]) })
@@ -157,7 +191,7 @@ func Restore(ctx context.Context, store objectstore.Store, meta *metadata.Store,
 			continue // pruned since the listing
 		}
 		if err != nil {
-			return sum, fmt.Errorf("read checkpoint %s: %w", key, err)
+			return nil, fmt.Errorf("read checkpoint %s: %w", key, err)
 		}
 		snap, err := DecodeCheckpoint(data)
 		if err != nil {
@@ -167,28 +201,21 @@ func Restore(ctx context.Context, store objectstore.Store, meta *metadata.Store,
 		}
 		missing, err := missingChunks(ctx, b, snap)
 		if err != nil {
-			return sum, err
+			return nil, err
 		}
 		if len(missing) > 0 {
+			if !opts.AllowMissingChunks {
+				return nil, missingError(key, missing)
+			}
 			sum.ChunksMissing = len(missing)
 			sum.EntriesDropped = dropMissing(snap, missing)
-			opts.logger().Warn("checkpoint names chunks no longer in the bucket (collected after retention or a topic delete); their entries are treated as trimmed",
-				"checkpoint", key, "chunks", sum.ChunksMissing, "entries", sum.EntriesDropped)
-		}
-		if err := meta.LoadSnapshot(ctx, snap); err != nil {
-			return sum, fmt.Errorf("load checkpoint %s: %w", key, err)
+			opts.logger().Warn("checkpoint names chunks the bucket does not hold; dropping every index entry up to theirs (allowed missing chunks)",
+				"checkpoint", key, "chunks", sum.ChunksMissing, "entries", sum.EntriesDropped, "first", bucket.ChunkKey(missing[0]))
 		}
 		sum.Checkpoint, sum.CheckpointTime = key, snap.Time
-		state = snap
-		break
+		return snap, nil
 	}
-	since := time.Time{}
-	if sum.Checkpoint != "" {
-		since = sum.CheckpointTime.Add(-meta.CommitAgeLimit())
-	}
-	sum.ReplayStats, err = replay(ctx, b, meta, since, state, opts)
-	sum.Duration = time.Since(start)
-	return sum, err
+	return nil, nil
 }
 
 // Replay indexes the chunks whose id time is at least since and whose

@@ -67,7 +67,10 @@ pass first sweeps, then marks:
   - mark: up to Batch chunks after the cursor (metadata GCCursor) that are
     older than the commit age limit (metadata.Store.CommitAgeLimit: younger
     ones may still be committed, and commit.lua refuses older ones) are
-    examined; unreferenced ones are marked with Redis's clock. The first
+    examined; unreferenced ones are marked with Redis's clock read after
+    their references were (not the pass's start time: a checkpoint taken
+    before the read may still name the chunk, and must be older than the
+    mark). The first
     chunk too young, or the end of the listing, sends the cursor back to
     the start, and then the topic configs are examined too.
 

@@ -28,6 +28,7 @@ const commitAge = time.Minute
 type gcEnv struct {
 	t     *testing.T
 	mr    *miniredis.Miniredis
+	rdb   *redis.Client
 	meta  *metadata.Store
 	store objectstore.Store
 	b     *bucket.Bucket
@@ -42,7 +43,7 @@ func newGCEnv(t *testing.T, cfg GCConfig) *gcEnv {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	e := &gcEnv{t: t, mr: mr, meta: metadata.New(rdb, metadata.Options{MaxCommitAge: commitAge}),
+	e := &gcEnv{t: t, mr: mr, rdb: rdb, meta: metadata.New(rdb, metadata.Options{MaxCommitAge: commitAge}),
 		store: objectstore.NewMemory(), reg: prometheus.NewRegistry(), now: time.UnixMilli(1_800_000_000_000)}
 	mr.SetTime(e.now)
 	e.b = bucket.New(e.store)

@@ -182,7 +182,11 @@ func (c *Collector) mark(ctx context.Context, renew func() error, now time.Time,
 	if err != nil {
 		return err
 	}
-	marked, err := c.meta.GCMark(ctx, now, unused...)
+	// The mark time is read after the references: a checkpoint taken
+	// before the reads (and so possibly naming the chunk) is older than
+	// the mark, and the sweep's checkpoint gate waits for a newer one.
+	// The pass's start time would be too early.
+	marked, err := c.markAtNow(ctx, unused)
 	if err != nil {
 		return err
 	}
@@ -190,7 +194,7 @@ func (c *Collector) mark(ctx context.Context, renew func() error, now time.Time,
 	if wrapped {
 		st.Wrapped = true
 		last = ""
-		if err := c.markTopicConfigs(ctx, now, st); err != nil {
+		if err := c.markTopicConfigs(ctx, st); err != nil {
 			return err
 		}
 	}
@@ -200,7 +204,7 @@ func (c *Collector) mark(ctx context.Context, renew func() error, now time.Time,
 // markTopicConfigs marks the topic config objects of incarnations that
 // are not registered in Redis: topics deleted (whose config delete
 // failed) or whose creation never completed.
-func (c *Collector) markTopicConfigs(ctx context.Context, now time.Time, st *GCStats) error {
+func (c *Collector) markTopicConfigs(ctx context.Context, st *GCStats) error {
 	topics, err := c.meta.Topics(ctx)
 	if err != nil {
 		return err
@@ -222,9 +226,24 @@ func (c *Collector) markTopicConfigs(ctx context.Context, now time.Time, st *GCS
 			unused = append(unused, key)
 		}
 	}
-	marked, err := c.meta.GCMark(ctx, now, unused...)
+	marked, err := c.markAtNow(ctx, unused)
 	st.Marked += marked
 	return err
+}
+
+// markAtNow marks the keys, found unreferenced by reads that have
+// completed, with the metadata store's time read now (Redis TIME, the
+// clock of commits and checkpoints), and returns how many were not marked
+// before.
+func (c *Collector) markAtNow(ctx context.Context, keys []string) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	now, err := c.meta.Now(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return c.meta.GCMark(ctx, now, keys...)
 }
 
 // slogWarn is the level of a failure to read a chunk: a corrupt chunk

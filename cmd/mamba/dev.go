@@ -24,6 +24,9 @@ type devOptions struct {
 	serveOptions
 	dir       string
 	redisAddr string
+	// allowMissingChunks is passed to the restore at start
+	// (--allow-missing-chunks).
+	allowMissingChunks bool
 }
 
 func newDevCmd() *cobra.Command {
@@ -45,7 +48,9 @@ runs the same scripts as Redis, on loopback. Nothing else is needed.
 At start the metadata is rebuilt from the directory (the same restore that
 rebuilds Redis from a bucket), so topics, records and consumer group offsets
 survive a restart, clean or kill -9. Group offsets committed in the last
---checkpoint-interval before a kill -9 may be lost.
+--checkpoint-interval before a kill -9 may be lost. If the checkpoint names
+chunks missing from the directory, dev does not start;
+--allow-missing-chunks starts it without the records up to them.
 
 This is for development and tests: one process, one disk, no replication.
 Run mamba serve against MinIO or S3 and Redis for anything that matters.`,
@@ -64,6 +69,7 @@ Run mamba serve against MinIO or S3 and Redis for anything that matters.`,
 	addNodeFlags(f, &o.serveOptions)
 	f.StringVar(&o.redisAddr, "redis-listen", o.redisAddr, "loopback address of the embedded Redis-compatible server (port 0 picks a free one)")
 	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often metadata is checkpointed to the directory")
+	addAllowMissingChunksFlag(f, &o.allowMissingChunks)
 	cliflag.DocumentEnv(f)
 	return cmd
 }
@@ -98,7 +104,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow, MaxCommitAge: o.maxCommitAge})
 	// serveWith instruments the store on the node's registry; the restore
 	// before it goes through the wrapper too, with nowhere to report.
-	sum, err := recovery.Restore(ctx, bucket.Instrument(store, nil), meta, recovery.RestoreOptions{Log: log})
+	sum, err := recovery.Restore(ctx, bucket.Instrument(store, nil), meta, recovery.RestoreOptions{Log: log, AllowMissingChunks: o.allowMissingChunks})
 	if err != nil {
 		return fmt.Errorf("rebuild metadata from %s: %w", bucketDir, err)
 	}

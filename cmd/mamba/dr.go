@@ -228,6 +228,7 @@ environment variable shown beside it.`,
 	f.BoolVar(&o.restore.force, "force", false, "delete every key under --key-prefix before restoring, instead of refusing a Redis that has some")
 	f.DurationVar(&o.restore.dedupWindow, "dedup-window", o.restore.dedupWindow, "how long idempotency keys of replayed records are remembered, as given to mamba serve")
 	f.IntVar(&o.restore.concurrency, "concurrency", o.restore.concurrency, "chunk directories read from the bucket at once")
+	addAllowMissingChunksFlag(f, &o.restore.allowMissingChunks)
 	f.StringVar(&o.waitSource, "wait-in-sync-with", "", "URL of region A's bucket: wait until the replica is in sync with it before restoring")
 	f.DurationVar(&o.waitTimeout, "wait-timeout", o.waitTimeout, "how long --wait-in-sync-with waits before giving up")
 	f.DurationVar(&o.waitInterval, "wait-interval", o.waitInterval, "how often --wait-in-sync-with compares the buckets")

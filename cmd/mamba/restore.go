@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/mambamq/mamba/bucket"
@@ -31,6 +32,20 @@ type restoreOptions struct {
 	// checkpoint replay starts.
 	maxCommitAge time.Duration
 	concurrency  int
+	// allowMissingChunks is --allow-missing-chunks: drop the index
+	// entries up to chunks the checkpoint names that the bucket lacks,
+	// instead of failing.
+	allowMissingChunks bool
+}
+
+// allowMissingChunksUsage is the help of --allow-missing-chunks, on
+// restore, dr failover and dev.
+const allowMissingChunksUsage = "when the checkpoint names chunks the bucket does not hold, drop every index entry up to theirs " +
+	"(their records are lost) instead of failing; only for chunks gone for good, never for a replica still catching up"
+
+// addAllowMissingChunksFlag adds --allow-missing-chunks.
+func addAllowMissingChunksFlag(f *pflag.FlagSet, v *bool) {
+	f.BoolVar(v, "allow-missing-chunks", false, allowMissingChunksUsage)
 }
 
 func newRestoreCmd() *cobra.Command {
@@ -53,7 +68,10 @@ it are all indexed once, but may get different offsets than before. Consumer
 group offsets are those of the checkpoint.
 
 It refuses a Redis that holds keys under --key-prefix; --force deletes those
-keys first. Every flag can also be set with the environment variable shown
+keys first. It stops, before changing Redis, when the checkpoint names
+chunks the bucket does not hold (a replica still catching up: wait and run
+again); --allow-missing-chunks drops their index entries instead, losing
+those records. Every flag can also be set with the environment variable shown
 beside it.`,
 		Example: `  mamba restore --bucket 's3://mamba?endpoint=http://127.0.0.1:9000' --redis redis://127.0.0.1:6379/0
   MAMBA_BUCKET=s3://mamba-replica MAMBA_REDIS=redis://redis-dr:6379/0 mamba restore --force`,
@@ -73,6 +91,7 @@ beside it.`,
 	f.DurationVar(&o.dedupWindow, "dedup-window", o.dedupWindow, "how long idempotency keys of replayed records are remembered, as given to mamba serve")
 	f.DurationVar(&o.maxCommitAge, "max-commit-age", o.maxCommitAge, "as given to mamba serve: chunks this much older than the checkpoint are replayed too")
 	f.IntVar(&o.concurrency, "concurrency", o.concurrency, "chunk directories read from the bucket at once")
+	addAllowMissingChunksFlag(f, &o.allowMissingChunks)
 	cliflag.DocumentEnv(f)
 	return cmd
 }
@@ -136,14 +155,18 @@ func restoreBucket(ctx context.Context, o restoreOptions, stderr io.Writer) (*re
 
 	prog := newRestoreProgress(stderr)
 	sum, err := recovery.Restore(ctx, store, meta, recovery.RestoreOptions{
-		Force:       o.force,
-		Concurrency: o.concurrency,
-		Progress:    prog.update,
+		Force:              o.force,
+		Concurrency:        o.concurrency,
+		Progress:           prog.update,
+		AllowMissingChunks: o.allowMissingChunks,
 	})
 	prog.finish()
 	if errors.Is(err, metadata.ErrNotEmpty) {
 		return nil, refusedf("the Redis at --redis already holds keys under prefix %q: restore only fills an empty Redis; "+
 			"stop every node and run again with --force to delete those keys first", o.keyPrefix)
+	}
+	if errors.Is(err, recovery.ErrMissingChunks) {
+		return nil, refusedf("restore stopped before changing Redis: %w", err)
 	}
 	if err != nil {
 		return &sum, fmt.Errorf("restore failed, leaving Redis partly restored (run again with --force): %w", err)
@@ -164,14 +187,14 @@ func printSummary(w io.Writer, s recovery.RestoreSummary) {
 		fmt.Fprintln(w, "checkpoint:  none found; replaying every chunk")
 	}
 	if s.ChunksMissing > 0 {
-		fmt.Fprintf(w, "collected:   %d chunks named by the checkpoint are gone (garbage collected); their %d index entries count as trimmed\n",
+		fmt.Fprintf(w, "missing:     %d chunks named by the checkpoint are not in the bucket; %d index entries up to theirs dropped (--allow-missing-chunks)\n",
 			s.ChunksMissing, s.EntriesDropped)
 	}
 	since := "the beginning"
 	if !s.Since.IsZero() {
 		since = s.Since.UTC().Format(time.RFC3339Nano)
 	}
-	fmt.Fprintf(w, "chunks:      %d in the bucket, %d since %s: %d replayed, %d already indexed or only of deleted topics, %d unreadable\n",
+	fmt.Fprintf(w, "chunks:      %d listed, %d since %s: %d replayed, %d already indexed or only of deleted topics, %d unreadable\n",
 		s.ChunksListed, s.ChunksScanned, since, s.ChunksReplayed, s.ChunksSkipped, s.ChunksUnreadable)
 	fmt.Fprintf(w, "indexed:     %d records in %d batches; %d duplicate batches dropped by idempotency key, %d batches skipped\n",
 		s.RecordsIndexed, s.BatchesIndexed, s.BatchesDuplicate, s.BatchesSkipped)
