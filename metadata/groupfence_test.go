@@ -120,3 +120,27 @@ func TestDeleteGroupNotFoundKeepsNameOfGroupJoinedMeanwhile(t *testing.T) {
 		}
 	})
 }
+
+// TestLoadSnapshotRaisesLeaseCounter loads a checkpoint whose group
+// counter is 5: leases handed out after it on the lost Redis (6, 7, ...)
+// must not be handed out again, so the counter starts at Redis's clock in
+// µs instead.
+func TestLoadSnapshotRaisesLeaseCounter(t *testing.T) {
+	runOnEngines(t, []string{"restore"}, func(n string) string { return n }, func(t *testing.T, e *scriptEnv, _ string) {
+		ctx := t.Context()
+		before := redisNow(t, e)
+		snap := &metadata.Snapshot{Groups: []metadata.GroupSnapshot{{Name: "g", Lease: 5}}}
+		if err := e.s.LoadSnapshot(ctx, snap); err != nil {
+			t.Fatal(err)
+		}
+		as, err := e.s.JoinGroup(ctx, "g", "m1", []metadata.Topic{groupTopic}, groupSession, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.Lease <= before.UnixMicro() {
+				t.Fatalf("lease %d after the restore is not above Redis's time %d µs", a.Lease, before.UnixMicro())
+			}
+		}
+	})
+}
