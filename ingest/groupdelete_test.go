@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mambamq/mamba/metadata"
@@ -110,5 +111,33 @@ func TestDeleteGroupThroughNode(t *testing.T) {
 	}
 	if err := n.DeleteGroup(ctx, "a/b"); !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("delete a bad name: err = %v", err)
+	}
+}
+
+// TestDeleteGroupJudgesLivenessByRedisClock deletes a group through a
+// node whose clock runs an hour ahead: the member's session is judged by
+// Redis's clock, so the group with a live member is kept.
+func TestDeleteGroupJudgesLivenessByRedisClock(t *testing.T) {
+	c := newCluster(t)
+	n := c.node(Config{NodeID: "live"}, nil)
+	ctx := t.Context()
+	if _, err := n.CreateTopic(ctx, TopicConfig{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.JoinGroup(ctx, "billing", []string{"orders"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// Not run: DeleteGroup needs no pipeline, and the clock is set before
+	// anything reads it.
+	ahead, err := New(Config{NodeID: "ahead"}, c.meta, c.store, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead.now = func() time.Time { return time.Now().Add(time.Hour) }
+	if err := ahead.DeleteGroup(ctx, "billing"); !errors.Is(err, ErrGroupNotEmpty) {
+		t.Fatalf("delete through a node an hour ahead: err = %v, want ErrGroupNotEmpty", err)
+	}
+	if gs, err := n.ListGroups(ctx); err != nil || !slices.Contains(gs, "billing") {
+		t.Fatalf("groups = %v, %v; want billing kept", gs, err)
 	}
 }

@@ -130,7 +130,7 @@ func (n *Node) DeleteGroup(ctx context.Context, group string) error {
 	if err := ValidateGroupName(group); err != nil {
 		return err
 	}
-	if err := n.meta.DeleteGroup(ctx, group, n.now()); err != nil {
+	if err := n.meta.DeleteGroup(ctx, group); err != nil {
 		return metaErr(err)
 	}
 	n.metrics.groupsDeleted.Inc()

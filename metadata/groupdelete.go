@@ -31,33 +31,40 @@ const MaxForgetOffsets = 1000
 // DeleteGroup deletes a group that has no live member: its members,
 // partitions, committed offsets, lease counter and activity, and its name
 // in the groups set. It fails with ErrGroupNotEmpty while a member's
-// session runs, and with ErrGroupNotFound for an unknown group.
-func (s *Store) DeleteGroup(ctx context.Context, group string, now time.Time) error {
-	_, err := s.deleteGroup(ctx, group, now, "")
+// session runs, and with ErrGroupNotFound for an unknown group. Whether a
+// session runs is judged by Redis's clock (TIME in the script), not the
+// caller's.
+func (s *Store) DeleteGroup(ctx context.Context, group string) error {
+	_, err := s.deleteGroup(ctx, group, "")
 	return err
 }
 
 // ExpireGroup deletes the group, as DeleteGroup does, if it has no live
 // member and its last activity (join, heartbeat, leave or offset commit)
-// is at or before cutoff. It reports whether it deleted the group; a group
-// with live members, recent activity, or none recorded yet (its activity
-// is then set to now) is kept, and so is an unknown one.
-func (s *Store) ExpireGroup(ctx context.Context, group string, now, cutoff time.Time) (bool, error) {
-	deleted, err := s.deleteGroup(ctx, group, now, strconv.FormatInt(cutoff.UnixMilli(), 10))
+// is at least retention before Redis's clock. It reports whether it
+// deleted the group; a group with live members, recent activity, or none
+// recorded yet (its activity is then set to Redis's time) is kept, and so
+// is an unknown one.
+func (s *Store) ExpireGroup(ctx context.Context, group string, retention time.Duration) (bool, error) {
+	if retention <= 0 {
+		return false, fmt.Errorf("expire group %s: retention %v is not positive", group, retention)
+	}
+	deleted, err := s.deleteGroup(ctx, group, strconv.FormatInt(retention.Milliseconds(), 10))
 	if errors.Is(err, ErrGroupNotEmpty) || errors.Is(err, ErrGroupNotFound) {
 		return false, nil
 	}
 	return deleted, err
 }
 
-func (s *Store) deleteGroup(ctx context.Context, group string, now time.Time, cutoff string) (bool, error) {
-	res, err := deleteGroupScript.Run(ctx, s.rdb, s.groupKeys(group), now.UnixMilli(), cutoff).Text()
+func (s *Store) deleteGroup(ctx context.Context, group, retention string) (bool, error) {
+	res, err := deleteGroupScript.Run(ctx, s.rdb, s.groupKeys(group), retention).Text()
 	if err != nil {
 		switch msg := err.Error(); {
 		case strings.Contains(msg, "GROUP_NOT_FOUND"):
-			// A name left in the set by an interrupted delete goes now.
-			if err := s.rdb.SRem(ctx, s.groupsKey(), group).Err(); err != nil {
-				return false, unavailable("delete group "+group, err)
+			// A name left in the set by an interrupted delete goes now,
+			// unless a join has created the group again meanwhile.
+			if err := s.forgetGroupName(ctx, group); err != nil {
+				return false, err
 			}
 			return false, fmt.Errorf("group %s: %w", group, ErrGroupNotFound)
 		case strings.Contains(msg, "GROUP_NOT_EMPTY"):

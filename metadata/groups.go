@@ -30,7 +30,9 @@ import (
 // members subscribed to it, each holding its fair share (the floor or the
 // ceiling of partitions/members), keeping partitions where they are when it
 // can. A partition that changes hands gets a new lease, greater than every
-// lease before it; an offset commit must name the partition's current
+// lease before it (a group's counter starts at Redis's clock in
+// microseconds, so a group deleted and created again does not hand out
+// its predecessor's leases); an offset commit must name the partition's current
 // lease, so a member that lost a partition can never move the group's
 // position. The coordinator is scripts/group_sync.lua, the fenced offset
 // commit scripts/commit_offsets.lua.

@@ -2,14 +2,17 @@ package metadata_test
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/mambamq/mamba/metadata"
 )
 
-// groupDeleteCase is one call of scripts/delete_group.lua: an API delete
-// (cutoffSec < 0) or an expiry with the cutoff cutoffSec after t0.
+// groupDeleteCase is one call of scripts/delete_group.lua at atSec: an
+// API delete (cutoffSec < 0) or an expiry whose retention reaches back to
+// cutoffSec. The script reads Redis's clock, so the setup runs at seconds
+// counted back from it: atSec is Redis's time when the case starts.
 type groupDeleteCase struct {
 	name      string
 	setup     []groupOp
@@ -70,12 +73,12 @@ var groupDeleteCases = []groupDeleteCase{
 	},
 	{
 		name:  "expiry keeps a group with a live member",
-		setup: []groupOp{join("m1", 0, groupTopic)}, atSec: 5, cutoffSec: 5,
+		setup: []groupOp{join("m1", 0, groupTopic)}, atSec: 5, cutoffSec: 4,
 	},
 	{
 		name: "expiry starts the clock of a group with no activity recorded",
 		raw:  map[string]string{groupKeys + "offsets": "t/0=7"}, atSec: 100, cutoffSec: 50,
-		wantKeys: map[string]string{groupKeys + "meta": "active=1100000"},
+		wantKeys: map[string]string{groupKeys + "meta": "active=NOW"}, // Redis's time in ms
 	},
 }
 
@@ -84,8 +87,13 @@ var groupDeleteCases = []groupDeleteCase{
 func TestDeleteGroupScript(t *testing.T) {
 	runOnEngines(t, groupDeleteCases, func(c groupDeleteCase) string { return c.name }, func(t *testing.T, e *scriptEnv, tc groupDeleteCase) {
 		ctx := t.Context()
+		start := redisNow(t, e)
+		base := start.Add(-time.Duration(tc.atSec) * time.Second)
+		if len(tc.setup) > 0 {
+			seedLeases(t, e)
+		}
 		for _, op := range tc.setup {
-			if _, err := op.run(t, e.s); err != nil {
+			if _, err := op.runAt(t, e.s, base); err != nil {
 				t.Fatalf("setup %+v: %v", op, err)
 			}
 		}
@@ -97,14 +105,20 @@ func TestDeleteGroupScript(t *testing.T) {
 			}
 		}
 		before := keyState(t, e.rdb)
-		now := t0.Add(time.Duration(tc.atSec) * time.Second)
 		var deleted bool
 		var err error
 		if tc.cutoffSec < 0 {
-			err = e.s.DeleteGroup(ctx, "g", now)
+			err = e.s.DeleteGroup(ctx, "g")
 			deleted = err == nil
 		} else {
-			deleted, err = e.s.ExpireGroup(ctx, "g", now, t0.Add(time.Duration(tc.cutoffSec)*time.Second))
+			deleted, err = e.s.ExpireGroup(ctx, "g", time.Duration(tc.atSec-tc.cutoffSec)*time.Second)
+		}
+		if want, ok := tc.wantKeys[groupKeys+"meta"]; ok && want == "active=NOW" {
+			active, _ := strconv.ParseInt(e.rdb.HGet(ctx, groupKeys+"meta", "active").Val(), 10, 64)
+			if end := redisNow(t, e); active < start.UnixMilli() || active > end.UnixMilli() {
+				t.Errorf("active = %d, want Redis's time, between %d and %d", active, start.UnixMilli(), end.UnixMilli())
+			}
+			tc.wantKeys = map[string]string{groupKeys + "meta": "active=" + strconv.FormatInt(active, 10)}
 		}
 		if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 			t.Fatalf("err = %v, want %v", err, tc.wantErr)
@@ -161,6 +175,7 @@ func TestForgetOffsetsScript(t *testing.T) {
 		},
 	}
 	runOnEngines(t, cases, func(c forgetCase) string { return c.name }, func(t *testing.T, e *scriptEnv, tc forgetCase) {
+		seedLeases(t, e)
 		for _, op := range append(twoMembers, commitOp(oc("t", 0, 10, 1), oc("t", 1, 20, 2))) {
 			if _, err := op.run(t, e.s); err != nil {
 				t.Fatalf("setup %+v: %v", op, err)
@@ -206,4 +221,15 @@ func TestJoinOffsetReset(t *testing.T) {
 			t.Fatalf("GroupOffsetReset of an unknown group = %q, %v", p, err)
 		}
 	})
+}
+
+// redisNow reads the engine's clock, which the scripts that call TIME
+// use.
+func redisNow(t *testing.T, e *scriptEnv) time.Time {
+	t.Helper()
+	now, err := e.s.Now(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return now
 }

@@ -24,7 +24,13 @@ const groupSession = 10 * time.Second
 
 func (op groupOp) run(t *testing.T, s *metadata.Store) ([]metadata.Assignment, error) {
 	t.Helper()
-	ctx, now := t.Context(), t0.Add(time.Duration(op.atSec)*time.Second)
+	return op.runAt(t, s, t0)
+}
+
+// runAt runs the op atSec seconds after base.
+func (op groupOp) runAt(t *testing.T, s *metadata.Store, base time.Time) ([]metadata.Assignment, error) {
+	t.Helper()
+	ctx, now := t.Context(), base.Add(time.Duration(op.atSec)*time.Second)
 	switch op.action {
 	case "join":
 		return s.JoinGroup(ctx, "g", op.member, op.topics, groupSession, now)
@@ -62,6 +68,17 @@ func commitOp(ocs ...metadata.OffsetCommit) groupOp { return groupOp{action: "co
 
 func oc(topic string, p int32, off, lease int64) metadata.OffsetCommit {
 	return metadata.OffsetCommit{Topic: topic, Partition: p, Offset: off, Lease: lease}
+}
+
+// seedLeases sets the group's lease counter to 0, as if Redis's clock had
+// read 0 when the group handed out its first lease, so that the tables can
+// name leases 1, 2, ... (TestLeaseCounterStartsAtRedisTime checks the
+// real start).
+func seedLeases(t *testing.T, e *scriptEnv) {
+	t.Helper()
+	if err := e.rdb.Set(t.Context(), groupKeys+"lease", 0, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // twoMembers leaves m1 with t/0, t/1 (leases 1, 2) and m2 with t/2, t/3
@@ -226,6 +243,7 @@ var groupCases = []groupCase{
 // LeaveGroup) and scripts/commit_offsets.lua (CommitOffsets).
 func TestGroupScripts(t *testing.T) {
 	runOnEngines(t, groupCases, func(c groupCase) string { return c.name }, func(t *testing.T, e *scriptEnv, tc groupCase) {
+		seedLeases(t, e)
 		for _, op := range tc.setup {
 			if _, err := op.run(t, e.s); err != nil {
 				t.Fatalf("setup %+v: %v", op, err)

@@ -388,7 +388,8 @@ const (
 // LoadSnapshot writes snap into Redis, which must hold no key under the
 // store's prefix (ErrNotEmpty otherwise). It writes the same keys that the
 // snapshot was read from; markers and idempotency records get the TTL
-// they had left when the snapshot was taken. It is meant for a store that
+// they had left when the snapshot was taken, and group lease counters are
+// raised to Redis's clock in microseconds if they are below it. It is meant for a store that
 // nothing else uses yet: a reader may see a topic before its index is
 // complete.
 func (s *Store) LoadSnapshot(ctx context.Context, snap *Snapshot) error {
@@ -401,6 +402,14 @@ func (s *Store) LoadSnapshot(ctx context.Context, snap *Snapshot) error {
 	}
 	if !empty {
 		return fmt.Errorf("load snapshot: %w: keys under prefix %q exist", ErrNotEmpty, s.prefix)
+	}
+	// A group's lease counter starts no lower than Redis's clock in µs, as
+	// a new group's does (scripts/group_sync.lua): members of the lost
+	// Redis may hold leases handed out after the checkpoint, above its
+	// counter, and must not find them handed out again.
+	now, err := s.Now(ctx)
+	if err != nil {
+		return err
 	}
 	pl := &batchPipe{ctx: ctx, p: s.rdb.Pipeline()}
 	for _, ts := range snap.Topics {
@@ -461,7 +470,8 @@ func (s *Store) LoadSnapshot(ctx context.Context, snap *Snapshot) error {
 			pl.add(func(p redis.Pipeliner) { p.HSet(ctx, s.groupKey(g.Name, "offsets"), fields...) })
 		}
 		if g.Lease != 0 {
-			pl.add(func(p redis.Pipeliner) { p.Set(ctx, s.groupKey(g.Name, "lease"), g.Lease, 0) })
+			lease := max(g.Lease, now.UnixMicro())
+			pl.add(func(p redis.Pipeliner) { p.Set(ctx, s.groupKey(g.Name, "lease"), lease, 0) })
 		}
 		pl.add(func(p redis.Pipeliner) { p.SAdd(ctx, s.groupsKey(), g.Name) })
 	}

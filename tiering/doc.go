@@ -45,10 +45,13 @@ group state following the groups in use: each pass walks the groups set a
 page at a time and deletes, with metadata.Store.ExpireGroup (one atomic
 script that UNLINKs the group's keys), every group with no live member
 whose last join, heartbeat, leave or offset commit is older than the
-retention (--group-retention, 7 days by default; 0 disables expiry). It
-also removes from every group the committed offsets of topics that no
-longer exist, comparing each offset with the value it read so that one
-committed since is kept. It counts mamba_groups_expired_total and
+retention (--group-retention, 7 days by default; 0 disables expiry), age
+and liveness measured by Redis's clock (TIME in the script), not the lease
+holder's. It also removes from every group the committed offsets of topics
+that no longer exist, comparing each offset with the value it read so that
+one committed since is kept; that a topic does not exist is remembered
+only for the page of offsets it was looked up for, so a topic created
+again during the pass keeps the offsets committed to it since. It counts mamba_groups_expired_total and
 mamba_group_offsets_removed_total.
 
 # Garbage collection

@@ -33,8 +33,6 @@ type GroupJanitorConfig struct {
 	// ScanCount is how many groups (and offsets of one group) a step
 	// asks Redis for; zero means DefaultGroupScanCount.
 	ScanCount int64
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // GroupJanitor is the pass of the "groups" job: it deletes consumer
@@ -47,6 +45,12 @@ type GroupJanitorConfig struct {
 // calls renew between steps and stops when the lease is lost. A group that
 // comes and goes during the pass is handled at the next one (SSCAN returns
 // every group present for the whole scan).
+//
+// A group's age is measured with Redis's clock (TIME in delete_group.lua),
+// as its liveness is, not the lease holder's. That a topic exists is
+// remembered for the rest of the pass; that it does not, only for the page
+// of offsets it was looked up for (read before the lookup): a topic
+// created again during the pass keeps the offsets committed to it since.
 type GroupJanitor struct {
 	meta *metadata.Store
 	cfg  GroupJanitorConfig
@@ -64,9 +68,6 @@ func NewGroupJanitor(meta *metadata.Store, cfg GroupJanitorConfig, reg prometheu
 	}
 	if cfg.ScanCount <= 0 {
 		cfg.ScanCount = DefaultGroupScanCount
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -86,7 +87,7 @@ func NewGroupJanitor(meta *metadata.Store, cfg GroupJanitorConfig, reg prometheu
 
 // Pass is one janitor pass over every group (a tiering Pass).
 func (g *GroupJanitor) Pass(ctx context.Context, renew func() error) error {
-	exists := map[string]bool{} // topic -> exists, for this pass
+	exists := map[string]bool{} // topics found to exist during this pass
 	var cursor uint64
 	for {
 		names, next, err := g.meta.ScanGroups(ctx, cursor, g.cfg.ScanCount)
@@ -110,8 +111,7 @@ func (g *GroupJanitor) Pass(ctx context.Context, renew func() error) error {
 // sweep expires one group, or removes its offsets of deleted topics.
 func (g *GroupJanitor) sweep(ctx context.Context, group string, exists map[string]bool, renew func() error) error {
 	if g.cfg.Retention > 0 {
-		now := g.cfg.Now()
-		deleted, err := g.meta.ExpireGroup(ctx, group, now, now.Add(-g.cfg.Retention))
+		deleted, err := g.meta.ExpireGroup(ctx, group, g.cfg.Retention)
 		if err != nil {
 			return err
 		}
@@ -128,20 +128,20 @@ func (g *GroupJanitor) sweep(ctx context.Context, group string, exists map[strin
 			return err
 		}
 		var gone []metadata.GroupOffset
+		missing := map[string]bool{} // topics not found, for this page only
 		for _, o := range offs {
-			ok, known := exists[o.Topic]
-			if !known {
+			if !exists[o.Topic] && !missing[o.Topic] {
 				_, err := g.meta.Topic(ctx, o.Topic)
 				switch {
 				case errors.Is(err, metadata.ErrTopicNotFound):
+					missing[o.Topic] = true
 				case err != nil:
 					return err
 				default:
-					ok = true
+					exists[o.Topic] = true
 				}
-				exists[o.Topic] = ok
 			}
-			if !ok {
+			if missing[o.Topic] {
 				gone = append(gone, o)
 			}
 		}

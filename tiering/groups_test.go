@@ -29,7 +29,16 @@ func janitorStores(t *testing.T) map[string]func(*testing.T) *metadata.Store {
 	}
 }
 
-var jt0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// redisNow reads Redis's clock, by which the janitor measures a group's
+// age.
+func redisNow(t *testing.T, meta *metadata.Store) time.Time {
+	t.Helper()
+	now, err := meta.Now(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return now
+}
 
 // idleGroup joins a member to topics at joined, commits offset 0 of
 // partition 0 of each topic and leaves at left.
@@ -66,8 +75,8 @@ func TestGroupJanitorExpiresIdleGroupsAndOffsetsOfDeletedTopics(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			now := jt0.Add(8 * 24 * time.Hour)
-			idleGroup(t, meta, "old", jt0, jt0.Add(time.Second), orders)
+			now := redisNow(t, meta)
+			idleGroup(t, meta, "old", now.Add(-8*24*time.Hour), now.Add(-8*24*time.Hour+time.Second), orders)
 			idleGroup(t, meta, "recent", now.Add(-time.Hour), now.Add(-time.Hour), orders)
 			idleGroup(t, meta, "mixed", now.Add(-time.Hour), now.Add(-time.Hour), orders, gone)
 			// A live member keeps its group, idle or not.
@@ -79,7 +88,7 @@ func TestGroupJanitorExpiresIdleGroupsAndOffsetsOfDeletedTopics(t *testing.T) {
 			}
 
 			reg := prometheus.NewRegistry()
-			jan, err := NewGroupJanitor(meta, GroupJanitorConfig{Retention: 7 * 24 * time.Hour, ScanCount: 1, Now: func() time.Time { return now }}, reg, nil)
+			jan, err := NewGroupJanitor(meta, GroupJanitorConfig{Retention: 7 * 24 * time.Hour, ScanCount: 1}, reg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,8 +134,9 @@ func TestGroupJanitorRetentionZeroKeepsGroups(t *testing.T) {
 	if err := meta.CreateTopic(t.Context(), orders); err != nil {
 		t.Fatal(err)
 	}
-	idleGroup(t, meta, "old", jt0, jt0, orders)
-	jan, err := NewGroupJanitor(meta, GroupJanitorConfig{Now: func() time.Time { return jt0.Add(365 * 24 * time.Hour) }}, nil, nil)
+	year := redisNow(t, meta).Add(-365 * 24 * time.Hour)
+	idleGroup(t, meta, "old", year, year, orders)
+	jan, err := NewGroupJanitor(meta, GroupJanitorConfig{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,10 +159,11 @@ func TestGroupJanitorStopsWhenTheLeaseIsLost(t *testing.T) {
 	if err := meta.CreateTopic(t.Context(), orders); err != nil {
 		t.Fatal(err)
 	}
+	idle := redisNow(t, meta).Add(-2 * time.Hour)
 	for _, g := range []string{"a", "b", "c"} {
-		idleGroup(t, meta, g, jt0, jt0, orders)
+		idleGroup(t, meta, g, idle, idle, orders)
 	}
-	jan, err := NewGroupJanitor(meta, GroupJanitorConfig{Retention: time.Hour, ScanCount: 1, Now: func() time.Time { return jt0.Add(2 * time.Hour) }}, nil, nil)
+	jan, err := NewGroupJanitor(meta, GroupJanitorConfig{Retention: time.Hour, ScanCount: 1}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,5 +192,73 @@ func TestGroupJanitorStopsWhenTheLeaseIsLost(t *testing.T) {
 	}
 	if groups, _ := meta.Groups(t.Context()); len(groups) != 0 {
 		t.Fatalf("groups left after a full pass: %v", groups)
+	}
+}
+
+// TestGroupJanitorKeepsOffsetsOfTopicCreatedAgain deletes a topic two
+// groups committed to, runs a pass, and between the two groups' sweeps
+// creates the topic again and commits to it in the second group: that
+// offset is kept (a topic's absence is not remembered across groups).
+func TestGroupJanitorKeepsOffsetsOfTopicCreatedAgain(t *testing.T) {
+	for name, start := range janitorStores(t) {
+		t.Run(name, func(t *testing.T) {
+			meta := start(t)
+			ctx := t.Context()
+			topic := metadata.Topic{Name: "orders", ID: "orders-1", Partitions: 1, CreatedMS: 1}
+			if err := meta.CreateTopic(ctx, topic); err != nil {
+				t.Fatal(err)
+			}
+			now := redisNow(t, meta)
+			for _, g := range []string{"a", "b"} {
+				idleGroup(t, meta, g, now, now, topic)
+			}
+			if err := meta.DeleteTopic(ctx, "orders"); err != nil {
+				t.Fatal(err)
+			}
+			offsets := func(group string) []metadata.GroupOffset {
+				t.Helper()
+				_, offs, err := meta.DescribeGroup(ctx, group, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return offs
+			}
+			jan, err := NewGroupJanitor(meta, GroupJanitorConfig{Retention: time.Hour}, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			renewals, second := 0, ""
+			err = jan.Pass(ctx, func() error {
+				if renewals++; renewals != 2 { // 2: before the second group
+					return nil
+				}
+				second = "b"
+				if len(offsets("b")) == 0 {
+					second = "a"
+				}
+				again := metadata.Topic{Name: "orders", ID: "orders-2", Partitions: 1, CreatedMS: 2}
+				if err := meta.CreateTopic(ctx, again); err != nil {
+					return err
+				}
+				as, err := meta.JoinGroup(ctx, second, "z", []metadata.Topic{again}, time.Minute, time.Now())
+				if err != nil {
+					return err
+				}
+				return meta.CommitOffsets(ctx, second, []metadata.OffsetCommit{{Topic: "orders", Offset: 5, Lease: as[0].Lease}}, time.Now())
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if second == "" {
+				t.Fatalf("renewed %d times, want one before each group", renewals)
+			}
+			first := map[string]string{"a": "b", "b": "a"}[second]
+			if offs := offsets(first); len(offs) != 0 {
+				t.Errorf("group %s, swept before the topic came back: offsets %+v, want none", first, offs)
+			}
+			if offs := offsets(second); len(offs) != 1 || offs[0].Offset != 5 {
+				t.Errorf("group %s: offsets %+v, want orders/0 = 5 committed after the topic came back", second, offs)
+			}
+		})
 	}
 }

@@ -40,6 +40,14 @@
 --   every lease is greater than every lease before it. Offsets are
 --   committed only under the current lease (commit_offsets.lua), which
 --   fences a member that lost a partition.
+-- * A counter that does not exist yet (a new group, or one deleted or
+--   expired and created again) starts at Redis's TIME in microseconds, so
+--   a new incarnation's leases are above every lease of an earlier one
+--   (as long as that one handed out fewer leases than microseconds passed
+--   since it was created, and Redis's clock did not step back): a zombie
+--   member of a deleted group cannot commit into its successor. Leases are
+--   built as strings (string.format '%d'): Lua 5.1 prints numbers of more
+--   than 14 digits in exponent form.
 -- * Who owns what does not depend on hash iteration order: members are
 --   sorted by (partitions kept, descending; id) and partitions walked in
 --   order. Only the numbering of new leases follows the order of KEYS[6].
@@ -137,9 +145,13 @@ for i = 1, #raw, 2 do
       for _, m in ipairs(ms) do
         if kept[m] < quota[m] and (best == nil or kept[m] < kept[best]) then best = m end
       end
-      local lease = redis.call('INCR', KEYS[5])
+      if redis.call('EXISTS', KEYS[5]) == 0 then
+        local t = redis.call('TIME')
+        redis.call('SET', KEYS[5], t[1] .. string.format('%06d', tonumber(t[2])))
+      end
+      local lease = string.format('%d', redis.call('INCR', KEYS[5]))
       redis.call('HSET', KEYS[3], tp, best .. '|' .. lease)
-      owners[tp] = {member = best, lease = tostring(lease)}
+      owners[tp] = {member = best, lease = lease}
       kept[best] = kept[best] + 1
     end
   end
