@@ -110,18 +110,26 @@ func (s *Store) Referenced(ctx context.Context, object string, topics []ObjectRe
 	}
 	ids := make([]*redis.StringCmd, len(topics))
 	refs := make([]*redis.BoolCmd, len(topics))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// The pipeline's own error is only the first failed command's: a
+	// deleted topic's redis.Nil there would hide a real failure of a later
+	// command, so each command's error is checked on its own.
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, r := range topics {
 			ids[i] = p.HGet(ctx, s.topicKey(r.Topic, "meta"), "id")
 			refs[i] = p.HExists(ctx, s.topicKey(r.Topic, "refs"), object)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return false, unavailable("read references of "+object, err)
+	for i := range topics {
+		if err := ids[i].Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return false, unavailable("read references of "+object, err)
+		}
+		if err := refs[i].Err(); err != nil {
+			return false, unavailable("read references of "+object, err)
+		}
 	}
 	for i, r := range topics {
-		if ids[i].Err() != nil { // no such topic
+		if errors.Is(ids[i].Err(), redis.Nil) { // no such topic
 			continue
 		}
 		if r.TopicID != "" && ids[i].Val() != r.TopicID {
