@@ -82,3 +82,34 @@ func TestReferencedReportsEachCommandsError(t *testing.T) {
 		}
 	})
 }
+
+// TestTopicHeadReadsTheTopicWithTheEntries checks that TopicHead returns
+// the topic's retention as it is now, with the head, and that a missing
+// topic is ErrTopicNotFound.
+func TestTopicHeadReadsTheTopicWithTheEntries(t *testing.T) {
+	runOnEngines(t, []string{"head"}, func(s string) string { return s }, func(t *testing.T, e *scriptEnv, _ string) {
+		ctx := t.Context()
+		tp := metadata.Topic{Name: "h", ID: "h1", Partitions: 2, RetentionMS: 60_000, CreatedMS: 1}
+		if err := e.s.CreateTopic(ctx, tp); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.s.Commit(ctx, tp, "C1", []metadata.Batch{{Partition: 1, Records: 2, Offset: 40, Length: 30}}); err != nil {
+			t.Fatal(err)
+		}
+		bytes := int64(500)
+		if _, err := e.s.UpdateTopic(ctx, "h", metadata.TopicUpdate{RetentionBytes: &bytes}); err != nil {
+			t.Fatal(err)
+		}
+		h, err := e.s.TopicHead(ctx, "h", 1, 10)
+		if err != nil || h.Topic.ID != "h1" || h.Topic.RetentionMS != 60_000 || h.Topic.RetentionBytes != 500 ||
+			len(h.Entries) != 1 || h.Entries[0].ChunkID != "C1" || h.StoredBytes != 30 {
+			t.Fatalf("TopicHead = %+v, %v", h, err)
+		}
+		if h, err := e.s.TopicHead(ctx, "h", 0, 10); err != nil || len(h.Entries) != 0 || h.StoredBytes != 0 {
+			t.Fatalf("TopicHead of an empty partition = %+v, %v", h, err)
+		}
+		if _, err := e.s.TopicHead(ctx, "nope", 0, 10); !errors.Is(err, metadata.ErrTopicNotFound) {
+			t.Fatalf("TopicHead of a missing topic: %v, want ErrTopicNotFound", err)
+		}
+	})
+}

@@ -47,25 +47,68 @@ func (s *Store) UpdateTopic(ctx context.Context, name string, u TopicUpdate) (To
 // Head returns up to n of the partition's oldest index entries, in offset
 // order, and its stored bytes.
 func (s *Store) Head(ctx context.Context, topic string, partition int32, n int) ([]IndexEntry, int64, error) {
+	h, err := s.head(ctx, topic, partition, n, false)
+	return h.Entries, h.StoredBytes, err
+}
+
+// TopicHead is a partition's oldest index entries and stored bytes, and
+// the topic (its id and retention) as it was at the same moment.
+type TopicHead struct {
+	Topic       Topic
+	Entries     []IndexEntry
+	StoredBytes int64
+}
+
+// TopicHead returns up to n of the partition's oldest index entries, in
+// offset order, its stored bytes and the topic, read in one transaction:
+// retention decides each trim step by the topic's retention as it is then,
+// so a change of retention takes effect at the next step.
+//
+// Errors: ErrTopicNotFound when the topic does not exist.
+func (s *Store) TopicHead(ctx context.Context, topic string, partition int32, n int) (TopicHead, error) {
+	return s.head(ctx, topic, partition, n, true)
+}
+
+func (s *Store) head(ctx context.Context, topic string, partition int32, n int, withTopic bool) (TopicHead, error) {
 	var members *redis.StringSliceCmd
 	var stored *redis.StringCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	var meta *redis.MapStringStringCmd
+	_, _ = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		members = p.ZRange(ctx, s.indexKey(topic, partition), 0, int64(max(n, 1)-1))
 		stored = p.HGet(ctx, s.topicKey(topic, "bytes"), strconv.Itoa(int(partition)))
+		if withTopic {
+			meta = p.HGetAll(ctx, s.topicKey(topic, "meta"))
+		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, unavailable("read index head of "+topic, err)
+	// Each command's error on its own: a partition without stored bytes
+	// answers nil, which must not hide another command's failure.
+	errs := []error{members.Err()}
+	if err := stored.Err(); !errors.Is(err, redis.Nil) {
+		errs = append(errs, err)
 	}
-	entries := make([]IndexEntry, 0, len(members.Val()))
+	if meta != nil {
+		errs = append(errs, meta.Err())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return TopicHead{}, unavailable("read index head of "+topic, err)
+	}
+	h := TopicHead{Entries: make([]IndexEntry, 0, len(members.Val())), StoredBytes: parseOffset(stored.Val())}
+	if meta != nil {
+		t, err := parseTopic(topic, meta.Val())
+		if err != nil {
+			return TopicHead{}, err
+		}
+		h.Topic = t
+	}
 	for _, m := range members.Val() {
 		e, err := parseEntry(m)
 		if err != nil {
-			return nil, 0, fmt.Errorf("index head of %s/%d: %w", topic, partition, err)
+			return TopicHead{}, fmt.Errorf("index head of %s/%d: %w", topic, partition, err)
 		}
-		entries = append(entries, e)
+		h.Entries = append(h.Entries, e)
 	}
-	return entries, parseOffset(stored.Val()), nil
+	return h, nil
 }
 
 // Trim removes the partition's first len(entries) index entries, which

@@ -15,8 +15,11 @@ Built:
     than the topic's retention_ms ago (append time, decoded from the chunk
     id, as Kafka's LogAppendTime) or while the partition stays at or above
     retention_bytes without them, in steps of at most
-    RetentionConfig.MaxTrim entries (metadata.Store.Head, then
-    metadata.Store.Trim). Trimming raises the log start offset and takes
+    RetentionConfig.MaxTrim entries (metadata.Store.TopicHead, which
+    reads the topic's retention again with the entries so that a PATCH
+    takes effect at the next step, then metadata.Store.Trim). Ages are
+    measured by Redis's clock (metadata.Store.Now, once per pass), as
+    commit and garbage collection do. Trimming raises the log start offset and takes
     the entries off the topic's refs and bytes hashes; it deletes no
     object. The lease holder also publishes per-topic gauges (stored bytes,
     objects, log start age). See docs/operations.md, "Retention".
