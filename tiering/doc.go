@@ -86,6 +86,11 @@ first time, and deleting twice is harmless.
 Bounds: the pending set holds at most MaxPending objects plus the topic
 configs (a pass marks nothing while it is full); a pass examines at most
 Batch chunks and deletes at most Batch objects; the node running the job
-remembers the topics of up to 100 000 chunks.
+remembers the topics of up to 100 000 chunks. The work over time is not
+bounded by the garbage: each cycle of the cursor examines every chunk past
+the commit age limit, live or not, so a cycle lasts about w(R+G)/(g-w)
+(w chunks written per second, g = Batch per interval examined, R the
+retention, G the grace) and a trimmed chunk waits up to a cycle to be
+marked; docs/operations.md, "Cost and bounds", says when to raise Batch.
 */
 package tiering

@@ -35,8 +35,9 @@ const (
 	// at once.
 	DefaultGCConcurrency = 16
 	// gcTopicCacheEntries bounds the collector's memory of which topics a
-	// chunk holds (chunks are immutable, so a chunk's directory is read
-	// once per node, not once per cycle of the cursor).
+	// chunk holds (chunks are immutable): below it a chunk's directory is
+	// read once per node; a bucket holding more chunks past the commit age
+	// limit reads most of them again each cycle of the cursor.
 	gcTopicCacheEntries = 100_000
 )
 
