@@ -125,8 +125,9 @@ func (s *Store) Trim(ctx context.Context, t Topic, partition int32, entries []In
 	}
 	keys := []string{s.topicKey(t.Name, "meta"), s.topicKey(t.Name, "lso"), s.topicKey(t.Name, "refs"),
 		s.topicKey(t.Name, "bytes"), s.indexKey(t.Name, partition)}
+	keys = append(keys, s.topicKey(t.Name, "unref"))
 	lso, err := trimScript.Run(ctx, s.rdb, keys, t.ID, partition, len(entries),
-		formatEntry(entries[len(entries)-1])).Int64()
+		formatEntry(entries[len(entries)-1]), MaxUnreferenced).Int64()
 	if err != nil {
 		return 0, false, scriptError(fmt.Sprintf("trim partition %d of", partition), t.Name, err)
 	}
@@ -134,6 +135,33 @@ func (s *Store) Trim(ctx context.Context, t Topic, partition int32, entries []In
 		return 0, false, nil
 	}
 	return lso, true, nil
+}
+
+// MaxUnreferenced bounds each topic's list of the objects its trims left
+// unreferenced ({T}:unref): a trim appends nothing to a full list, whose
+// objects garbage collection then finds by listing the bucket instead.
+const MaxUnreferenced = 10_000
+
+// TakeUnreferenced removes from the topic's list and returns up to n of
+// the objects (chunk ids) that trims of the topic left with no index
+// entry of the topic naming them, oldest first. Another topic may still
+// name one: the caller checks with Referenced. An object taken and then
+// not handled (the caller failed) is left to the listing of the bucket.
+func (s *Store) TakeUnreferenced(ctx context.Context, topic string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	key := s.topicKey(topic, "unref")
+	var taken *redis.StringSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		taken = p.LRange(ctx, key, 0, int64(n-1))
+		p.LTrim(ctx, key, int64(n), -1)
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("take unreferenced objects of "+topic, err)
+	}
+	return taken.Val(), nil
 }
 
 // ObjectRef names a topic whose index may refer to an object.
