@@ -164,6 +164,26 @@ func (s *Store) TakeUnreferenced(ctx context.Context, topic string, n int) ([]st
 	return taken.Val(), nil
 }
 
+// UnreferencedCounts returns how many objects each topic's list of
+// objects its trims left unreferenced holds, in one pipeline.
+func (s *Store) UnreferencedCounts(ctx context.Context, topics []string) ([]int64, error) {
+	cmds := make([]*redis.IntCmd, len(topics))
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range topics {
+			cmds[i] = p.LLen(ctx, s.topicKey(t, "unref"))
+		}
+		return nil
+	})
+	counts := make([]int64, len(topics))
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			return nil, unavailable("count unreferenced objects of "+topics[i], err)
+		}
+		counts[i] = c.Val()
+	}
+	return counts, nil
+}
+
 // ObjectRef names a topic whose index may refer to an object.
 type ObjectRef struct {
 	Topic string

@@ -152,13 +152,14 @@ func NewGCJob(jobCfg JobConfig, cfg GCConfig, meta *metadata.Store, store object
 // that could not be examined or deleted.
 type GCStats struct {
 	Examined, Marked, Deleted, Unmarked, Errors int
+	HandedOver                                  int // objects taken from trims' lists (metadata.Store.TakeUnreferenced)
 	DeletedBytes                                int64
 	Wrapped                                     bool // the cursor went back to the first chunk
 }
 
 // Pass sweeps (deletes the pending objects whose grace is over and that
-// are still unreferenced) and then marks (examines the next Batch chunks
-// from the cursor). It stops at the first Redis failure or lost lease.
+// are still unreferenced), marks the chunks trims handed over (handOver),
+// and then marks (examines the next Batch chunks from the cursor). It stops at the first Redis failure or lost lease.
 func (c *Collector) Pass(ctx context.Context, renew func() error) error {
 	_, err := c.RunPass(ctx, renew)
 	return err
@@ -172,6 +173,12 @@ func (c *Collector) RunPass(ctx context.Context, renew func() error) (GCStats, e
 		return st, err
 	}
 	if err := c.sweep(ctx, renew, now, &st); err != nil {
+		return st, err
+	}
+	if err := renew(); err != nil {
+		return st, err
+	}
+	if err := c.handOver(ctx, renew, &st); err != nil {
 		return st, err
 	}
 	if err := renew(); err != nil {
