@@ -61,12 +61,18 @@ trimmed them, their topic was deleted, or they were uploaded and never
 committed) and topic config objects of incarnations Redis does not have.
 A chunk is unreferenced when metadata.Store.Referenced is false for every
 topic its directory (bucket.ReadChunkDirectory) holds batches of. Each
-pass first sweeps, then marks:
+pass sweeps, then marks what trims handed over, then marks from its
+listing:
 
   - sweep: pending objects (metadata GCPending) marked more than Grace ago,
     and, with CheckpointGate, before the newest checkpoint in the bucket,
     are checked again and deleted if still unreferenced; every one leaves
     the pending set (deleted, referenced again, or gone);
+  - hand-over (handOver): up to Batch chunk ids that retention's trims
+    left unreferenced are taken from the topics' lists
+    (metadata.Store.TakeUnreferenced) and marked, with Redis's clock read
+    after their references, when no topic they hold names them and they
+    are past the commit age limit; the others are left to the listing;
   - mark: up to Batch chunks after the cursor (metadata GCCursor) that are
     older than the commit age limit (metadata.Store.CommitAgeLimit: younger
     ones may still be committed, and commit.lua refuses older ones) are
@@ -85,12 +91,15 @@ first time, and deleting twice is harmless.
 
 Bounds: the pending set holds at most MaxPending objects plus the topic
 configs (a pass marks nothing while it is full); a pass examines at most
-Batch chunks and deletes at most Batch objects; the node running the job
-remembers the topics of up to 100 000 chunks. The work over time is not
-bounded by the garbage: each cycle of the cursor examines every chunk past
-the commit age limit, live or not, so a cycle lasts about w(R+G)/(g-w)
-(w chunks written per second, g = Batch per interval examined, R the
-retention, G the grace) and a trimmed chunk waits up to a cycle to be
-marked; docs/operations.md, "Cost and bounds", says when to raise Batch.
+Batch handed-over and Batch listed chunks and deletes at most Batch
+objects; the node running the job remembers the topics of up to 100 000
+chunks; a topic's hand-over list
+holds at most metadata.MaxUnreferenced ids. The listing's work over time
+is not bounded by the garbage: each cycle of the cursor examines every
+chunk past the commit age limit, live or not, so a cycle lasts about
+w(R+G)/(g-w) (w chunks written per second, g = Batch per interval
+examined, R the retention, G the grace), which is how long an orphan, a
+deleted topic's chunk or a chunk not handed over waits to be marked;
+docs/operations.md, "Cost and bounds", says when to raise Batch.
 */
 package tiering

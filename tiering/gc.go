@@ -46,8 +46,9 @@ type GCConfig struct {
 	// Grace is how long an object must have been found unreferenced
 	// before it is deleted; DefaultGCGrace when zero.
 	Grace time.Duration
-	// Batch is how many chunks a pass examines, and the most pending
-	// objects it deletes; DefaultGCBatch when zero.
+	// Batch is how many chunks a pass examines from its listing, and
+	// again from trims' hand-over lists, and the most pending objects it
+	// deletes; DefaultGCBatch when zero.
 	Batch int
 	// MaxPending bounds the pending set; DefaultMaxGCPending when zero.
 	MaxPending int
