@@ -17,6 +17,9 @@
 //	mamba:{T}:refs               hash   object (chunk id) -> number of index entries
 //	                                    naming it; no field: no entry of T names it
 //	mamba:{T}:bytes              hash   partition -> bytes of its indexed batches
+//	mamba:{T}:unref              list   objects trims of T left unreferenced by T, oldest
+//	                                    first, for garbage collection to take
+//	                                    (TakeUnreferenced); at most MaxUnreferenced
 //	mamba:{T}:chunk:ID           string result of committing chunk ID to T; lives
 //	                                    max(10m, the commit age limit)
 //	                                    (kept so that a retried commit returns it)

@@ -111,6 +111,8 @@ func keyState(t *testing.T, rdb *redis.Client) map[string]string {
 				parts = append(parts, f+"="+h[f])
 			}
 			v = strings.Join(parts, " ")
+		case "list":
+			v = strings.Join(rdb.LRange(ctx, k, 0, -1).Val(), " ")
 		case "set":
 			members := rdb.SMembers(ctx, k).Val()
 			slices.Sort(members)

@@ -29,6 +29,18 @@ func TestTopicScripts(t *testing.T) {
 			{Partition: 0, Records: 1, Offset: 0, Length: 1, IdempotencyKey: "k", Layout: "0;0*1"},
 			{Partition: 2, Records: 1, Offset: 1, Length: 1},
 		})
+		if err != nil {
+			return err
+		}
+		_, err = s.Commit(ctx, tp, "c2", []metadata.Batch{{Partition: 1, Records: 1, Offset: 0, Length: 1}})
+		if err != nil {
+			return err
+		}
+		head, _, err := s.Head(ctx, "t", 1, 1)
+		if err != nil {
+			return err
+		}
+		_, _, err = s.Trim(ctx, tp, 1, head) // hands c2 over: {t}:unref
 		return err
 	}
 	type topicCase struct {
@@ -64,6 +76,8 @@ func TestTopicScripts(t *testing.T) {
 				k + "bytes":    gone,
 				k + "idx:0":    gone,
 				k + "idx:2":    gone,
+				k + "lso":      gone,
+				k + "unref":    gone,
 				"mamba:topics": gone,
 			},
 		},

@@ -3,8 +3,11 @@ package metadata_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/mambamq/mamba/internal/chunkid"
 	"github.com/mambamq/mamba/metadata"
@@ -14,6 +17,7 @@ import (
 // scripts/update_topic.lua (UpdateTopic) after a setup.
 type retentionCase struct {
 	name     string
+	setup    func(context.Context, *testing.T, *redis.Client) // optional, after threeChunks
 	op       func(context.Context, *testing.T, *metadata.Store) error
 	wantErr  error
 	wantKeys map[string]string
@@ -69,6 +73,57 @@ func TestRetentionScripts(t *testing.T) {
 				topicKeys + "bytes": "0=30 1=7",
 				// c2 is still named by partition 1.
 				topicKeys + "refs": "c2=1 c3=1",
+				// c1 is named by no entry of t any more: handed to GC.
+				topicKeys + "unref": "c1",
+			},
+		},
+		{
+			name: "objects left unreferenced go after those already handed over, and one taken is gone from the list",
+			op: func(ctx context.Context, t *testing.T, s *metadata.Store) error {
+				if _, _, err := trimHead(ctx, t, s, 0, 1); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := trimHead(ctx, t, s, 1, 1); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := trimHead(ctx, t, s, 0, 2); err != nil {
+					t.Fatal(err)
+				}
+				got, err := s.TakeUnreferenced(ctx, scriptTopic.Name, 2)
+				if err == nil && strings.Join(got, " ") != "c1 c2" {
+					t.Errorf("taken %q, want c1 c2, oldest first", got)
+				}
+				return err
+			},
+			wantKeys: map[string]string{
+				topicKeys + "idx:0": gone,
+				topicKeys + "idx:1": gone,
+				topicKeys + "lso":   "0=6 1=1",
+				topicKeys + "bytes": gone,
+				topicKeys + "refs":  gone,
+				topicKeys + "unref": "c3",
+			},
+		},
+		{
+			name: "a full list of unreferenced objects takes no more",
+			setup: func(ctx context.Context, t *testing.T, rdb *redis.Client) {
+				full := make([]any, metadata.MaxUnreferenced)
+				for i := range full {
+					full[i] = "old"
+				}
+				if err := rdb.RPush(ctx, topicKeys+"unref", full...).Err(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			op: func(ctx context.Context, t *testing.T, s *metadata.Store) error {
+				_, _, err := trimHead(ctx, t, s, 0, 1)
+				return err
+			},
+			wantKeys: map[string]string{
+				topicKeys + "idx:0": "2:2|3|c2|0|20 5:5|1|c3|0|30",
+				topicKeys + "lso":   "0=2",
+				topicKeys + "bytes": "0=50 1=7",
+				topicKeys + "refs":  "c2=2 c3=1",
 			},
 		},
 		{
@@ -105,6 +160,7 @@ func TestRetentionScripts(t *testing.T) {
 				topicKeys + "lso":   "0=2",
 				topicKeys + "bytes": "0=50 1=7",
 				topicKeys + "refs":  "c2=2 c3=1",
+				topicKeys + "unref": "c1",
 			},
 		},
 		{
@@ -145,6 +201,9 @@ func TestRetentionScripts(t *testing.T) {
 	runOnEngines(t, cases, func(c retentionCase) string { return c.name }, func(t *testing.T, e *scriptEnv, tc retentionCase) {
 		ctx := t.Context()
 		threeChunks(ctx, t, e.s)
+		if tc.setup != nil {
+			tc.setup(ctx, t, e.rdb)
+		}
 		before := keyState(t, e.rdb)
 		if err := tc.op(ctx, t, e.s); !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 			t.Fatalf("err = %v, want %v", err, tc.wantErr)

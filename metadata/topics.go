@@ -87,7 +87,7 @@ func (s *Store) CreateTopic(ctx context.Context, t Topic) error {
 func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 	err := deleteTopicScript.Run(ctx, s.rdb,
 		[]string{s.topicKey(name, "meta"), s.topicKey(name, "hw"), s.topicKey(name, "lso"),
-			s.topicKey(name, "refs"), s.topicKey(name, "bytes")},
+			s.topicKey(name, "refs"), s.topicKey(name, "bytes"), s.topicKey(name, "unref")},
 		s.topicKey(name, "idx:")).Err()
 	if err != nil {
 		return scriptError("delete topic", name, err)

@@ -15,8 +15,11 @@ Built:
     than the topic's retention_ms ago (append time, decoded from the chunk
     id, as Kafka's LogAppendTime) or while the partition stays at or above
     retention_bytes without them, in steps of at most
-    RetentionConfig.MaxTrim entries (metadata.Store.Head, then
-    metadata.Store.Trim). Trimming raises the log start offset and takes
+    RetentionConfig.MaxTrim entries (metadata.Store.TopicHead, which
+    reads the topic's retention again with the entries so that a PATCH
+    takes effect at the next step, then metadata.Store.Trim). Ages are
+    measured by Redis's clock (metadata.Store.Now, once per pass), as
+    commit and garbage collection do. Trimming raises the log start offset and takes
     the entries off the topic's refs and bytes hashes; it deletes no
     object. The lease holder also publishes per-topic gauges (stored bytes,
     objects, log start age). See docs/operations.md, "Retention".
@@ -61,12 +64,18 @@ trimmed them, their topic was deleted, or they were uploaded and never
 committed) and topic config objects of incarnations Redis does not have.
 A chunk is unreferenced when metadata.Store.Referenced is false for every
 topic its directory (bucket.ReadChunkDirectory) holds batches of. Each
-pass first sweeps, then marks:
+pass sweeps, then marks what trims handed over, then marks from its
+listing:
 
   - sweep: pending objects (metadata GCPending) marked more than Grace ago,
     and, with CheckpointGate, before the newest checkpoint in the bucket,
     are checked again and deleted if still unreferenced; every one leaves
     the pending set (deleted, referenced again, or gone);
+  - hand-over (handOver): up to Batch chunk ids that retention's trims
+    left unreferenced are taken from the topics' lists
+    (metadata.Store.TakeUnreferenced) and marked, with Redis's clock read
+    after their references, when no topic they hold names them and they
+    are past the commit age limit; the others are left to the listing;
   - mark: up to Batch chunks after the cursor (metadata GCCursor) that are
     older than the commit age limit (metadata.Store.CommitAgeLimit: younger
     ones may still be committed, and commit.lua refuses older ones) are
@@ -88,7 +97,15 @@ first time, and deleting twice is harmless.
 
 Bounds: the pending set holds at most MaxPending objects plus the topic
 configs (a pass marks nothing while it is full); a pass examines at most
-Batch chunks and deletes at most Batch objects; the node running the job
-remembers the topics of up to 100 000 chunks.
+Batch handed-over and Batch listed chunks and deletes at most Batch
+objects; the node running the job remembers the topics of up to 100 000
+chunks; a topic's hand-over list
+holds at most metadata.MaxUnreferenced ids. The listing's work over time
+is not bounded by the garbage: each cycle of the cursor examines every
+chunk past the commit age limit, live or not, so a cycle lasts about
+w(R+G)/(g-w) (w chunks written per second, g = Batch per interval
+examined, R the retention, G the grace), which is how long an orphan, a
+deleted topic's chunk or a chunk not handed over waits to be marked;
+docs/operations.md, "Cost and bounds", says when to raise Batch.
 */
 package tiering

@@ -35,8 +35,9 @@ const (
 	// at once.
 	DefaultGCConcurrency = 16
 	// gcTopicCacheEntries bounds the collector's memory of which topics a
-	// chunk holds (chunks are immutable, so a chunk's directory is read
-	// once per node, not once per cycle of the cursor).
+	// chunk holds (chunks are immutable): below it a chunk's directory is
+	// read once per node; a bucket holding more chunks past the commit age
+	// limit reads most of them again each cycle of the cursor.
 	gcTopicCacheEntries = 100_000
 )
 
@@ -45,8 +46,9 @@ type GCConfig struct {
 	// Grace is how long an object must have been found unreferenced
 	// before it is deleted; DefaultGCGrace when zero.
 	Grace time.Duration
-	// Batch is how many chunks a pass examines, and the most pending
-	// objects it deletes; DefaultGCBatch when zero.
+	// Batch is how many chunks a pass examines from its listing, and
+	// again from trims' hand-over lists, and the most pending objects it
+	// deletes; DefaultGCBatch when zero.
 	Batch int
 	// MaxPending bounds the pending set; DefaultMaxGCPending when zero.
 	MaxPending int
@@ -151,13 +153,14 @@ func NewGCJob(jobCfg JobConfig, cfg GCConfig, meta *metadata.Store, store object
 // that could not be examined or deleted.
 type GCStats struct {
 	Examined, Marked, Deleted, Unmarked, Errors int
+	HandedOver                                  int // objects taken from trims' lists (metadata.Store.TakeUnreferenced)
 	DeletedBytes                                int64
 	Wrapped                                     bool // the cursor went back to the first chunk
 }
 
 // Pass sweeps (deletes the pending objects whose grace is over and that
-// are still unreferenced) and then marks (examines the next Batch chunks
-// from the cursor). It stops at the first Redis failure or lost lease.
+// are still unreferenced), marks the chunks trims handed over (handOver),
+// and then marks (examines the next Batch chunks from the cursor). It stops at the first Redis failure or lost lease.
 func (c *Collector) Pass(ctx context.Context, renew func() error) error {
 	_, err := c.RunPass(ctx, renew)
 	return err
@@ -171,6 +174,12 @@ func (c *Collector) RunPass(ctx context.Context, renew func() error) (GCStats, e
 		return st, err
 	}
 	if err := c.sweep(ctx, renew, now, &st); err != nil {
+		return st, err
+	}
+	if err := renew(); err != nil {
+		return st, err
+	}
+	if err := c.handOver(ctx, renew, &st); err != nil {
 		return st, err
 	}
 	if err := renew(); err != nil {

@@ -33,7 +33,10 @@ type RetentionConfig struct {
 	// MaxTrim is the most index entries one step trims from one partition,
 	// 1..metadata.MaxTrimEntries; zero means metadata.MaxTrimEntries.
 	MaxTrim int
-	// Now is the clock entries' ages are measured by; nil means time.Now.
+	// Now is the clock entries' ages are measured by, read once at the
+	// start of each pass; nil means Redis's clock (metadata.Store.Now), the
+	// one commit and garbage collection use, so that no node's clock skew
+	// trims early.
 	Now func() time.Time
 }
 
@@ -91,9 +94,6 @@ func NewRetention(cfg RetentionConfig, meta *metadata.Store, reg prometheus.Regi
 	if cfg.MaxTrim == 0 {
 		cfg.MaxTrim = metadata.MaxTrimEntries
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -143,6 +143,10 @@ type topicGauges struct {
 // renew or Redis; the next pass starts over, and the trims done so far
 // stand.
 func (r *Retention) Pass(ctx context.Context, renew func() error) error {
+	now, err := r.clock(ctx)
+	if err != nil {
+		return err
+	}
 	topics, err := r.meta.Topics(ctx)
 	if err != nil {
 		return err
@@ -152,7 +156,7 @@ func (r *Retention) Pass(ctx context.Context, renew func() error) error {
 		if err := renew(); err != nil {
 			return err
 		}
-		g, err := r.topic(ctx, t, renew)
+		g, err := r.topic(ctx, t, now, renew)
 		if errors.Is(err, metadata.ErrTopicNotFound) {
 			r.log.Debug("topic deleted during retention pass", "topic", t.Name)
 			continue
@@ -166,11 +170,20 @@ func (r *Retention) Pass(ctx context.Context, renew func() error) error {
 	return nil
 }
 
-// topic trims each of the topic's partitions and returns its figures.
-func (r *Retention) topic(ctx context.Context, t metadata.Topic, renew func() error) (topicGauges, error) {
+// clock returns the pass's time: the configured clock's, or Redis's.
+func (r *Retention) clock(ctx context.Context) (time.Time, error) {
+	if r.now != nil {
+		return r.now(), nil
+	}
+	return r.meta.Now(ctx)
+}
+
+// topic trims each of the topic's partitions at now and returns its
+// figures.
+func (r *Retention) topic(ctx context.Context, t metadata.Topic, now time.Time, renew func() error) (topicGauges, error) {
 	if t.RetentionMS > 0 || t.RetentionBytes > 0 {
 		for p := range t.Partitions {
-			if err := r.partition(ctx, t, int32(p), renew); err != nil {
+			if err := r.partition(ctx, t, int32(p), now, renew); err != nil {
 				return topicGauges{}, err
 			}
 		}
@@ -189,7 +202,7 @@ func (r *Retention) topic(ctx context.Context, t metadata.Topic, renew func() er
 	} else if cur.ID != t.ID {
 		return topicGauges{}, fmt.Errorf("topic %s recreated: %w", t.Name, metadata.ErrTopicNotFound)
 	}
-	return topicGauges{stored: u.StoredBytes, objects: u.Objects, logStartAge: metadata.LogStartAge(first, ok, r.now())}, nil
+	return topicGauges{stored: u.StoredBytes, objects: u.Objects, logStartAge: metadata.LogStartAge(first, ok, now)}, nil
 }
 
 // maxLostTrims is how many times in a row a partition's trim may find its
@@ -197,20 +210,26 @@ func (r *Retention) topic(ctx context.Context, t metadata.Topic, renew func() er
 // partition to the next pass.
 const maxLostTrims = 3
 
-// partition trims the partition's expired entries, one step (one Head,
-// one Trim of at most maxTrim entries, one renew) at a time, until the
-// first entry that stays.
-func (r *Retention) partition(ctx context.Context, t metadata.Topic, p int32, renew func() error) error {
+// partition trims the partition's expired entries at now, one step (one
+// TopicHead, one Trim of at most maxTrim entries, one renew) at a time,
+// until the first entry that stays. Each step decides by the topic's
+// retention as TopicHead reads it with the entries, not as the pass
+// started: a retention raised (or turned off) during the pass stops the
+// trim at the next step.
+func (r *Retention) partition(ctx context.Context, t metadata.Topic, p int32, now time.Time, renew func() error) error {
 	for lost := 0; lost < maxLostTrims; {
-		entries, stored, err := r.meta.Head(ctx, t.Name, p, r.maxTrim)
+		h, err := r.meta.TopicHead(ctx, t.Name, p, r.maxTrim)
 		if err != nil {
 			return err
 		}
-		n, freed := expired(t, entries, stored, r.now())
+		if h.Topic.ID != t.ID {
+			return fmt.Errorf("topic %s recreated: %w", t.Name, metadata.ErrTopicNotFound)
+		}
+		n, freed := expired(h.Topic, h.Entries, h.StoredBytes, now)
 		if n == 0 {
 			return nil
 		}
-		_, trimmed, err := r.meta.Trim(ctx, t, p, entries[:n])
+		_, trimmed, err := r.meta.Trim(ctx, h.Topic, p, h.Entries[:n])
 		if err != nil {
 			return err
 		}

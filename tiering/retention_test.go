@@ -30,6 +30,7 @@ type retEnv struct {
 	meta *metadata.Store
 	bkt  *bucket.Bucket
 	mr   *miniredis.Miniredis // nil on redis-server
+	addr string               // the Redis server's
 	now  time.Time            // the retention clock
 }
 
@@ -53,7 +54,7 @@ func forEngines(t *testing.T, f func(t *testing.T, e *retEnv)) {
 			addr, mr := eng.start(t)
 			rdb := redis.NewClient(&redis.Options{Addr: addr})
 			t.Cleanup(func() { rdb.Close() })
-			f(t, &retEnv{t: t, meta: metadata.New(rdb, metadata.Options{}), bkt: bucket.New(objectstore.NewMemory()), mr: mr, now: time.Now()})
+			f(t, &retEnv{t: t, meta: metadata.New(rdb, metadata.Options{}), bkt: bucket.New(objectstore.NewMemory()), mr: mr, addr: addr, now: time.Now()})
 		})
 	}
 }

@@ -3,7 +3,8 @@
 --
 -- KEYS[1] topic meta hash prefix:{T}:meta, KEYS[2] high watermarks
 -- prefix:{T}:hw, KEYS[3] log start offsets prefix:{T}:lso, KEYS[4] object
--- references prefix:{T}:refs, KEYS[5] stored bytes prefix:{T}:bytes
+-- references prefix:{T}:refs, KEYS[5] stored bytes prefix:{T}:bytes,
+-- KEYS[6] objects trims left unreferenced prefix:{T}:unref
 -- ARGV[1] index key prefix prefix:{T}:idx: (the partition number is
 -- appended; the keys share KEYS[1]'s hash tag)
 --
@@ -21,7 +22,7 @@ local n = tonumber(redis.call('HGET', KEYS[1], 'partitions'))
 if not n then
   return redis.error_reply('TOPIC_NOT_FOUND')
 end
-redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 for p = 0, n - 1 do
   redis.call('UNLINK', ARGV[1] .. p)
 end
