@@ -44,13 +44,29 @@ func StartMinIO(dir string) (*MinIO, error) {
 				"MINIO_CI=on",
 			},
 			logPath: filepath.Join(dir, "minio.log"),
-			ready:   func(ctx context.Context) error { return httpOK(ctx, m.Endpoint+"/minio/health/ready") },
+			ready:   m.ready,
 		}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// ready reports whether MinIO serves requests: its readiness probe can
+// answer before the object layer is initialized (requests then get "Server
+// not initialized yet", seen on a loaded machine), so a ListBuckets must
+// succeed too.
+func (m *MinIO) ready(ctx context.Context) error {
+	if err := httpOK(ctx, m.Endpoint+"/minio/health/ready"); err != nil {
+		return err
+	}
+	c, err := m.NewClient()
+	if err != nil {
+		return err
+	}
+	_, err = c.ListBuckets(ctx)
+	return err
 }
 
 // NewClient returns a minio-go client with the root credentials.
