@@ -47,7 +47,9 @@ func TestDoStops(t *testing.T) {
 			[]error{errTransient, errFatal, nil}, 2, errFatal},
 		{"attempts", Policy{Attempts: 3}, 0,
 			[]error{errTransient, errTransient, errTransient, nil}, 3, errTransient},
-		{"deadline before next wait", Policy{Base: time.Second, Max: time.Second}, 1200 * time.Millisecond,
+		// Waits are jittered into [250ms, 500ms] then [500ms, 1s]: the first
+		// always fits in 740ms, the second never fits in what is left.
+		{"deadline before next wait", Policy{Base: 500 * time.Millisecond, Max: 2 * time.Second}, 740 * time.Millisecond,
 			[]error{errTransient, errTransient, errTransient, nil}, 2, errTransient},
 		{"first try succeeds", Policy{}, 0, []error{nil}, 1, nil},
 	} {
