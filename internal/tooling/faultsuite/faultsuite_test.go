@@ -223,11 +223,7 @@ func TestFaults(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			res := runScenario(t, sc, "", sz)
 			report(t, res)
-			if !res.OK() {
-				t.Errorf("%s: lost %d, duplicated %d, misplaced %d, corrupt %d, phantom %d, gaps %d:\n%s",
-					sc.name, res.Lost, res.Duplicated, res.Misplaced, res.Corrupt, res.Phantom, res.Gaps,
-					strings.Join(res.Problems, "\n"))
-			}
+			requireOK(t, sc, res)
 			if res.Acked == 0 {
 				t.Errorf("%s: no record was acknowledged", sc.name)
 			}
@@ -249,6 +245,16 @@ func TestCheckerCatchesEarlyAck(t *testing.T) {
 	report(t, res)
 	if res.Lost == 0 {
 		t.Fatalf("the checker found no loss against a node that acknowledges before uploading: %+v", res)
+	}
+}
+
+// requireOK fails the test when the scenario broke a promise.
+func requireOK(t *testing.T, sc scenario, res Result) {
+	t.Helper()
+	if !res.OK() {
+		t.Errorf("%s: lost %d, duplicated %d, misplaced %d, corrupt %d, phantom %d, gaps %d, readable below start %d:\n%s",
+			sc.name, res.Lost, res.Duplicated, res.Misplaced, res.Corrupt, res.Phantom, res.Gaps, res.ReadableBelowStart,
+			strings.Join(res.Problems, "\n"))
 	}
 }
 

@@ -2,7 +2,6 @@ package faultsuite
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -107,11 +106,7 @@ func TestTieringFaults(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			res := runScenario(t, sc, "", sz)
 			report(t, res)
-			if !res.OK() {
-				t.Errorf("%s: lost %d, duplicated %d, misplaced %d, corrupt %d, phantom %d, gaps %d, readable below start %d:\n%s",
-					sc.name, res.Lost, res.Duplicated, res.Misplaced, res.Corrupt, res.Phantom, res.Gaps, res.ReadableBelowStart,
-					strings.Join(res.Problems, "\n"))
-			}
+			requireOK(t, sc, res)
 			if res.Acked == 0 || res.Expired == 0 || res.Read == 0 {
 				t.Errorf("%s: acked %d, expired %d, read %d: the scenario must both keep and expire acknowledged records",
 					sc.name, res.Acked, res.Expired, res.Read)
