@@ -31,6 +31,10 @@ type JobConfig struct {
 	// LeaseTTL is how long the lease lasts after each renewal; a node that
 	// dies mid-pass hands the job on after at most this long.
 	LeaseTTL time.Duration
+	// Idle, if set, is called when another node holds the lease: a job
+	// whose pass publishes gauges clears them there, so that only the
+	// node doing the work reports them.
+	Idle func()
 }
 
 // Validate reports every problem with the configuration.
@@ -99,6 +103,9 @@ var errLeaseLost = errors.New("lease lost")
 func (j *Job) RunOnce(ctx context.Context) (bool, error) {
 	held, err := j.lease.Acquire(ctx)
 	if err != nil || !held {
+		if err == nil && j.cfg.Idle != nil {
+			j.cfg.Idle()
+		}
 		return false, err
 	}
 	start := time.Now()

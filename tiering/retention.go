@@ -127,8 +127,13 @@ func NewRetentionJob(job JobConfig, cfg RetentionConfig, meta *metadata.Store, r
 	if err != nil {
 		return nil, err
 	}
+	job.Idle = r.clearGauges
 	return NewJob(job, meta, r.Pass, reg, log)
 }
+
+// clearGauges deletes every per-topic gauge: another node holds the
+// retention lease and publishes them.
+func (r *Retention) clearGauges() { r.setGauges(nil) }
 
 // topicGauges are one topic's figures at the end of a pass.
 type topicGauges struct {

@@ -452,3 +452,45 @@ func TestRetentionRereadsAHeadThatChangedUnderIt(t *testing.T) {
 		}
 	})
 }
+
+// A node whose retention job finds the lease held by another clears the
+// per-topic gauges it published while it held it.
+func TestRetentionGaugesClearedWhenAnotherNodeHoldsTheLease(t *testing.T) {
+	e := &retEnv{t: t, bkt: bucket.New(objectstore.NewMemory()), now: time.Now()}
+	e.meta, e.mr = miniStore(t)
+	ctx := t.Context()
+	tp := e.topic("t", 1, 0, 0)
+	e.commit(tp, e.now, 1, 0)
+	cfg := func(holder string) JobConfig {
+		return JobConfig{Name: RetentionJobName, Holder: holder, Interval: time.Minute, LeaseTTL: 10 * time.Second}
+	}
+	reg := prometheus.NewRegistry()
+	a, err := NewRetentionJob(cfg("a"), RetentionConfig{MaxTrim: 10}, e.meta, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran, err := a.RunOnce(ctx); err != nil || !ran {
+		t.Fatalf("a's pass: %v %v", ran, err)
+	}
+	if n := testutil.CollectAndCount(reg, "mamba_topic_stored_bytes"); n != 1 {
+		t.Fatalf("%d stored-bytes series after a's pass, want 1", n)
+	}
+	// a stalls past its lease; b takes the job; a's next attempt finds it
+	// held and clears its gauges.
+	e.mr.FastForward(11 * time.Second)
+	b, err := NewRetentionJob(cfg("b"), RetentionConfig{MaxTrim: 10}, e.meta, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran, err := b.RunOnce(ctx); err != nil || !ran {
+		t.Fatalf("b's pass: %v %v", ran, err)
+	}
+	if ran, err := a.RunOnce(ctx); err != nil || ran {
+		t.Fatalf("a ran while b holds the lease: %v %v", ran, err)
+	}
+	for _, name := range []string{"mamba_topic_stored_bytes", "mamba_topic_objects", "mamba_topic_log_start_age_seconds"} {
+		if n := testutil.CollectAndCount(reg, name); n != 0 {
+			t.Errorf("%d %s series on a node without the lease, want 0", n, name)
+		}
+	}
+}
