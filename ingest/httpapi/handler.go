@@ -16,6 +16,8 @@ package httpapi
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,7 +170,8 @@ func NewHandler(svc ingest.Service, opts Options, reg prometheus.Registerer, gat
 // every request.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	aw := &apiWriter{ResponseWriter: w}
+	aw := &apiWriter{ResponseWriter: w, requestID: newRequestID()}
+	w.Header().Set(requestIDHeader, aw.requestID)
 	body := &countingBody{ReadCloser: r.Body}
 	if r.Body != nil {
 		r.Body = body
@@ -183,7 +186,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			h.log.Error("http handler panic", "method", r.Method, "route", route, "panic", p, "stack", string(debug.Stack()))
+			h.log.Error("http handler panic", "method", r.Method, "route", route, "request_id", aw.requestID, "panic", p, "stack", string(debug.Stack()))
 			if !aw.wroteHeader {
 				h.writeError(aw, r, fmt.Errorf("handler panic: %v", p))
 			}
@@ -242,6 +245,7 @@ func (h *handler) writeBody(w http.ResponseWriter, status int, contentType strin
 // the error code (set by writeError) and the bytes of the body.
 type apiWriter struct {
 	http.ResponseWriter
+	requestID   string
 	status      int
 	wroteHeader bool
 	code        string
@@ -302,4 +306,16 @@ func (p *statusProbe) WriteHeader(status int) {
 func (p *statusProbe) Write(b []byte) (int, error) {
 	p.WriteHeader(http.StatusOK)
 	return len(b), nil
+}
+
+// requestIDHeader carries the id the node gave a request: it is in every
+// answer, in error bodies as request_id, and in the node's log lines about
+// the request, so that a client's report finds the log's cause.
+const requestIDHeader = "X-Request-Id"
+
+// newRequestID returns 16 random hex digits.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
