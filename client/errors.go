@@ -22,6 +22,7 @@ var (
 	ErrGroupNotFound        = errors.New("group not found")        // 404 group_not_found
 	ErrMemberNotFound       = errors.New("member not found")       // 404 member_not_found
 	ErrMethodNotAllowed     = errors.New("method not allowed")     // 405 method_not_allowed
+	ErrRequestTimeout       = errors.New("request timeout")        // 408 request_timeout
 	ErrTopicExists          = errors.New("topic exists")           // 409 topic_exists
 	ErrLeaseLost            = errors.New("lease lost")             // 409 lease_lost
 	ErrGroupNotEmpty        = errors.New("group not empty")        // 409 group_not_empty
@@ -56,6 +57,7 @@ var codeErrors = map[string]error{
 	wire.CodeGroupNotFound:        ErrGroupNotFound,
 	wire.CodeMemberNotFound:       ErrMemberNotFound,
 	wire.CodeMethodNotAllowed:     ErrMethodNotAllowed,
+	wire.CodeRequestTimeout:       ErrRequestTimeout,
 	wire.CodeTopicExists:          ErrTopicExists,
 	wire.CodeLeaseLost:            ErrLeaseLost,
 	wire.CodeGroupNotEmpty:        ErrGroupNotEmpty,
@@ -101,8 +103,8 @@ func (e *APIError) Is(target error) bool {
 	return ok && s == target
 }
 
-// IsRetryable reports whether err is worth retrying unchanged: a 429,
-// 502, 503 or 504 answer, or a network failure (connection refused or
+// IsRetryable reports whether err is worth retrying unchanged: a 408,
+// 429, 502, 503 or 504 answer, or a network failure (connection refused or
 // reset, an answer cut short, a request timeout). The producer, the
 // consumers' iterators and idempotent requests retry these themselves;
 // the function is for callers writing their own loops. A canceled
@@ -113,7 +115,7 @@ func IsRetryable(err error) bool {
 	}
 	if ae, ok := errors.AsType[*APIError](err); ok {
 		switch ae.Status {
-		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			return true
 		}
 		return false

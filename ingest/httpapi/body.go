@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mambamq/mamba/ingest"
 )
@@ -38,14 +40,38 @@ func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bod
 	if pool != nil {
 		read = pool.read
 	}
-	body, err := read(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	src := &deadlineReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w), timeout: h.opts.BodyReadTimeout}
+	body, err := read(src, r.ContentLength)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, fmt.Errorf("%w: request body is over the limit of %d bytes", ingest.ErrTooLarge, limit)
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("%w: no byte of the request body arrived for %s", errBodyTimeout, h.opts.BodyReadTimeout)
+		}
 		return nil, fmt.Errorf("%w: read request body: %v", ingest.ErrInvalidRequest, err)
 	}
 	return body, nil
+}
+
+// deadlineReader sets the connection's read deadline before each read of
+// the body, so that a body that stops arriving is cut off after timeout,
+// not after the server's whole-request ReadTimeout: a client cannot hold
+// a buffer by sending nothing.
+type deadlineReader struct {
+	r       io.Reader
+	rc      *http.ResponseController
+	timeout time.Duration
+	unset   bool // the writer cannot set deadlines (a test recorder)
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if !d.unset {
+		if err := d.rc.SetReadDeadline(time.Now().Add(d.timeout)); err != nil {
+			d.unset = true
+		}
+	}
+	return d.r.Read(p)
 }
 
 // bodyPrealloc bounds what readAllHint allocates before bytes arrive, so
@@ -217,7 +243,8 @@ func (p *bodyPool) release(buf []byte) {
 // read reads rd to the end, as readAllHint does, into a pooled buffer when
 // size (the announced length, when positive) fits a class. As in
 // readAllHint, an empty pool allocates no more than bodyPrealloc before
-// bytes arrive: past that the buffer grows straight to its class size.
+// bytes arrive: past that the buffer doubles as bytes arrive, up to its
+// class size.
 // The caller owns the buffer and may release it.
 func (p *bodyPool) read(rd io.Reader, size int64) ([]byte, error) {
 	c := -1
@@ -235,7 +262,11 @@ func (p *bodyPool) read(rd io.Reader, size int64) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
 			if cap(buf) < full {
-				buf = slices.Grow(buf, full-len(buf))[:len(buf):full]
+				// Double, up to the class size: the buffer grows with the
+				// bytes that arrived, so a body that stalls holds at most
+				// twice what it sent.
+				next := min(full, 2*cap(buf))
+				buf = slices.Grow(buf, next-len(buf))[:len(buf):next]
 			} else {
 				// Longer than announced: net/http does not let this
 				// happen, but be correct anyway.

@@ -18,6 +18,7 @@ var (
 	errRouteNotFound        = errors.New("not found")
 	errMethodNotAllowed     = errors.New("method not allowed")
 	errUnsupportedMediaType = errors.New("unsupported media type")
+	errBodyTimeout          = errors.New("request body timed out")
 )
 
 // errorTable maps every error a handler returns to its code, and through
@@ -49,6 +50,7 @@ var errorTable = []struct {
 	{errRouteNotFound, wire.CodeNotFound},
 	{errMethodNotAllowed, wire.CodeMethodNotAllowed},
 	{errUnsupportedMediaType, wire.CodeUnsupportedMediaType},
+	{errBodyTimeout, wire.CodeRequestTimeout},
 }
 
 // statusOf is the status of every code of wire.Codes.

@@ -61,13 +61,23 @@ type Options struct {
 	// payload_too_large without being read. DefaultMaxRequestBytes when
 	// zero.
 	MaxRequestBytes int64
+	// BodyReadTimeout is the longest a request body may go without a
+	// byte arriving; then the request is answered 408 request_timeout
+	// and its buffer let go. DefaultBodyReadTimeout when zero.
+	BodyReadTimeout time.Duration
 }
+
+// DefaultBodyReadTimeout is Options.BodyReadTimeout's default.
+const DefaultBodyReadTimeout = 10 * time.Second
 
 // Validate reports every bad field at once.
 func (o Options) Validate() error {
 	var errs []error
 	if o.MaxRequestBytes < 0 {
 		errs = append(errs, fmt.Errorf("http max request bytes %d is negative", o.MaxRequestBytes))
+	}
+	if o.BodyReadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("http body read timeout %s is negative", o.BodyReadTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -77,6 +87,9 @@ func (o Options) Validate() error {
 func (o Options) withDefaults() Options {
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if o.BodyReadTimeout <= 0 {
+		o.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	return o
 }
