@@ -119,26 +119,39 @@ func decodeJSONBody(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		var syntaxErr *json.SyntaxError
-		switch {
-		case errors.Is(err, ingest.ErrInvalidRequest):
-			return err // from a field's own UnmarshalJSON
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return invalidf("field %s: JSON %s is not a valid %s", typeErr.Field, typeErr.Value, jsonTypeName(typeErr.Type.Kind().String()))
-		case errors.As(err, &typeErr):
-			return invalidf("request body is a JSON %s; want an object", typeErr.Value)
-		case errors.As(err, &syntaxErr):
-			return invalidf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return invalidf("malformed JSON: unexpected end of body")
-		}
-		return invalidf("malformed JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+		return jsonError(err, "")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return invalidf("malformed JSON: data after the JSON object")
 	}
 	return nil
+}
+
+// jsonError turns an encoding/json error into one wrapping
+// ErrInvalidRequest, naming the offending field (after prefix) where the
+// decoder knows it.
+func jsonError(err error, prefix string) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.Is(err, ingest.ErrInvalidRequest):
+		return err // from a field's own UnmarshalJSON
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return invalidf("field %s%s: JSON %s is not a valid %s", prefix, typeErr.Field, typeErr.Value, jsonTypeName(typeErr.Type.Kind().String()))
+	case errors.As(err, &typeErr) && prefix != "":
+		return invalidf("%s: JSON %s; want an object", strings.TrimSuffix(prefix, "."), typeErr.Value)
+	case errors.As(err, &typeErr):
+		return invalidf("request body is a JSON %s; want an object", typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return invalidf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return invalidf("malformed JSON: unexpected end of body")
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if prefix != "" {
+		msg = strings.TrimSuffix(prefix, ".") + ": " + msg
+	}
+	return invalidf("malformed JSON: %v", msg)
 }
 
 // jsonTypeName names a Go kind the way a JSON API user thinks of it.

@@ -97,7 +97,7 @@ func TestAPIStatusesAndCodes(t *testing.T) {
 		{name: "produce empty ack", method: "POST", target: "/v1/topics/orders/records?ack=", body: `{"records":[{"value":"v"}]}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "ack"},
 		{name: "produce unknown topic", method: "POST", target: "/v1/topics/nope/records", body: `{"records":[{"value":"v"}]}`, header: jsonHeader(), errs: map[string]error{"Produce": fmt.Errorf("produce: %w", ingest.ErrTopicNotFound)}, status: 404, code: "topic_not_found"},
 		{name: "produce malformed", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":}]}`, header: jsonHeader(), status: 400, code: "invalid_request"},
-		{name: "produce wrong type", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":5}]}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "records.value"},
+		{name: "produce wrong type", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":5}]}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "records[0].value"},
 		{name: "produce unknown field", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"valu":"v"}]}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "valu"},
 		{name: "produce no records", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[]}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "records"},
 		{name: "produce records absent", method: "POST", target: "/v1/topics/orders/records", body: `{}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "records"},
