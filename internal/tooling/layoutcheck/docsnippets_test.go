@@ -1,4 +1,4 @@
-package docsnippets
+package layoutcheck
 
 import (
 	"bufio"
@@ -11,24 +11,19 @@ import (
 	"testing"
 )
 
+// Every Go code block of README.md and docs/*.md is compiled against the
+// module, so that a snippet a reader pastes builds as shown. A block whose
+// first line (after comments) is a package clause is a whole file and is
+// compiled as it stands. Any other block is a fragment: the statements of
+// a function body, compiled with the imports and the names of preamble in
+// scope (docs/sdk.md states the same convention for its readers). Each
+// block is built in a package of its own.
+
 // snippet is one Go code block of a Markdown file.
 type snippet struct {
 	file string // relative to the module root
 	line int    // of the block's first code line
 	code string
-}
-
-// repoRoot is the module root, three levels above this package.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("module root not found at %s: %v", root, err)
-	}
-	return root
 }
 
 // extract returns the ```go blocks of a Markdown file.
@@ -93,7 +88,7 @@ func source(s snippet) string {
 	if isFile(s.code) {
 		return fmt.Sprintf("//line %s:%d\n%s", s.file, s.line, s.code)
 	}
-	return fmt.Sprintf("package snippet\n\n%s//line %s:%d\n%s\treturn nil\n}\n", Preamble, s.file, s.line, s.code)
+	return fmt.Sprintf("package snippet\n\n%s//line %s:%d\n%s\treturn nil\n}\n", preamble, s.file, s.line, s.code)
 }
 
 // goDirective returns the go line of the module's go.mod.
@@ -172,3 +167,43 @@ func write(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// preamble is what a fragment may use without declaring it: these
+// packages, and these parameters of the function it is the body of. A
+// fragment may return an error.
+const preamble = `import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/mambamq/mamba/client"
+)
+
+var (
+	_ = context.Background
+	_ = errors.New
+	_ = fmt.Sprint
+	_ = log.Print
+	_ = slog.Default
+	_ = http.NewRequest
+	_ = os.Exit
+	_ = time.Now
+	_ = client.New
+)
+
+func fragment(
+	ctx context.Context,
+	c *client.Client,
+	p *client.Producer,
+	g *client.GroupConsumer,
+	rec client.Record,
+	body []byte,
+	handle func(client.ConsumedRecord),
+	token func() string,
+) error {
+`
