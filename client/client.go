@@ -51,6 +51,7 @@ type Client struct {
 	header  http.Header
 	hooks   []func(*http.Request) error
 	log     *slog.Logger
+	observe observers // WithHooks
 }
 
 // Opt configures a Client.
@@ -64,6 +65,7 @@ type clientConfig struct {
 	header  http.Header
 	hooks   []func(*http.Request) error
 	log     *slog.Logger
+	observe observers
 	errs    []error
 }
 
@@ -192,6 +194,7 @@ func New(rawURL string, opts ...Opt) (*Client, error) {
 		header:  cfg.header,
 		hooks:   cfg.hooks,
 		log:     cfg.log,
+		observe: cfg.observe,
 	}
 	if c.hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -336,7 +339,10 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 }
 
 // send makes one attempt of r.
-func (c *Client) send(ctx context.Context, r *request) (*response, error) {
+func (c *Client) send(ctx context.Context, r *request) (answer *response, failure error) {
+	if len(c.observe.request) > 0 {
+		defer c.observe.requested(r, time.Now(), &answer, &failure)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

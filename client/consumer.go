@@ -104,7 +104,10 @@ type fetchResult struct {
 
 // fetch reads records of one partition from offset on, long-polling for
 // up to cfg.maxWait at the end of the partition.
-func (c *Client) fetch(ctx context.Context, topic string, partition int32, offset int64, cfg fetchConfig) (fetchResult, error) {
+func (c *Client) fetch(ctx context.Context, topic string, partition int32, offset int64, cfg fetchConfig) (result fetchResult, failure error) {
+	if len(c.observe.fetch) > 0 {
+		defer c.observe.fetched(topic, partition, offset, time.Now(), &result, &failure)
+	}
 	q := url.Values{
 		"offset":  {strconv.FormatInt(offset, 10)},
 		"wait_ms": {strconv.FormatInt(cfg.maxWait.Milliseconds(), 10)},

@@ -54,5 +54,13 @@ A PartitionConsumer reads one partition from an offset it keeps. A
 GroupConsumer joins a consumer group, which assigns it partitions and
 stores its committed offsets. Both read with Fetch or with a Records
 iterator that long-polls at the end of the log. docs/sdk.md is the guide.
+
+# Metrics, tracing and tests
+
+WithHooks adds observers of every HTTP attempt, produce batch and fetch
+(RequestHook, ProduceBatchHook, FetchHook); package client/mambaprom is
+one that keeps Prometheus metrics. Package mambatest starts an in-process
+Mamba for the tests of code that uses this package:
+srv := mambatest.Start(t).
 */
 package client

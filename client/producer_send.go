@@ -25,7 +25,8 @@ func (p *Producer) send(b *batch) {
 	key := p.id + ":" + strconv.FormatUint(p.batchSeq.Add(1), 10)
 	var results []Result
 	var err, lastErr error
-	for attempt := 1; ; attempt++ {
+	start, attempt := time.Now(), 1
+	for ; ; attempt++ {
 		ctx, cancel := context.WithDeadline(p.sendCtx, b.deadline)
 		results, err = p.produceOnce(ctx, b, body, ctype, key)
 		expired := ctx.Err() == context.DeadlineExceeded
@@ -63,6 +64,9 @@ func (p *Producer) send(b *batch) {
 	}
 	if err != nil {
 		err = fmt.Errorf("produce to %s: %w", b.topic.name, err)
+	}
+	if len(p.c.observe.produce) > 0 {
+		p.c.observe.produced(b, attempt, start, err)
 	}
 	p.complete(b, results, err)
 }
