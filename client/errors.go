@@ -106,10 +106,15 @@ func (e *APIError) Is(target error) bool {
 // reset, an answer cut short, a request timeout). The producer, the
 // consumers' iterators and idempotent requests retry these themselves;
 // the function is for callers writing their own loops. A canceled
-// context is not retryable.
+// context is not retryable, nor is an error the SDK stopped retrying
+// after its retry or connect timeout (WithRetryTimeout,
+// WithConnectTimeout).
 func IsRetryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
+	}
+	if _, ok := errors.AsType[*retriesExhausted](err); ok {
+		return false // the SDK retried it already, for as long as it was told to
 	}
 	if ae, ok := errors.AsType[*APIError](err); ok {
 		switch ae.Status {
