@@ -63,7 +63,7 @@ func parseJSONLines(t *testing.T, out string) []consumedJSON {
 
 func TestProduceAndConsume(t *testing.T) {
 	dev := testserver.StartMambaDev(t, t.TempDir())
-	if _, errOut, code := runBinary(t, dev.URL, "topic", "create", "events", "-p", "2"); code != 0 {
+	if _, errOut, code := runBinary(t, dev.URL, "topic", "create", "events", "--partitions", "2"); code != 0 {
 		t.Fatalf("topic create: %d %q", code, errOut)
 	}
 
@@ -97,7 +97,7 @@ func TestProduceAndConsume(t *testing.T) {
 
 	// Text from an offset, --max, and --value-only.
 	out, _, code = runBinary(t, dev.URL, "consume", "events", "-p", "1", "--offset", "2", "--max", "2")
-	if code != 0 || out != "1\t2\tk3\tthree\n1\t3\tk4\tfour\n" {
+	if code != 0 || out != "1\t2\tkey=\"k3\"\theaders={source=\"test\", trace=\"a=b\"}\tthree\n1\t3\tkey=\"k4\"\theaders={source=\"test\", trace=\"a=b\"}\tfour\n" {
 		t.Fatalf("consume text --offset 2 --max 2: %d %q", code, out)
 	}
 	out, _, code = runBinary(t, dev.URL, "consume", "events", "-p", "1", "--value-only")
@@ -163,7 +163,7 @@ func TestProduceAndConsume(t *testing.T) {
 		t.Fatalf("consume an unknown topic: %d %q", code, errOut)
 	}
 	_, errOut, code = runBinary(t, dev.URL, "consume", "events", "-p", "7")
-	if code != 1 || !strings.Contains(errOut, "partition not found") {
+	if code != 1 || !strings.Contains(errOut, "partition 7 not found") {
 		t.Fatalf("consume an unknown partition: %d %q", code, errOut)
 	}
 	_, errOut, code = runBinary(t, dev.URL, "consume", "events", "-g", "x", "-p", "1")

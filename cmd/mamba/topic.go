@@ -82,7 +82,7 @@ func topicCreateCmd(o *clientOptions) *cobra.Command {
 			})
 		},
 	}
-	create.Flags().IntVarP(&partitions, "partitions", "p", 1, "number of partitions (1 to 10000)")
+	create.Flags().IntVar(&partitions, "partitions", 1, "number of partitions (1 to 10000)")
 	create.Flags().DurationVar(&keep, "retention", 0, "how long records are kept after they are written (0 keeps them forever)")
 	create.Flags().Int64Var(&keepBytes, "retention-bytes", 0, "bound on each partition's stored bytes; the oldest batches go beyond it (0 is no bound)")
 	return create

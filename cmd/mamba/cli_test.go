@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mambamq/mamba/internal/tooling/testserver"
+)
+
+// runCLI runs the mamba command line in-process, as main does, and
+// returns its stdout, stderr and exit code.
+func runCLI(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	code := run(args, strings.NewReader(stdin), &stdout, &stderr)
+	return stdout.String(), stderr.String(), code
+}
+
+// closedPortURL returns the URL of a local port that refuses
+// connections: one that was listened on and closed.
+func closedPortURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+func TestUnreachableServerIsOneLine(t *testing.T) {
+	url := closedPortURL(t)
+	want := "mamba: cannot reach " + url + ": connection refused\n"
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		bound time.Duration
+	}{
+		{"", []string{"topic", "list"}, 5 * time.Second},
+		{"", []string{"topic", "describe", "orders"}, 5 * time.Second},
+		{"", []string{"group", "list"}, 5 * time.Second},
+		{"a\nb\n", []string{"produce", "orders"}, 5 * time.Second},
+		{"a\n", []string{"produce", "orders", "--partition", "0", "--timeout", "500ms"}, 500 * time.Millisecond},
+		{"", []string{"consume", "orders"}, 5 * time.Second},
+		{"", []string{"consume", "orders", "--follow", "--timeout", "300ms"}, 300 * time.Millisecond},
+		{"", []string{"consume", "orders", "--group", "billing", "--follow"}, 5 * time.Second},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			start := time.Now()
+			_, errOut, code := runCLI(t, tc.stdin, append(tc.args, "--url", url)...)
+			elapsed := time.Since(start)
+			if code != 1 || errOut != want {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, want)
+			}
+			// The bound plus room for a loaded machine.
+			if elapsed > tc.bound+2*time.Second {
+				t.Fatalf("took %v, bound %v", elapsed, tc.bound)
+			}
+		})
+	}
+}
+
+func TestConsumeEveryPartition(t *testing.T) {
+	dev := testserver.StartMambaDev(t, t.TempDir())
+	if _, errOut, code := runCLI(t, "", "topic", "create", "spread", "--partitions", "3", "--url", dev.URL); code != 0 {
+		t.Fatalf("topic create: %d %q", code, errOut)
+	}
+	for p := range 3 {
+		in := fmt.Sprintf("k%d:a%d\nk%d:b%d\nk%d:c%d\n", p, p, p, p, p, p)
+		if _, errOut, code := runCLI(t, in, "produce", "spread", "--key-sep", ":", "--partition", fmt.Sprint(p), "--url", dev.URL); code != 0 {
+			t.Fatalf("produce to %d: %d %q", p, code, errOut)
+		}
+	}
+
+	// JSON: all 9 records, each naming its partition, in order within it.
+	out, errOut, code := runCLI(t, "", "consume", "spread", "-o", "json", "--url", dev.URL)
+	if code != 0 {
+		t.Fatalf("consume -o json: %d %q", code, errOut)
+	}
+	recs := parseJSONLines(t, out)
+	if len(recs) != 9 {
+		t.Fatalf("consume -o json: %d records, want 9: %q", len(recs), out)
+	}
+	next := map[int32]int64{}
+	for _, r := range recs {
+		want := fmt.Sprintf("%c%d", "abc"[next[r.Partition]], r.Partition)
+		if r.Topic != "spread" || r.Offset != next[r.Partition] || r.Value != want || r.Key == nil || *r.Key != fmt.Sprintf("k%d", r.Partition) {
+			t.Fatalf("record %+v, want offset %d value %q", r, next[r.Partition], want)
+		}
+		next[r.Partition]++
+	}
+	if len(next) != 3 || next[0] != 3 || next[1] != 3 || next[2] != 3 {
+		t.Fatalf("records per partition: %v", next)
+	}
+
+	// Text: the same 9, each line starting with its partition.
+	out, errOut, code = runCLI(t, "", "consume", "spread", "--url", dev.URL)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	slices.Sort(lines)
+	var want []string
+	for p := range 3 {
+		for i, v := range []string{"a", "b", "c"} {
+			want = append(want, fmt.Sprintf("%d\t%d\tkey=\"k%d\"\t%s%d", p, i, p, v, p))
+		}
+	}
+	if code != 0 || !slices.Equal(lines, want) {
+		t.Fatalf("consume text: %d %q %q, want lines %q", code, out, errOut, want)
+	}
+
+	// --partition picks one; -p is the same flag.
+	for _, flag := range []string{"--partition", "-p"} {
+		out, errOut, code = runCLI(t, "", "consume", "spread", flag, "2", "-o", "json", "--url", dev.URL)
+		recs = parseJSONLines(t, out)
+		if code != 0 || len(recs) != 3 || recs[0].Partition != 2 || recs[2].Value != "c2" {
+			t.Fatalf("consume %s 2: %d %q %q", flag, code, out, errOut)
+		}
+	}
+	// --max across partitions, and a partition past the end.
+	out, _, code = runCLI(t, "", "consume", "spread", "--max", "4", "--url", dev.URL)
+	if code != 0 || strings.Count(out, "\n") != 4 {
+		t.Fatalf("consume --max 4: %d %q", code, out)
+	}
+	_, errOut, code = runCLI(t, "", "consume", "spread", "-p", "3", "--url", dev.URL)
+	if code != 1 || errOut != "mamba: partition 3 not found: topic spread has 3 partitions\n" {
+		t.Fatalf("consume -p 3: %d %q", code, errOut)
+	}
+}
