@@ -84,15 +84,28 @@ type APIError struct {
 	RetryAfter time.Duration
 }
 
+// Error is the node's message, which names what it is about, followed by
+// the status and code: "topic orders: topic not found (404
+// topic_not_found)".
 func (e *APIError) Error() string {
 	code := e.Code
 	if code == "" {
 		code = http.StatusText(e.Status)
 	}
 	if e.Message == "" {
-		return fmt.Sprintf("mamba: %d %s", e.Status, code)
+		return fmt.Sprintf("%d %s", e.Status, code)
 	}
-	return fmt.Sprintf("mamba: %d %s: %s", e.Status, code, e.Message)
+	return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, code)
+}
+
+// withOp wraps err with the operation that failed, unless err is an
+// *APIError: the node's message names the topic or group already, and
+// saying it twice helps nobody.
+func withOp(op string, err error) error {
+	if _, ok := err.(*APIError); ok {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // Is reports whether target is the sentinel of e's code.

@@ -132,3 +132,45 @@ func TestConsumeEveryPartition(t *testing.T) {
 		t.Fatalf("consume -p 3: %d %q", code, errOut)
 	}
 }
+
+func TestUnknownSubcommandFails(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"topic", "lsit"}, "mamba: unknown command \"lsit\" for \"mamba topic\". Did you mean this? list\n"},
+		{[]string{"group", "descibe"}, "mamba: unknown command \"descibe\" for \"mamba group\". Did you mean this? describe\n"},
+		{[]string{"topic", "zzz"}, "mamba: unknown command \"zzz\" for \"mamba topic\"\n"},
+		{[]string{"consme"}, "mamba: unknown command \"consme\" for \"mamba\". Did you mean this? consume\n"},
+	} {
+		out, errOut, code := runCLI(t, "", tc.args...)
+		if code != 1 || errOut != tc.want || out != "" {
+			t.Errorf("mamba %v: exit %d, stdout %q, stderr %q; want 1 and %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+	// A command that only groups subcommands still prints its help.
+	out, errOut, code := runCLI(t, "", "topic")
+	if code != 0 || !strings.Contains(out, "Available Commands:") || errOut != "" {
+		t.Errorf("mamba topic: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func TestErrorsSayItOnce(t *testing.T) {
+	dev := testserver.StartMambaDev(t, t.TempDir())
+	_, errOut, code := runCLI(t, "", "topic", "describe", "nope", "--url", dev.URL)
+	if code != 1 || errOut != "mamba: topic nope: topic not found (404 topic_not_found)\n" {
+		t.Fatalf("describe an unknown topic: %d %q", code, errOut)
+	}
+	out, errOut, code := runCLI(t, "", "topic", "create", "single", "--partitions", "1", "--url", dev.URL)
+	if code != 0 || !strings.HasPrefix(out, "created topic single with 1 partition, ") {
+		t.Fatalf("create a 1-partition topic: %d %q %q", code, out, errOut)
+	}
+	out, errOut, code = runCLI(t, "a\n", "produce", "single", "--url", dev.URL)
+	if code != 0 || !strings.HasPrefix(out, "produced 1 record (1 bytes) to single") {
+		t.Fatalf("produce one record: %d %q %q", code, out, errOut)
+	}
+	out, errOut, code = runCLI(t, "", "topic", "describe", "single", "--url", dev.URL)
+	if code != 0 || !strings.HasPrefix(out, "topic single: 1 partition, ") || !strings.Contains(out, ", 1 record\n") {
+		t.Fatalf("describe a 1-partition topic: %d %q %q", code, out, errOut)
+	}
+}

@@ -28,11 +28,11 @@ type consumeOptions struct {
 	// partitionSet is whether --partition was given: 0 is a partition.
 	partitionSet bool
 	offset       string
-	group     string
-	follow    bool
-	max       int64
-	valueOnly bool
-	timeout   time.Duration
+	group        string
+	follow       bool
+	max          int64
+	valueOnly    bool
+	timeout      time.Duration
 }
 
 func newConsumeCmd() *cobra.Command {
@@ -277,15 +277,13 @@ type recordPrinter struct {
 	last      time.Time
 }
 
+// recordJSON is a consumed record as -o json prints it: the HTTP API's
+// record (wire.JSONRecord, the shape of a fetch answer's records) with
+// its topic and partition.
 type recordJSON struct {
-	Topic     string            `json:"topic"`
-	Partition int32             `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Timestamp time.Time         `json:"timestamp"`
-	Key       *string           `json:"key"`
-	Value     string            `json:"value"`
-	Headers   []wire.JSONHeader `json:"headers"`
-	Encoding  string            `json:"encoding,omitempty"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	wire.JSONRecord
 }
 
 func (p *recordPrinter) print(r client.ConsumedRecord) error {
@@ -299,13 +297,8 @@ func (p *recordPrinter) print(r client.ConsumedRecord) error {
 	}
 	// The HTTP API's rule (wire.JSONBytes): text stays text; if any of key,
 	// value or header values is not UTF-8, all of them are base64.
-	enc, encoding := wire.JSONBytes(false, r.Key, r.Value, r.Headers)
-	out := recordJSON{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UTC(),
-		Value: enc(r.Value), Headers: wire.JSONHeaders(r.Headers, enc), Encoding: encoding}
-	if r.Key != nil {
-		k := enc(r.Key)
-		out.Key = &k
-	}
+	out := recordJSON{Topic: r.Topic, Partition: r.Partition,
+		JSONRecord: wire.NewJSONRecord(false, r.Offset, r.Timestamp.UnixMilli(), r.Key, r.Value, r.Headers)}
 	b, err := json.Marshal(out)
 	if err != nil {
 		return err

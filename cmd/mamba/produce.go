@@ -304,7 +304,7 @@ func reportProduce(o produceOptions, topic string, read produceRead, fails *prod
 		fmt.Fprintln(stderr, "mamba: failed:", e)
 	}
 	if err := o.print(stdout, sum, func(tw *tabwriter.Writer) {
-		fmt.Fprintf(tw, "produced %d records (%d bytes) to %s in %v, %.0f records/s", sum.Records, sum.Bytes, topic, elapsed.Round(time.Millisecond), sum.RecordsPerSec)
+		fmt.Fprintf(tw, "produced %s (%d bytes) to %s in %v, %.0f records/s", plural(sum.Records, "record"), sum.Bytes, topic, elapsed.Round(time.Millisecond), sum.RecordsPerSec)
 		if sum.Failed > 0 {
 			fmt.Fprintf(tw, "; %d failed", sum.Failed)
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 )
@@ -35,7 +36,7 @@ type consumedJSON struct {
 	Topic     string  `json:"topic"`
 	Partition int32   `json:"partition"`
 	Offset    int64   `json:"offset"`
-	Timestamp string  `json:"timestamp"`
+	Timestamp int64   `json:"timestamp"`
 	Key       *string `json:"key"`
 	Value     string  `json:"value"`
 	Headers   []struct {
@@ -87,7 +88,7 @@ func TestProduceAndConsume(t *testing.T) {
 	}
 	for i, want := range []string{"one", "two", "three", "four", "five"} {
 		r := recs[i]
-		if r.Topic != "events" || r.Partition != 1 || r.Offset != int64(i) || r.Value != want || r.Key == nil || *r.Key != "k"+string(rune('1'+i)) || r.Timestamp == "" || r.Encoding != "" {
+		if r.Topic != "events" || r.Partition != 1 || r.Offset != int64(i) || r.Value != want || r.Key == nil || *r.Key != "k"+string(rune('1'+i)) || r.Timestamp < time.Now().Add(-time.Hour).UnixMilli() || r.Timestamp > time.Now().UnixMilli() || r.Encoding != "" {
 			t.Fatalf("record %d: %+v", i, r)
 		}
 		if i < 4 && (len(r.Headers) != 2 || r.Headers[0].Key != "source" || r.Headers[0].Value != "test" || r.Headers[1].Key != "trace" || r.Headers[1].Value != "a=b") {
