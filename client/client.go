@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/mambamq/mamba/internal/retry"
 )
 
 // Defaults of the client options.
@@ -265,7 +263,8 @@ func (p retryPolicy) backoff(attempt int) time.Duration {
 	if attempt < 30 {
 		d = min(p.max, p.base<<(attempt-1))
 	}
-	return retry.Jitter(d)
+	half := d / 2
+	return half + rand.N(d-half+1)
 }
 
 // delay is the wait before retry number attempt after err: the

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -74,7 +76,11 @@ func TestConsumeEveryPartition(t *testing.T) {
 	}
 	for p := range 3 {
 		in := fmt.Sprintf("k%d:a%d\nk%d:b%d\nk%d:c%d\n", p, p, p, p, p, p)
-		if _, errOut, code := runCLI(t, in, "produce", "spread", "--key-sep", ":", "--partition", fmt.Sprint(p), "--url", dev.URL); code != 0 {
+		args := []string{"produce", "spread", "--key-sep", ":", "--partition", fmt.Sprint(p), "--url", dev.URL}
+		if p == 1 {
+			args = append(args, "-H", "source=cli")
+		}
+		if _, errOut, code := runCLI(t, in, args...); code != 0 {
 			t.Fatalf("produce to %d: %d %q", p, code, errOut)
 		}
 	}
@@ -107,11 +113,38 @@ func TestConsumeEveryPartition(t *testing.T) {
 	var want []string
 	for p := range 3 {
 		for i, v := range []string{"a", "b", "c"} {
-			want = append(want, fmt.Sprintf("%d\t%d\tkey=\"k%d\"\t%s%d", p, i, p, v, p))
+			hdrs := ""
+			if p == 1 {
+				hdrs = "headers={source=\"cli\"}\t"
+			}
+			want = append(want, fmt.Sprintf("%d\t%d\tkey=\"k%d\"\t%s%s%d", p, i, p, hdrs, v, p))
 		}
 	}
 	if code != 0 || !slices.Equal(lines, want) {
 		t.Fatalf("consume text: %d %q %q, want lines %q", code, out, errOut, want)
+	}
+
+	// Each JSON line is the API's fetch record plus topic and partition.
+	var api struct {
+		Records []map[string]any `json:"records"`
+	}
+	if code := doJSON(t, "GET", dev.URL+"/v1/topics/spread/partitions/1/records?offset=0", nil, &api); code != 200 || len(api.Records) != 3 {
+		t.Fatalf("fetch: %d %+v", code, api)
+	}
+	out, _, _ = runCLI(t, "", "consume", "spread", "-p", "1", "-o", "json", "--url", dev.URL)
+	for i, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var got map[string]any
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got["topic"] != "spread" || got["partition"] != 1.0 {
+			t.Fatalf("line %q: topic and partition", line)
+		}
+		delete(got, "topic")
+		delete(got, "partition")
+		if !reflect.DeepEqual(got, api.Records[i]) {
+			t.Fatalf("consume -o json line %d:\n%v\nthe API's record:\n%v", i, got, api.Records[i])
+		}
 	}
 
 	// --partition picks one; -p is the same flag.
@@ -172,5 +205,14 @@ func TestErrorsSayItOnce(t *testing.T) {
 	out, errOut, code = runCLI(t, "", "topic", "describe", "single", "--url", dev.URL)
 	if code != 0 || !strings.HasPrefix(out, "topic single: 1 partition, ") || !strings.Contains(out, ", 1 record\n") {
 		t.Fatalf("describe a 1-partition topic: %d %q %q", code, out, errOut)
+	}
+
+	// Text output tells a record without a key from one with an empty key.
+	if _, errOut, code := runCLI(t, ":empty\n", "produce", "single", "--key-sep", ":", "--url", dev.URL); code != 0 {
+		t.Fatalf("produce with an empty key: %d %q", code, errOut)
+	}
+	out, errOut, code = runCLI(t, "", "consume", "single", "--url", dev.URL)
+	if code != 0 || out != "0\t0\tkey=<null>\ta\n0\t1\tkey=\"\"\tempty\n" {
+		t.Fatalf("consume null and empty keys: %d %q %q", code, out, errOut)
 	}
 }
