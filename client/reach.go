@@ -53,12 +53,7 @@ func (e *UnreachableError) Unwrap() []error { return []error{ErrUnreachable, e.E
 // wrong URL or a server that is down is then reported promptly. Default
 // DefaultConnectTimeout.
 func WithConnectTimeout(d time.Duration) Opt {
-	return func(c *clientConfig) {
-		if d <= 0 {
-			c.errs = append(c.errs, fmt.Errorf("WithConnectTimeout: %v is not positive", d))
-		}
-		c.connectTimeout = d
-	}
+	return func(c *clientConfig) { c.connectTimeout = positive(&c.errs, "WithConnectTimeout", d) }
 }
 
 // WithRetryTimeout bounds how long PartitionConsumer.Records,
@@ -69,15 +64,19 @@ func WithConnectTimeout(d time.Duration) Opt {
 // (WithLogger). The producer is bounded by its delivery timeout instead,
 // and single requests by WithRetries. Default DefaultRetryTimeout.
 func WithRetryTimeout(d time.Duration) Opt {
-	return func(c *clientConfig) {
-		if d <= 0 {
-			c.errs = append(c.errs, fmt.Errorf("WithRetryTimeout: %v is not positive", d))
-		}
-		c.retryTimeout = d
-	}
+	return func(c *clientConfig) { c.retryTimeout = positive(&c.errs, "WithRetryTimeout", d) }
 }
 
-// retryFor is how long a run of failures that began at since may still
+// positive returns d, first adding an error naming opt to errs when d is
+// not positive.
+func positive(errs *[]error, opt string, d time.Duration) time.Duration {
+	if d <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s: %v is not positive", opt, d))
+	}
+	return d
+}
+
+// retryLeft is how long a run of failures that began at since may still
 // be retried: the connect timeout while the client has never had an
 // answer, else limit (the retry timeout, or a caller's own bound).
 func (c *Client) retryLeft(since time.Time, limit time.Duration) time.Duration {

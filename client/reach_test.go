@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,22 +12,8 @@ import (
 	"time"
 
 	"github.com/mambamq/mamba/client"
+	"github.com/mambamq/mamba/internal/tooling/testserver"
 )
-
-// closedPortURL returns the URL of a local port that refuses
-// connections: one that was listened on and closed.
-func closedPortURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return url
-}
 
 // logRecorder is a slog handler that keeps every record it handles.
 type logRecorder struct {
@@ -86,7 +71,7 @@ func wantUnreachable(t *testing.T, what string, err error, url string, elapsed, 
 }
 
 func TestUnreachableServerFailsWithinConnectTimeout(t *testing.T) {
-	url := closedPortURL(t)
+	url := testserver.RefusedURL(t)
 	const bound = 700 * time.Millisecond
 	logs := &logRecorder{}
 	c, err := client.New(url, client.WithConnectTimeout(bound), client.WithLogger(slog.New(logs)))
@@ -187,5 +172,12 @@ func TestRetriesOnceReachedEndAtRetryTimeout(t *testing.T) {
 	retries := logs.warnRetries()
 	if n < 3 || len(retries) != n-1 {
 		t.Fatalf("%d fetches, %d warn retries logged (%q)", n, len(retries), retries)
+	}
+}
+
+func TestTimeoutOptionsMustBePositive(t *testing.T) {
+	_, err := client.New("http://127.0.0.1:8080", client.WithConnectTimeout(0), client.WithRetryTimeout(-time.Second))
+	if err == nil || !strings.Contains(err.Error(), "WithConnectTimeout: 0s is not positive") || !strings.Contains(err.Error(), "WithRetryTimeout: -1s is not positive") {
+		t.Fatalf("New with a zero connect timeout and a negative retry timeout: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -22,23 +21,8 @@ func runCLI(t *testing.T, stdin string, args ...string) (string, string, int) {
 	return stdout.String(), stderr.String(), code
 }
 
-// closedPortURL returns the URL of a local port that refuses
-// connections: one that was listened on and closed.
-func closedPortURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return url
-}
-
 func TestUnreachableServerIsOneLine(t *testing.T) {
-	url := closedPortURL(t)
+	url := testserver.RefusedURL(t)
 	want := "mamba: cannot reach " + url + ": connection refused\n"
 	for _, tc := range []struct {
 		stdin string
