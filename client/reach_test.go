@@ -181,3 +181,61 @@ func TestTimeoutOptionsMustBePositive(t *testing.T) {
 		t.Fatalf("New with a zero connect timeout and a negative retry timeout: %v", err)
 	}
 }
+
+// A group member whose server dies mid-read retries, logging each retry
+// at warn level, and its Records ends with the error at the retry
+// timeout instead of waiting without end.
+func TestGroupRecordsEndWhenTheServerStaysDown(t *testing.T) {
+	dev := testserver.StartMambaDev(t, t.TempDir())
+	logs := &logRecorder{}
+	const bound = 2 * time.Second
+	c, err := client.New(dev.URL, client.WithRetryTimeout(bound), client.WithLogger(slog.New(logs)),
+		client.WithRetries(2, 50*time.Millisecond, 200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	topic := createTopic(t, c, 2)
+	p, err := c.NewProducer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Produce(ctx, client.Record{Topic: topic, Value: []byte("before")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gc, err := c.NewGroupConsumer("down", []string{topic}, client.WithMaxWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	var iterErr error
+	var stopped time.Time
+	for rec, err := range gc.Records(ctx) {
+		if err != nil {
+			iterErr = err
+			break
+		}
+		if string(rec.Value) != "before" || got > 0 {
+			t.Fatalf("record %q after %d", rec.Value, got)
+		}
+		got++
+		dev.Kill()
+		stopped = time.Now()
+	}
+	elapsed := time.Since(stopped)
+	if got != 1 || !errors.Is(iterErr, client.ErrUnreachable) || client.IsRetryable(iterErr) {
+		t.Fatalf("read %d records, then %v; want 1 and an unreachable error given up on", got, iterErr)
+	}
+	if elapsed < bound-200*time.Millisecond || elapsed > bound+3*time.Second {
+		t.Fatalf("Records ended %v after the server died, retry timeout %v", elapsed, bound)
+	}
+	if len(logs.warnRetries()) == 0 {
+		t.Fatal("no retry was logged at warn level")
+	}
+	closeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_ = gc.Close(closeCtx) // the server is gone: leaving cannot succeed
+}
