@@ -144,6 +144,31 @@ func TestConsumeEveryPartition(t *testing.T) {
 	if code != 0 || strings.Count(out, "\n") != 4 {
 		t.Fatalf("consume --max 4: %d %q", code, out)
 	}
+	// --follow waits past the end of every partition for new records.
+	type result struct {
+		out, errOut string
+		code        int
+	}
+	done := make(chan result, 1)
+	go func() {
+		var stdout, stderr strings.Builder
+		code := run([]string{"consume", "spread", "--follow", "--max", "11", "--url", dev.URL}, strings.NewReader(""), &stdout, &stderr)
+		done <- result{stdout.String(), stderr.String(), code}
+	}()
+	for _, p := range []string{"0", "2"} {
+		if _, errOut, code := runCLI(t, "late"+p+"\n", "produce", "spread", "-p", p, "--url", dev.URL); code != 0 {
+			t.Fatalf("produce late record: %d %q", code, errOut)
+		}
+	}
+	select {
+	case r := <-done:
+		if r.code != 0 || strings.Count(r.out, "\n") != 11 || !strings.Contains(r.out, "0\t3\tkey=<null>\tlate0\n") || !strings.Contains(r.out, "2\t3\tkey=<null>\tlate2\n") {
+			t.Fatalf("consume --follow --max 11: %d %q %q", r.code, r.out, r.errOut)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("consume --follow --max 11 did not end after 11 records")
+	}
+
 	_, errOut, code = runCLI(t, "", "consume", "spread", "-p", "3", "--url", dev.URL)
 	if code != 1 || errOut != "mamba: partition 3 not found: topic spread has 3 partitions\n" {
 		t.Fatalf("consume -p 3: %d %q", code, errOut)
