@@ -35,7 +35,13 @@ the sentinel of its code (ErrTopicNotFound for topic_not_found, and so
 on), and errors.As gives its status, code, message and Retry-After.
 IsRetryable tells the errors worth retrying (429, 502, 503, 504 and
 network failures); the producer and the consumers' iterators retry them
-themselves.
+themselves, logging each retry at warn level (WithLogger), for a bounded
+time: WithConnectTimeout (5 s) while the client has never had an answer
+from the server, then WithRetryTimeout (1 min) for the iterators and
+WithDeliveryTimeout for the producer. A server that cannot be reached
+gives an error matching ErrUnreachable, an *UnreachableError whose
+message is one line: "cannot reach http://127.0.0.1:8080: connection
+refused".
 
 # Producer
 

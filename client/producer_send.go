@@ -52,11 +52,17 @@ func (p *Producer) send(b *batch) {
 		}
 		lastErr = err
 		wait := p.c.retry.delay(attempt, err)
+		if !p.c.reached.Load() && p.c.retryLeft(start, 0) <= wait {
+			// The server was never reached: say so now rather than at
+			// the delivery timeout.
+			err = exhausted(err, start)
+			break
+		}
 		if !time.Now().Add(wait).Before(b.deadline) {
 			err = fmt.Errorf("%w after %d attempts: %w", ErrDeliveryTimeout, attempt, err)
 			break
 		}
-		p.log.Debug("mamba: retrying produce", "topic", b.topic.name, "records", len(b.recs), "idempotency_key", key, "attempt", attempt, "backoff", wait, "err", err)
+		p.log.Warn("mamba: retrying produce", "topic", b.topic.name, "records", len(b.recs), "idempotency_key", key, "attempt", attempt, "backoff", wait, "err", err)
 		if sleep(p.sendCtx, wait) != nil {
 			err = context.Cause(p.sendCtx)
 			break
