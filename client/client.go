@@ -443,7 +443,7 @@ func readBody(resp *http.Response) ([]byte, error) {
 // not a Mamba error (from a proxy, say) leaves Code empty and keeps the
 // start of the body as the message.
 func parseAPIError(resp *http.Response, body []byte) *APIError {
-	e := &APIError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+	e := &APIError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After")), RequestID: resp.Header.Get("X-Request-Id")}
 	var eb struct {
 		Error struct {
 			Code    string `json:"code"`

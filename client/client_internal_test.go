@@ -95,8 +95,10 @@ func TestParseAPIError(t *testing.T) {
 			APIError{Status: 502, Message: "<html>bad gateway</html>"}, true, nil},
 		{"unknown code", 400, nil, `{"error":{"code":"brand_new","message":"m"}}`,
 			APIError{Status: 400, Code: "brand_new", Message: "m"}, false, nil},
-		{"unavailable", 503, nil, `{"error":{"code":"unavailable","message":"redis"}}`,
-			APIError{Status: 503, Code: "unavailable", Message: "redis"}, true, ErrUnavailable},
+		{"unavailable", 503, http.Header{"X-Request-Id": {"9f2c4e1a0b7d3e55"}}, `{"error":{"code":"unavailable","message":"retry","request_id":"9f2c4e1a0b7d3e55"}}`,
+			APIError{Status: 503, Code: "unavailable", Message: "retry", RequestID: "9f2c4e1a0b7d3e55"}, true, ErrUnavailable},
+		{"request timeout", 408, nil, `{"error":{"code":"request_timeout","message":"no byte"}}`,
+			APIError{Status: 408, Code: "request_timeout", Message: "no byte"}, true, ErrRequestTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,6 +118,9 @@ func TestParseAPIError(t *testing.T) {
 			}
 			if !strings.Contains(got.Error(), fmt.Sprint(tt.status)) {
 				t.Fatalf("message %q lacks the status", got.Error())
+			}
+			if got.RequestID != "" && !strings.Contains(got.Error(), "request "+got.RequestID) {
+				t.Fatalf("message %q of a %d lacks the request id", got.Error(), got.Status)
 			}
 		})
 	}

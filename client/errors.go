@@ -84,15 +84,23 @@ type APIError struct {
 	// RetryAfter is the Retry-After header of the answer (429), zero
 	// when there was none.
 	RetryAfter time.Duration
+	// RequestID is the id the node gave the request (its X-Request-Id
+	// header), which the node's log lines about it carry: quote it when
+	// reporting a 5xx. Empty when the answer did not come from a node.
+	RequestID string
 }
 
 // Error is the node's message, which names what it is about, followed by
 // the status and code: "topic orders: topic not found (404
-// topic_not_found)".
+// topic_not_found)". A 5xx also gives the request id, under which the
+// node logged the cause.
 func (e *APIError) Error() string {
 	code := e.Code
 	if code == "" {
 		code = http.StatusText(e.Status)
+	}
+	if e.Status >= 500 && e.RequestID != "" {
+		code += ", request " + e.RequestID
 	}
 	if e.Message == "" {
 		return fmt.Sprintf("%d %s", e.Status, code)
