@@ -35,10 +35,18 @@ var (
 
 // OverloadedError is an ErrOverloaded with the time after which a retry is
 // likely to be accepted.
-type OverloadedError struct{ RetryAfter time.Duration }
+type OverloadedError struct {
+	RetryAfter time.Duration
+	// What is full; "buffer full" when empty.
+	What string
+}
 
 func (e *OverloadedError) Error() string {
-	return fmt.Sprintf("overloaded: buffer full, retry after %v", e.RetryAfter)
+	what := e.What
+	if what == "" {
+		what = "buffer full"
+	}
+	return fmt.Sprintf("overloaded: %s, retry after %v", what, e.RetryAfter)
 }
 
 // Unwrap makes errors.Is(err, ErrOverloaded) true.
