@@ -176,6 +176,12 @@ type GroupConsumer struct {
 	member  string
 	parts   map[TopicPartition]*groupPartition
 	order   []*groupPartition
+	// releasing holds the partitions the group revoked, no longer read,
+	// until the next Fetch or Records call commits (with auto-commit) and
+	// releases them.
+	releasing map[TopicPartition]*groupPartition
+	// releaseAfter delays the next release after one failed.
+	releaseAfter time.Time
 	rr      int
 	events  []groupEvent
 	notify  chan struct{}
@@ -243,7 +249,7 @@ func (c *Client) NewGroupConsumer(group string, topics []string, opts ...GroupOp
 	topics = slices.Compact(topics)
 	gc := &GroupConsumer{
 		c: c, group: group, topics: topics, cfg: cfg,
-		parts: make(map[TopicPartition]*groupPartition),
+		parts: make(map[TopicPartition]*groupPartition), releasing: make(map[TopicPartition]*groupPartition),
 	}
 	gc.ctx, gc.cancel = context.WithCancel(context.Background())
 	return gc, nil

@@ -137,12 +137,27 @@ func (n *Node) DeleteGroup(ctx context.Context, group string) error {
 	return nil
 }
 
-// Heartbeat keeps the member alive and returns its current partitions.
-func (n *Node) Heartbeat(ctx context.Context, group, member string) ([]metadata.Assignment, error) {
+// Heartbeat keeps the member alive, frees the partitions it releases
+// (those the group told it to release, Assignment.Revoking, each named
+// with its lease), and returns its current partitions.
+func (n *Node) Heartbeat(ctx context.Context, group, member string, release []metadata.TopicPartitionLease) ([]metadata.Assignment, error) {
 	if err := ValidateGroupName(group); err != nil {
 		return nil, err
 	}
-	as, err := n.meta.Heartbeat(ctx, group, member, n.now())
+	if len(release) > metadata.MaxRelease {
+		return nil, invalidf("release: %d partitions, at most %d", len(release), metadata.MaxRelease)
+	}
+	for i, r := range release {
+		switch {
+		case r.Topic == "":
+			return nil, invalidf("release[%d].topic: empty", i)
+		case r.Partition < 0:
+			return nil, invalidf("release[%d].partition: %d is negative", i, r.Partition)
+		case r.Lease <= 0:
+			return nil, invalidf("release[%d].lease: %d is not a lease", i, r.Lease)
+		}
+	}
+	as, err := n.meta.Sync(ctx, metadata.GroupSync{Group: group, Member: member, Release: release, Now: n.now()})
 	return as, metaErr(err)
 }
 

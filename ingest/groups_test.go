@@ -28,9 +28,30 @@ func TestGroupsThroughNode(t *testing.T) {
 		}
 		members = append(members, m)
 	}
+	// The first member releases what the later joins revoked; the others
+	// get it then.
+	firstAs, err := n.Heartbeat(ctx, "billing", members[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var release []metadata.TopicPartitionLease
+	for _, a := range firstAs {
+		if a.Revoking {
+			release = append(release, metadata.TopicPartitionLease{Topic: a.Topic, Partition: a.Partition, Lease: a.Lease})
+		}
+	}
+	if len(release) != 8 {
+		t.Fatalf("first member told to release %d partitions, want 8", len(release))
+	}
+	if _, err := n.Heartbeat(ctx, "billing", members[0], []metadata.TopicPartitionLease{{Topic: "", Partition: 0, Lease: 1}}); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("release without a topic: err = %v", err)
+	}
+	if _, err := n.Heartbeat(ctx, "billing", members[0], release); err != nil {
+		t.Fatal(err)
+	}
 	held := map[string][]metadata.Assignment{}
 	for _, m := range members {
-		as, err := n.Heartbeat(ctx, "billing", m)
+		as, err := n.Heartbeat(ctx, "billing", m, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +108,7 @@ func TestGroupsThroughNode(t *testing.T) {
 	if err := n.CommitOffsets(ctx, "billing", []metadata.OffsetCommit{{Topic: "orders", Partition: first.Partition, Offset: 1, Lease: first.Lease}}); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("commit after leaving: err = %v, want ErrLeaseLost", err)
 	}
-	if _, err := n.Heartbeat(ctx, "billing", members[0]); !errors.Is(err, ErrMemberNotFound) {
+	if _, err := n.Heartbeat(ctx, "billing", members[0], nil); !errors.Is(err, ErrMemberNotFound) {
 		t.Fatalf("heartbeat after leaving: err = %v", err)
 	}
 	if _, err := n.DescribeGroup(ctx, "never"); !errors.Is(err, ErrGroupNotFound) {

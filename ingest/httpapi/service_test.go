@@ -92,7 +92,7 @@ func (s *scriptedService) DeleteGroup(ctx context.Context, group string) error {
 	return ingest.ValidateGroupName(group)
 }
 
-func (s *scriptedService) Heartbeat(ctx context.Context, group, member string) ([]metadata.Assignment, error) {
+func (s *scriptedService) Heartbeat(ctx context.Context, group, member string, _ []metadata.TopicPartitionLease) ([]metadata.Assignment, error) {
 	if err := s.record("Heartbeat"); err != nil {
 		return nil, err
 	}
