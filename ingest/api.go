@@ -215,6 +215,9 @@ type Service interface {
 	Heartbeat(ctx context.Context, group, member string, release []metadata.TopicPartitionLease) ([]metadata.Assignment, error)
 	LeaveGroup(ctx context.Context, group, member string) error
 	CommitOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) error
+	// ResetGroupOffsets plans, and unless req.DryRun applies, a reset of
+	// the group's committed offsets in one topic.
+	ResetGroupOffsets(ctx context.Context, req ResetOffsetsRequest) (ResetPlan, error)
 	// Ready reports whether Redis and the bucket are reachable.
 	Ready(ctx context.Context) error
 }

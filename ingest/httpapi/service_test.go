@@ -116,6 +116,13 @@ func (s *scriptedService) CommitOffsets(ctx context.Context, group string, offse
 	return ingest.ValidateGroupName(group)
 }
 
+func (s *scriptedService) ResetGroupOffsets(ctx context.Context, req ingest.ResetOffsetsRequest) (ingest.ResetPlan, error) {
+	if err := s.record("ResetGroupOffsets"); err != nil {
+		return ingest.ResetPlan{}, err
+	}
+	return ingest.ResetPlan{Group: req.Group, Topic: req.Topic, DryRun: req.DryRun}, ingest.ValidateGroupName(req.Group)
+}
+
 func (s *scriptedService) record(method string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -49,7 +49,7 @@ func Codes() []ErrorCode {
 		{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "The path exists but not with this method; the Allow header lists those it has."},
 		{CodeTopicExists, http.StatusConflict, "A topic with this name already exists."},
 		{CodeLeaseLost, http.StatusConflict, "An offset commit named a lease that is no longer the partition's current lease; nothing was committed."},
-		{CodeGroupNotEmpty, http.StatusConflict, "The consumer group has live members (their sessions have not expired); it is deleted only once they left."},
+		{CodeGroupNotEmpty, http.StatusConflict, "The consumer group has live members (their sessions have not expired); it is deleted, or its offsets reset without force, only once they left."},
 		{CodePayloadTooLarge, http.StatusRequestEntityTooLarge, "The request body, a record or the record count is over a limit."},
 		{CodeUnsupportedMediaType, http.StatusUnsupportedMediaType, "The produce body is neither application/json nor application/vnd.mamba.v1+binary."},
 		{CodeOverloaded, http.StatusTooManyRequests, "The node's buffer is full; retry after the Retry-After header's seconds."},
