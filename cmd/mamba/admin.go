@@ -53,7 +53,7 @@ func (o *clientOptions) print(w io.Writer, v any, table func(*tabwriter.Writer))
 
 func newGroupCmd() *cobra.Command {
 	var o clientOptions
-	cmd := &cobra.Command{Use: "group", Short: "List, describe and delete consumer groups"}
+	cmd := &cobra.Command{Use: "group", Short: "List, describe, reset and delete consumer groups"}
 	o.addFlags(cmd)
 	list := &cobra.Command{
 		Use:   "list",
@@ -143,7 +143,7 @@ func newGroupCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(list, describe, newGroupDeleteCmd(&o))
+	cmd.AddCommand(list, describe, newGroupResetCmd(&o), newGroupDeleteCmd(&o))
 	return cmd
 }
 
