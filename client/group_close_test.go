@@ -29,14 +29,7 @@ func consumeUntilDone(ctx context.Context, c *client.Client, group, topic string
 }
 
 func TestGroupCloseAfterContextEnded(t *testing.T) {
-	node := startNode(t)
-	c := newClient(t, node.URL)
-	topic := createTopic(t, c, 2)
-	p, err := c.NewProducer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(t.Context())
+	c, topic, p := startWithTopic(t, 2)
 	produceValues(t, p, topic, 0, 0, 5)
 	produceValues(t, p, topic, 1, 0, 5)
 
@@ -44,7 +37,7 @@ func TestGroupCloseAfterContextEnded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	n := 0
-	err = consumeUntilDone(ctx, c, "closing", topic, func(client.ConsumedRecord) {
+	err := consumeUntilDone(ctx, c, "closing", topic, func(client.ConsumedRecord) {
 		if n++; n == 10 {
 			cancel()
 		}

@@ -25,15 +25,8 @@ func planString(p client.ResetPlan) string {
 // reads the partitions again from the new offsets), and explicit offsets
 // clamped into the partitions.
 func TestResetGroupOffsets(t *testing.T) {
-	node := startNode(t)
-	c := newClient(t, node.URL)
+	c, topic, p := startWithTopic(t, 2)
 	ctx := t.Context()
-	topic := createTopic(t, c, 2)
-	p, err := c.NewProducer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(ctx)
 	produceValues(t, p, topic, 0, 0, 10)
 	produceValues(t, p, topic, 1, 0, 10)
 

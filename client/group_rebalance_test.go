@@ -154,15 +154,8 @@ func work() { time.Sleep(2 * time.Millisecond) }
 // before each fetch, and at most one fetch batch per moved partition with
 // Records and auto-commit.
 func TestGroupRebalanceDuplicates(t *testing.T) {
-	node := startNode(t)
-	c := newClient(t, node.URL)
+	c, topic, p := startWithTopic(t, rebalancePartitions)
 	ctx := t.Context()
-	topic := createTopic(t, c, rebalancePartitions)
-	p, err := c.NewProducer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(ctx)
 	value := []byte("0123456789abcdef")
 	for i := range rebalanceRecords {
 		p.ProduceAsync(client.Record{Topic: topic, Value: value, Partition: new(int32(i % rebalancePartitions))})

@@ -166,15 +166,8 @@ func TestGroupConsumerCommitAndResume(t *testing.T) {
 // reading them, and releases them at its next Fetch, after the caller
 // committed; the second reads them from the committed offsets.
 func TestGroupConsumerCooperativeHandOver(t *testing.T) {
-	node := startNode(t)
-	c := newClient(t, node.URL)
+	c, topic, p := startWithTopic(t, 4)
 	ctx := t.Context()
-	topic := createTopic(t, c, 4)
-	p, err := c.NewProducer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(ctx)
 	for part := range int32(4) {
 		produceValues(t, p, topic, part, 0, 10)
 	}

@@ -48,25 +48,29 @@ type ResetSpec struct {
 	DryRun bool
 }
 
-// ResetPlan is what a reset does (DryRun) or did.
+// ResetPlan is what a reset does (DryRun) or did. Its JSON form is the
+// API's answer.
 type ResetPlan struct {
-	Group, Topic string
-	DryRun       bool
+	Group  string `json:"group"`
+	Topic  string `json:"topic"`
+	DryRun bool   `json:"dry_run"`
 	// LiveMembers is the number of members whose session runs.
-	LiveMembers int
-	Partitions  []PartitionReset
+	LiveMembers int              `json:"live_members"`
+	Partitions  []PartitionReset `json:"partitions"`
 }
 
 // PartitionReset is one partition of a ResetPlan.
 type PartitionReset struct {
-	Partition int32
+	Partition int32 `json:"partition"`
 	// CurrentOffset is the committed offset before the reset, -1 for
 	// none; NewOffset the one after.
-	CurrentOffset, NewOffset int64
+	CurrentOffset int64 `json:"current_offset"`
+	NewOffset     int64 `json:"new_offset"`
 	// Clamped is set when the offset asked for lay outside
 	// LogStartOffset..HighWatermark and NewOffset is the nearest end.
-	Clamped                       bool
-	LogStartOffset, HighWatermark int64
+	Clamped        bool  `json:"clamped"`
+	LogStartOffset int64 `json:"log_start_offset"`
+	HighWatermark  int64 `json:"high_watermark"`
 }
 
 // ResetGroupOffsets resets the group's committed offsets in one topic, as
@@ -99,29 +103,11 @@ func (c *Client) ResetGroupOffsets(ctx context.Context, group string, spec Reset
 			in.Offsets[strconv.Itoa(int(p))] = off
 		}
 	}
-	var out struct {
-		Group       string `json:"group"`
-		Topic       string `json:"topic"`
-		DryRun      bool   `json:"dry_run"`
-		LiveMembers int    `json:"live_members"`
-		Partitions  []struct {
-			Partition      int32 `json:"partition"`
-			CurrentOffset  int64 `json:"current_offset"`
-			NewOffset      int64 `json:"new_offset"`
-			Clamped        bool  `json:"clamped"`
-			LogStartOffset int64 `json:"log_start_offset"`
-			HighWatermark  int64 `json:"high_watermark"`
-		} `json:"partitions"`
-	}
+	var plan ResetPlan
 	// A reset sets absolute offsets, so a retry after a lost answer does
 	// the same again.
-	if _, err := c.sendJSON(ctx, http.MethodPost, apiPath("v1", "groups", group, "offsets", "reset"), true, in, &out); err != nil {
+	if _, err := c.sendJSON(ctx, http.MethodPost, apiPath("v1", "groups", group, "offsets", "reset"), true, in, &plan); err != nil {
 		return ResetPlan{}, fmt.Errorf("reset offsets of group %s: %w", group, err)
-	}
-	plan := ResetPlan{Group: out.Group, Topic: out.Topic, DryRun: out.DryRun, LiveMembers: out.LiveMembers}
-	for _, p := range out.Partitions {
-		plan.Partitions = append(plan.Partitions, PartitionReset{Partition: p.Partition, CurrentOffset: p.CurrentOffset,
-			NewOffset: p.NewOffset, Clamped: p.Clamped, LogStartOffset: p.LogStartOffset, HighWatermark: p.HighWatermark})
 	}
 	return plan, nil
 }

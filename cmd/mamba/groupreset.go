@@ -97,7 +97,7 @@ members: they read again from the new offsets.`,
 			if err != nil {
 				return err
 			}
-			return o.print(cmd.OutOrStdout(), resetPlanJSON(plan), func(tw *tabwriter.Writer) {
+			return o.print(cmd.OutOrStdout(), plan, func(tw *tabwriter.Writer) {
 				state := "reset"
 				if plan.DryRun {
 					state = "plan only, nothing changed (--execute applies it)"
@@ -145,7 +145,7 @@ func parseResetTime(s string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--to-timestamp %q: neither Unix milliseconds nor RFC 3339 (2026-01-02T15:04:05Z)", s)
+		return time.Time{}, fmt.Errorf("--to-timestamp %q: want Unix milliseconds or RFC 3339, like 2026-01-02T15:04:05Z", s)
 	}
 	return t, nil
 }
@@ -162,7 +162,7 @@ func parseResetOffsets(s string) (map[int32]int64, error) {
 		p, err1 := strconv.ParseInt(ps, 10, 32)
 		n, err2 := strconv.ParseInt(ns, 10, 64)
 		if !ok || err1 != nil || err2 != nil || p < 0 {
-			return nil, fmt.Errorf("--to-offset %q: want N or PARTITION=OFFSET,...", s)
+			return nil, fmt.Errorf("--to-offset %q: want N, or PARTITION=OFFSET pairs separated by commas", s)
 		}
 		if _, dup := out[int32(p)]; dup {
 			return nil, fmt.Errorf("--to-offset %q: partition %d named twice", s, p)
@@ -170,22 +170,4 @@ func parseResetOffsets(s string) (map[int32]int64, error) {
 		out[int32(p)] = n
 	}
 	return out, nil
-}
-
-type resetPartitionJSON struct {
-	Partition      int32 `json:"partition"`
-	CurrentOffset  int64 `json:"current_offset"`
-	NewOffset      int64 `json:"new_offset"`
-	Clamped        bool  `json:"clamped"`
-	LogStartOffset int64 `json:"log_start_offset"`
-	HighWatermark  int64 `json:"high_watermark"`
-}
-
-// resetPlanJSON is the plan in the API's JSON shape.
-func resetPlanJSON(p client.ResetPlan) map[string]any {
-	parts := make([]resetPartitionJSON, 0, len(p.Partitions))
-	for _, pr := range p.Partitions {
-		parts = append(parts, resetPartitionJSON{pr.Partition, pr.CurrentOffset, pr.NewOffset, pr.Clamped, pr.LogStartOffset, pr.HighWatermark})
-	}
-	return map[string]any{"group": p.Group, "topic": p.Topic, "dry_run": p.DryRun, "live_members": p.LiveMembers, "partitions": parts}
 }
