@@ -80,6 +80,21 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 		}
 		assigned = append(assigned, as)
 	}
+	// m1 joined first and still holds every partition, 8 of them
+	// revoking; nobody else holds any yet.
+	members, _, err := s.DescribeGroup(ctx, "g", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokingCount := 0
+	for _, a := range members[0].Assignments {
+		if a.Revoking {
+			revokingCount++
+		}
+	}
+	if len(members) != 3 || len(members[0].Assignments) != 12 || revokingCount != 8 || len(members[1].Assignments)+len(members[2].Assignments) != 0 {
+		t.Fatalf("before m1 released: %+v", members)
+	}
 	// Members learn the rebalance that later joins caused at their next
 	// heartbeat: m1 releases what it must, then the others get it.
 	now = now.Add(time.Second)
@@ -120,7 +135,7 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 	if _, err := s.Heartbeat(ctx, "g", "m3", now); !errors.Is(err, metadata.ErrMemberNotFound) {
 		t.Fatalf("heartbeat of an expired member: err = %v", err)
 	}
-	err := s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 9, Lease: mine.Lease}}, time.Now())
+	err = s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 9, Lease: mine.Lease}}, time.Now())
 	if !errors.Is(err, metadata.ErrLeaseLost) {
 		t.Fatalf("zombie commit: err = %v, want ErrLeaseLost", err)
 	}
