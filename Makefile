@@ -22,6 +22,7 @@ fuzz:
 	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeProduceResponse$$' -fuzztime $(FUZZTIME)
 	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeFetchResponse$$' -fuzztime $(FUZZTIME)
 	go test ./recovery/ -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME)
+	go test ./ingest/httpapi/ -run '^$$' -fuzz '^FuzzDecodeJSONRecords$$' -fuzztime $(FUZZTIME)
 
 # The zero-loss fault suite (internal/tooling/faultsuite, docs/reliability.md):
 # `faults` is the CI size, `faults-soak` the long run. Both write the

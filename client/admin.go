@@ -100,7 +100,7 @@ func (c *Client) CreateTopic(ctx context.Context, name string, partitions int, o
 	}
 	var out apiTopic
 	if _, err := c.sendJSON(ctx, http.MethodPost, "/v1/topics", false, in, &out); err != nil {
-		return Topic{}, fmt.Errorf("create topic %s: %w", name, err)
+		return Topic{}, withOp("create topic "+name, err)
 	}
 	return out.topic(), nil
 }
@@ -123,7 +123,7 @@ func (c *Client) UpdateTopic(ctx context.Context, name string, opts ...TopicOpt)
 	}
 	var out apiTopicDescription
 	if _, err := c.sendJSON(ctx, http.MethodPatch, apiPath("v1", "topics", name), true, in, &out); err != nil {
-		return TopicDescription{}, fmt.Errorf("update topic %s: %w", name, err)
+		return TopicDescription{}, withOp("update topic "+name, err)
 	}
 	return out.description(), nil
 }
@@ -134,7 +134,7 @@ func (c *Client) ListTopics(ctx context.Context) ([]Topic, error) {
 		Topics []apiTopic `json:"topics"`
 	}
 	if err := c.getJSON(ctx, "/v1/topics", &out); err != nil {
-		return nil, fmt.Errorf("list topics: %w", err)
+		return nil, withOp("list topics", err)
 	}
 	topics := make([]Topic, len(out.Topics))
 	for i, t := range out.Topics {
@@ -176,7 +176,7 @@ func (c *Client) DescribeTopic(ctx context.Context, name string) (TopicDescripti
 	}
 	var out apiTopicDescription
 	if err := c.getJSON(ctx, apiPath("v1", "topics", name), &out); err != nil {
-		return TopicDescription{}, fmt.Errorf("describe topic %s: %w", name, err)
+		return TopicDescription{}, withOp("describe topic "+name, err)
 	}
 	return out.description(), nil
 }
@@ -189,7 +189,7 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 		return fmt.Errorf("delete topic: %w: empty topic name", ErrInvalidRequest)
 	}
 	if _, err := c.do(ctx, &request{method: http.MethodDelete, path: apiPath("v1", "topics", name)}); err != nil {
-		return fmt.Errorf("delete topic %s: %w", name, err)
+		return withOp("delete topic "+name, err)
 	}
 	return nil
 }
@@ -276,7 +276,7 @@ func (c *Client) ListGroups(ctx context.Context) ([]string, error) {
 		Groups []string `json:"groups"`
 	}
 	if err := c.getJSON(ctx, "/v1/groups", &out); err != nil {
-		return nil, fmt.Errorf("list groups: %w", err)
+		return nil, withOp("list groups", err)
 	}
 	return out.Groups, nil
 }
@@ -309,7 +309,7 @@ func (c *Client) DescribeGroup(ctx context.Context, group string) (GroupDescript
 		} `json:"offsets"`
 	}
 	if err := c.getJSON(ctx, apiPath("v1", "groups", group), &out); err != nil {
-		return GroupDescription{}, fmt.Errorf("describe group %s: %w", group, err)
+		return GroupDescription{}, withOp("describe group "+group, err)
 	}
 	d := GroupDescription{Group: out.Group, OffsetReset: out.OffsetReset}
 	for _, m := range out.Members {
@@ -340,7 +340,7 @@ func (c *Client) DeleteGroup(ctx context.Context, group string) error {
 		return fmt.Errorf("delete group: %w", err)
 	}
 	if _, err := c.do(ctx, &request{method: http.MethodDelete, path: apiPath("v1", "groups", group)}); err != nil {
-		return fmt.Errorf("delete group %s: %w", group, err)
+		return withOp("delete group "+group, err)
 	}
 	return nil
 }

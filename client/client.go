@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,6 +52,11 @@ type Client struct {
 	header  http.Header
 	hooks   []func(*http.Request) error
 	log     *slog.Logger
+	observe observers // WithHooks
+	// connectTimeout and retryTimeout bound retrying; see reach.go.
+	connectTimeout, retryTimeout time.Duration
+	// reached is set once any answer came from the server.
+	reached atomic.Bool
 }
 
 // Opt configures a Client.
@@ -64,7 +70,10 @@ type clientConfig struct {
 	header  http.Header
 	hooks   []func(*http.Request) error
 	log     *slog.Logger
+	observe observers
 	errs    []error
+
+	connectTimeout, retryTimeout time.Duration
 }
 
 // WithHTTPClient makes the client send its requests with hc (for a
@@ -170,6 +179,9 @@ func New(rawURL string, opts ...Opt) (*Client, error) {
 		retry:   retryPolicy{maxAttempts: DefaultMaxAttempts, base: DefaultBackoffBase, max: DefaultBackoffMax},
 		header:  make(http.Header),
 		log:     slog.New(slog.DiscardHandler),
+
+		connectTimeout: DefaultConnectTimeout,
+		retryTimeout:   DefaultRetryTimeout,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -192,12 +204,13 @@ func New(rawURL string, opts ...Opt) (*Client, error) {
 		header:  cfg.header,
 		hooks:   cfg.hooks,
 		log:     cfg.log,
+		observe: cfg.observe,
+
+		connectTimeout: cfg.connectTimeout,
+		retryTimeout:   cfg.retryTimeout,
 	}
 	if c.hc == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// Producers keep several batches in flight and group consumers a
-		// long-poll per partition, all to the same host.
-		t.MaxIdleConnsPerHost = 256
+		t := newTransport(cfg.connectTimeout)
 		if cfg.tls != nil {
 			t.TLSClientConfig = cfg.tls.Clone()
 		}
@@ -316,9 +329,13 @@ func apiPath(segments ...string) string {
 func (r *request) String() string { return r.method + " " + r.path }
 
 // do sends r, retrying idempotent requests on retryable errors up to the
-// client's max attempts. Errors are *APIError for error answers, a
-// *transportError when no complete answer came, or ctx's error.
+// client's max attempts (and, while the server was never reached, up to
+// the connect timeout). Each retry is logged at warn level. Errors are
+// *APIError for error answers, a *transportError when no complete answer
+// came (holding an *UnreachableError when no connection could be made),
+// or ctx's error.
 func (c *Client) do(ctx context.Context, r *request) (*response, error) {
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		resp, err := c.send(ctx, r)
 		if err == nil {
@@ -328,7 +345,10 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 			return nil, err
 		}
 		wait := c.retry.delay(attempt, err)
-		c.log.Debug("mamba: retrying request", "request", r.String(), "attempt", attempt, "backoff", wait, "err", err)
+		if !c.reached.Load() && c.retryLeft(start, 0) <= wait {
+			return nil, err
+		}
+		c.log.Warn("mamba: retrying request", "request", r.String(), "attempt", attempt, "backoff", wait, "err", err)
 		if serr := sleep(ctx, wait); serr != nil {
 			return nil, fmt.Errorf("%w (retry interrupted: %w)", err, serr)
 		}
@@ -336,7 +356,10 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 }
 
 // send makes one attempt of r.
-func (c *Client) send(ctx context.Context, r *request) (*response, error) {
+func (c *Client) send(ctx context.Context, r *request) (answer *response, failure error) {
+	if len(c.observe.request) > 0 {
+		defer c.observe.requested(r, time.Now(), &answer, &failure)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -379,8 +402,9 @@ func (c *Client) send(ctx context.Context, r *request) (*response, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: %w", r, ctx.Err())
 		}
-		return nil, &transportError{op: r.String(), err: err}
+		return nil, &transportError{op: r.String(), err: c.asUnreachable(err)}
 	}
+	c.reached.Store(true)
 	defer resp.Body.Close()
 	b, err := readBody(resp)
 	if err != nil {

@@ -104,7 +104,10 @@ type fetchResult struct {
 
 // fetch reads records of one partition from offset on, long-polling for
 // up to cfg.maxWait at the end of the partition.
-func (c *Client) fetch(ctx context.Context, topic string, partition int32, offset int64, cfg fetchConfig) (fetchResult, error) {
+func (c *Client) fetch(ctx context.Context, topic string, partition int32, offset int64, cfg fetchConfig) (result fetchResult, failure error) {
+	if len(c.observe.fetch) > 0 {
+		defer c.observe.fetched(topic, partition, offset, time.Now(), &result, &failure)
+	}
 	q := url.Values{
 		"offset":  {strconv.FormatInt(offset, 10)},
 		"wait_ms": {strconv.FormatInt(cfg.maxWait.Milliseconds(), 10)},
@@ -265,28 +268,35 @@ func (pc *PartitionConsumer) Fetch(ctx context.Context) ([]ConsumedRecord, error
 // without end: at the end of the partition it long-polls for new ones.
 // The position moves past each record as it is yielded, so after the
 // loop breaks, Position is one past the last record the loop saw.
-// Retryable errors (IsRetryable) are retried with backoff and logged;
-// any other error is yielded once and ends the iteration. The iteration
-// also ends, without an error, when ctx ends.
+// Retryable errors (IsRetryable) are retried with backoff, each retry
+// logged at warn level, for up to the client's retry timeout
+// (WithRetryTimeout), or its connect timeout while the server was never
+// reached; any other error, or one that outlasts that bound, is yielded
+// once and ends the iteration. The iteration also ends, without an
+// error, when ctx ends.
 func (pc *PartitionConsumer) Records(ctx context.Context) iter.Seq2[ConsumedRecord, error] {
 	return func(yield func(ConsumedRecord, error) bool) {
 		attempt := 0
+		var since time.Time // start of the current run of failures
 		for ctx.Err() == nil {
 			res, err := pc.fetchNext(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				if IsRetryable(err) {
-					attempt++
-					wait := pc.c.retry.backoff(attempt)
-					pc.c.log.Warn("mamba: fetch failed, retrying", "topic", pc.topic, "partition", pc.partition, "offset", pc.pos, "backoff", wait, "err", err)
+				if attempt == 0 {
+					since = time.Now()
+				}
+				attempt++
+				wait := pc.c.retry.backoff(attempt)
+				if pc.c.keepRetrying(err, since, wait) {
+					pc.c.log.Warn("mamba: fetch failed, retrying", "topic", pc.topic, "partition", pc.partition, "offset", pc.pos, "attempt", attempt, "backoff", wait, "err", err)
 					if sleep(ctx, wait) != nil {
 						return
 					}
 					continue
 				}
-				yield(ConsumedRecord{}, err)
+				yield(ConsumedRecord{}, exhausted(err, since))
 				return
 			}
 			attempt = 0

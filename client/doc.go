@@ -35,7 +35,13 @@ the sentinel of its code (ErrTopicNotFound for topic_not_found, and so
 on), and errors.As gives its status, code, message and Retry-After.
 IsRetryable tells the errors worth retrying (429, 502, 503, 504 and
 network failures); the producer and the consumers' iterators retry them
-themselves.
+themselves, logging each retry at warn level (WithLogger), for a bounded
+time: WithConnectTimeout (5 s) while the client has never had an answer
+from the server, then WithRetryTimeout (1 min) for the iterators and
+WithDeliveryTimeout for the producer. A server that cannot be reached
+gives an error matching ErrUnreachable, an *UnreachableError whose
+message is one line: "cannot reach http://127.0.0.1:8080: connection
+refused".
 
 # Producer
 
@@ -54,5 +60,13 @@ A PartitionConsumer reads one partition from an offset it keeps. A
 GroupConsumer joins a consumer group, which assigns it partitions and
 stores its committed offsets. Both read with Fetch or with a Records
 iterator that long-polls at the end of the log. docs/sdk.md is the guide.
+
+# Metrics, tracing and tests
+
+WithHooks adds observers of every HTTP attempt, produce batch and fetch
+(RequestHook, ProduceBatchHook, FetchHook); package client/mambaprom is
+one that keeps Prometheus metrics. Package mambatest starts an in-process
+Mamba for the tests of code that uses this package:
+srv := mambatest.Start(t).
 */
 package client

@@ -22,6 +22,7 @@ var (
 	ErrGroupNotFound        = errors.New("group not found")        // 404 group_not_found
 	ErrMemberNotFound       = errors.New("member not found")       // 404 member_not_found
 	ErrMethodNotAllowed     = errors.New("method not allowed")     // 405 method_not_allowed
+	ErrRequestTimeout       = errors.New("request timeout")        // 408 request_timeout
 	ErrTopicExists          = errors.New("topic exists")           // 409 topic_exists
 	ErrLeaseLost            = errors.New("lease lost")             // 409 lease_lost
 	ErrGroupNotEmpty        = errors.New("group not empty")        // 409 group_not_empty
@@ -56,6 +57,7 @@ var codeErrors = map[string]error{
 	wire.CodeGroupNotFound:        ErrGroupNotFound,
 	wire.CodeMemberNotFound:       ErrMemberNotFound,
 	wire.CodeMethodNotAllowed:     ErrMethodNotAllowed,
+	wire.CodeRequestTimeout:       ErrRequestTimeout,
 	wire.CodeTopicExists:          ErrTopicExists,
 	wire.CodeLeaseLost:            ErrLeaseLost,
 	wire.CodeGroupNotEmpty:        ErrGroupNotEmpty,
@@ -84,15 +86,28 @@ type APIError struct {
 	RetryAfter time.Duration
 }
 
+// Error is the node's message, which names what it is about, followed by
+// the status and code: "topic orders: topic not found (404
+// topic_not_found)".
 func (e *APIError) Error() string {
 	code := e.Code
 	if code == "" {
 		code = http.StatusText(e.Status)
 	}
 	if e.Message == "" {
-		return fmt.Sprintf("mamba: %d %s", e.Status, code)
+		return fmt.Sprintf("%d %s", e.Status, code)
 	}
-	return fmt.Sprintf("mamba: %d %s: %s", e.Status, code, e.Message)
+	return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, code)
+}
+
+// withOp wraps err with the operation that failed, unless err is an
+// *APIError: the node's message names the topic or group already, and
+// saying it twice helps nobody.
+func withOp(op string, err error) error {
+	if _, ok := err.(*APIError); ok {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // Is reports whether target is the sentinel of e's code.
@@ -101,19 +116,24 @@ func (e *APIError) Is(target error) bool {
 	return ok && s == target
 }
 
-// IsRetryable reports whether err is worth retrying unchanged: a 429,
-// 502, 503 or 504 answer, or a network failure (connection refused or
+// IsRetryable reports whether err is worth retrying unchanged: a 408,
+// 429, 502, 503 or 504 answer, or a network failure (connection refused or
 // reset, an answer cut short, a request timeout). The producer, the
 // consumers' iterators and idempotent requests retry these themselves;
 // the function is for callers writing their own loops. A canceled
-// context is not retryable.
+// context is not retryable, nor is an error the SDK stopped retrying
+// after its retry or connect timeout (WithRetryTimeout,
+// WithConnectTimeout).
 func IsRetryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
+	if _, ok := errors.AsType[*retriesExhausted](err); ok {
+		return false // the SDK retried it already, for as long as it was told to
+	}
 	if ae, ok := errors.AsType[*APIError](err); ok {
 		switch ae.Status {
-		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			return true
 		}
 		return false

@@ -16,23 +16,29 @@ func (gc *GroupConsumer) fetchLoop(ctx context.Context, gp *groupPartition, pos 
 	defer gc.wg.Done()
 	tp := gp.tp
 	attempt := 0
+	var since time.Time // start of the current run of failures
 	retry := func(err error) bool {
 		if ctx.Err() != nil {
 			return false
 		}
+		if attempt == 0 {
+			since = time.Now()
+		}
 		attempt++
 		wait := gc.c.retry.backoff(attempt)
-		if !IsRetryable(err) {
-			// Report it, and try again slowly: the topic may come back.
+		if !gc.c.keepRetrying(err, since, wait) {
+			// Report it (a failure that is not transient, or one that
+			// outlasted the retry timeout), and try again slowly: the
+			// topic or the server may come back.
 			wait = gc.c.retry.max
 			gc.mu.Lock()
 			if gc.parts[tp] == gp {
-				gp.err = err
+				gp.err = exhausted(err, since)
 				gc.notifyLocked()
 			}
 			gc.mu.Unlock()
 		}
-		gc.c.log.Warn("mamba: group fetch failed", "group", gc.group, "partition", tp.String(), "offset", pos, "retry_in", wait, "err", err)
+		gc.c.log.Warn("mamba: group fetch failed, retrying", "group", gc.group, "partition", tp.String(), "offset", pos, "attempt", attempt, "retry_in", wait, "err", err)
 		return sleep(ctx, wait) == nil
 	}
 	for ctx.Err() == nil {
@@ -230,26 +236,35 @@ func (gc *GroupConsumer) Fetch(ctx context.Context) ([]ConsumedRecord, error) {
 
 // Records iterates over records of the member's partitions without end,
 // following assignment changes. Each record counts as consumed for
-// Commit once it is yielded. Retryable errors are retried with backoff;
-// any other error is yielded once and ends the iteration. The iteration
-// also ends, without an error, when ctx ends or after Close.
+// Commit once it is yielded. Retryable errors are retried with backoff,
+// each retry logged at warn level, for up to the client's retry timeout
+// (WithRetryTimeout), or its connect timeout while the server was never
+// reached; any other error, or one that outlasts that bound, is yielded
+// once and ends the iteration. The iteration also ends, without an
+// error, when ctx ends or after Close.
 func (gc *GroupConsumer) Records(ctx context.Context) iter.Seq2[ConsumedRecord, error] {
 	return func(yield func(ConsumedRecord, error) bool) {
 		attempt := 0
+		var since time.Time // start of the current run of failures
 		for ctx.Err() == nil {
 			recs, err := gc.poll(ctx, 1)
 			if err != nil {
 				if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 					return
 				}
-				if IsRetryable(err) {
-					attempt++
-					if sleep(ctx, gc.c.retry.backoff(attempt)) != nil {
+				if attempt == 0 {
+					since = time.Now()
+				}
+				attempt++
+				wait := gc.c.retry.backoff(attempt)
+				if gc.c.keepRetrying(err, since, wait) {
+					gc.c.log.Warn("mamba: group poll failed, retrying", "group", gc.group, "attempt", attempt, "backoff", wait, "err", err)
+					if sleep(ctx, wait) != nil {
 						return
 					}
 					continue
 				}
-				yield(ConsumedRecord{}, err)
+				yield(ConsumedRecord{}, exhausted(err, since))
 				return
 			}
 			attempt = 0

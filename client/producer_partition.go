@@ -114,14 +114,17 @@ func (p *Producer) setPartitionsLocked(tq *topicQueue, n int) []*Future {
 }
 
 // resolve fetches the partition count of tq's topic for the records
-// waiting for it, retrying transient errors until they expire.
+// waiting for it, retrying transient errors until they expire (or, while
+// the server was never reached, until the client's connect timeout).
 func (p *Producer) resolve(tq *topicQueue) {
 	defer p.workers.Done()
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(p.sendCtx, p.c.timeout)
 		n, err := p.c.partitionCount(ctx, tq.name)
 		cancel()
 		var failed []*Future
+		wait := p.c.retry.backoff(attempt)
 		p.mu.Lock()
 		done := true
 		switch {
@@ -135,6 +138,9 @@ func (p *Producer) resolve(tq *topicQueue) {
 			tq.unresolved = nil
 		case !IsRetryable(err):
 			failed = p.failAllLocked(tq.unresolved, fmt.Errorf("produce to %s: %w", tq.name, err))
+			tq.unresolved = nil
+		case !p.c.reached.Load() && p.c.retryLeft(start, 0) <= wait:
+			failed = p.failAllLocked(tq.unresolved, fmt.Errorf("produce to %s: %w", tq.name, exhausted(err, start)))
 			tq.unresolved = nil
 		default:
 			// Fail what has run out of time; retry for the rest.
@@ -164,8 +170,7 @@ func (p *Producer) resolve(tq *topicQueue) {
 		if done {
 			return
 		}
-		wait := p.c.retry.backoff(attempt)
-		p.log.Debug("mamba: retrying topic metadata", "topic", tq.name, "attempt", attempt, "backoff", wait, "err", err)
+		p.log.Warn("mamba: retrying topic metadata", "topic", tq.name, "attempt", attempt, "backoff", wait, "err", err)
 		if sleep(p.sendCtx, wait) != nil {
 			attempt = 0 // the next round fails the records with the close cause
 		}

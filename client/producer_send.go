@@ -25,7 +25,8 @@ func (p *Producer) send(b *batch) {
 	key := p.id + ":" + strconv.FormatUint(p.batchSeq.Add(1), 10)
 	var results []Result
 	var err, lastErr error
-	for attempt := 1; ; attempt++ {
+	start, attempt := time.Now(), 1
+	for ; ; attempt++ {
 		ctx, cancel := context.WithDeadline(p.sendCtx, b.deadline)
 		results, err = p.produceOnce(ctx, b, body, ctype, key)
 		expired := ctx.Err() == context.DeadlineExceeded
@@ -51,11 +52,17 @@ func (p *Producer) send(b *batch) {
 		}
 		lastErr = err
 		wait := p.c.retry.delay(attempt, err)
+		if !p.c.reached.Load() && p.c.retryLeft(start, 0) <= wait {
+			// The server was never reached: say so now rather than at
+			// the delivery timeout.
+			err = exhausted(err, start)
+			break
+		}
 		if !time.Now().Add(wait).Before(b.deadline) {
 			err = fmt.Errorf("%w after %d attempts: %w", ErrDeliveryTimeout, attempt, err)
 			break
 		}
-		p.log.Debug("mamba: retrying produce", "topic", b.topic.name, "records", len(b.recs), "idempotency_key", key, "attempt", attempt, "backoff", wait, "err", err)
+		p.log.Warn("mamba: retrying produce", "topic", b.topic.name, "records", len(b.recs), "idempotency_key", key, "attempt", attempt, "backoff", wait, "err", err)
 		if sleep(p.sendCtx, wait) != nil {
 			err = context.Cause(p.sendCtx)
 			break
@@ -63,6 +70,9 @@ func (p *Producer) send(b *batch) {
 	}
 	if err != nil {
 		err = fmt.Errorf("produce to %s: %w", b.topic.name, err)
+	}
+	if len(p.c.observe.produce) > 0 {
+		p.c.observe.produced(b, attempt, start, err)
 	}
 	p.complete(b, results, err)
 }

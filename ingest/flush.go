@@ -26,6 +26,7 @@ type topicPlan struct {
 	// request is planned, and dropped once encoded.
 	recs    [][]chunk.Record
 	bytes   []int
+	headers []int
 	batches []metadata.Batch
 	reqs    []*produceReq
 	shared  map[int32]int // partition -> open shared batch, while planning
@@ -220,12 +221,13 @@ func (tp *topicPlan) add(req *produceReq) {
 				own[p] = b
 				ownOrder = append(ownOrder, p)
 			}
-		} else if b, ok = shared[p]; !ok || tp.bytes[b] >= maxSharedBatchBytes {
+		} else if b, ok = shared[p]; !ok || tp.full(b, rec) {
 			b = tp.newBatch(p, "")
 			shared[p] = b
 		}
 		req.slots[i] = slot{b: b, idx: tp.batches[b].Records}
 		tp.bytes[b] += recordSize(rec.Key, rec.Value, rec.Headers)
+		tp.headers[b] += len(rec.Headers)
 		tp.batches[b].Records++
 	}
 	if req.idemKey != "" {
@@ -241,9 +243,20 @@ func (tp *topicPlan) add(req *produceReq) {
 	}
 }
 
+// full reports whether shared batch b must not take rec: it holds
+// maxSharedBatchBytes, or rec would take it over the chunk format's record
+// or header count. Requests are admitted only within those counts (place),
+// so a batch of one request's records always fits.
+func (tp *topicPlan) full(b int, rec *chunk.Record) bool {
+	return tp.bytes[b] >= maxSharedBatchBytes ||
+		tp.batches[b].Records >= chunk.MaxBatchRecords ||
+		tp.headers[b]+len(rec.Headers) > chunk.MaxBatchHeaders
+}
+
 func (tp *topicPlan) newBatch(p int32, key string) int {
 	tp.batches = append(tp.batches, metadata.Batch{Partition: p, IdempotencyKey: key})
 	tp.bytes = append(tp.bytes, 0)
+	tp.headers = append(tp.headers, 0)
 	return len(tp.batches) - 1
 }
 

@@ -180,6 +180,9 @@ func (n *Node) CommitOffsets(ctx context.Context, group string, offsets []metada
 	}
 	stats := map[string][]metadata.PartitionStats{}
 	for i, o := range offsets {
+		if !ValidTopicName(o.Topic) {
+			return invalidf("offsets[%d].topic %q: %s", i, shorten(o.Topic), topicNameRule)
+		}
 		st, ok := stats[o.Topic]
 		if !ok {
 			_, s, err := n.meta.PartitionStats(ctx, o.Topic)

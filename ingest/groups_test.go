@@ -69,6 +69,8 @@ func TestGroupsThroughNode(t *testing.T) {
 		{Topic: "orders", Partition: first.Partition, Offset: -1, Lease: first.Lease}, // negative
 		{Topic: "orders", Partition: 12, Offset: 0, Lease: first.Lease},               // no such partition
 		{Topic: "orders", Partition: first.Partition, Offset: 1, Lease: 0},            // not a lease
+		{Topic: "a}{b", Partition: 0, Offset: 0, Lease: first.Lease},                  // a name no topic has (a brace would change the key's hash tag)
+		{Topic: "..", Partition: 0, Offset: 0, Lease: first.Lease},                    // a name no topic may have
 	} {
 		if err := n.CommitOffsets(ctx, "billing", []metadata.OffsetCommit{bad}); !errors.Is(err, ErrInvalidRequest) {
 			t.Errorf("commit %+v: err = %v, want ErrInvalidRequest", bad, err)

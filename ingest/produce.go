@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/internal/chunkid"
@@ -16,6 +17,18 @@ import (
 // partition always fit in one batch.
 const maxRequestBytes = chunk.MaxBatchBytes / 2
 
+// chunkBatchBudget bounds the sum of the partitions of a chunk's requests:
+// accept seals the open chunk before a request would take it over. Each
+// request opens at most one batch per partition it touches (its own
+// batches with an idempotency key, otherwise at most one new shared
+// batch). Shared batches also split when full (topicPlan.add); each split
+// needs a full batch behind it (16 MiB, MaxBatchRecords records or half
+// of MaxBatchHeaders headers, each header counting at least 5 bytes), and
+// a chunk holds at most FlushBytes (1 GiB at most) plus one request, so
+// splits are fewer than 600: the reserve keeps every chunk under
+// chunk.MaxBatches.
+var chunkBatchBudget = chunk.MaxBatches - 4096
+
 // produceReq is one accepted produce call, waiting for its chunk.
 type produceReq struct {
 	topic   metadata.Topic
@@ -23,7 +36,10 @@ type produceReq struct {
 	parts   []int32 // partition of each record
 	idemKey string
 	size    int64
-	done    chan produceAnswer // buffered: the pipeline never blocks on it
+	// partitions counts the distinct partitions the records go to: the
+	// most batches the request can open in its chunk.
+	partitions int
+	done       chan produceAnswer // buffered: the pipeline never blocks on it
 	// release, if not nil, gives back the bytes records alias (the
 	// caller's ProduceRequest.Release); releaseBody calls it once the
 	// records have been copied into a chunk, or the chunk is given up.
@@ -49,12 +65,15 @@ type produceAnswer struct {
 // pendingChunk collects requests until it is sealed, then carries them
 // through upload and commit.
 type pendingChunk struct {
-	reqs   []*produceReq
-	byKey  map[string]*produceReq // topic id + NUL + idempotency key
-	bytes  int64
-	timer  *time.Timer
-	id     chunkid.ID
-	sealed time.Time
+	reqs  []*produceReq
+	byKey map[string]*produceReq // topic id + NUL + idempotency key
+	bytes int64
+	// batches bounds the batches the chunk's plan can hold: the sum of its
+	// requests' partitions (chunkBatchBudget).
+	batches int
+	timer   *time.Timer
+	id      chunkid.ID
+	sealed  time.Time
 
 	// Set by the upload, read by the commit after uploaded is closed.
 	plans     []*topicPlan
@@ -119,10 +138,22 @@ func (n *Node) Submit(ctx context.Context, in ProduceRequest) ([]RecordResult, e
 
 // place checks records against req's topic and the node's limits and
 // fills req's records, partitions and size.
+//
+// Everything that could make the chunk writer refuse a batch is checked
+// here, per request, so that no request can fail the chunk it shares with
+// others: the record and header counts (a request's records for one
+// partition may form one batch of their own), header names, and sizes.
+// What only merging can exceed, planning handles (topicPlan.add and
+// chunkBatchBudget).
 func (n *Node) place(req *produceReq, records []ProduceRecord) error {
 	t := req.topic
+	if len(records) > chunk.MaxBatchRecords {
+		return fmt.Errorf("request has %d records, over the limit of %d: %w", len(records), chunk.MaxBatchRecords, ErrTooLarge)
+	}
 	req.records = make([]chunk.Record, len(records))
 	req.parts = make([]int32, len(records))
+	seen := make([]uint64, (t.Partitions+63)/64) // partitions used, a bit each
+	headers := 0
 	now := n.now().UnixMilli()
 	sticky := int32(-1) // one partition for all keyless records of the call
 	for i, r := range records {
@@ -145,10 +176,20 @@ func (n *Node) place(req *produceReq, records []ProduceRecord) error {
 		if size > n.cfg.MaxRecordBytes {
 			return fmt.Errorf("record %d is %d bytes, over the limit of %d: %w", i, size, n.cfg.MaxRecordBytes, ErrTooLarge)
 		}
-		for _, h := range r.Headers {
+		if headers += len(r.Headers); headers > chunk.MaxBatchHeaders {
+			return fmt.Errorf("request has over %d record headers at record %d: %w", chunk.MaxBatchHeaders, i, ErrTooLarge)
+		}
+		for j, h := range r.Headers {
 			if h.Name == "" {
 				return invalidf("record %d: empty header name", i)
 			}
+			if !utf8.ValidString(h.Name) {
+				return invalidf("record %d header %d: name is not valid UTF-8", i, j)
+			}
+		}
+		if w, bit := p/64, uint64(1)<<(p%64); seen[w]&bit == 0 {
+			seen[w] |= bit
+			req.partitions++
 		}
 		ts := r.Timestamp
 		if ts == 0 {
@@ -224,6 +265,9 @@ func (n *Node) accept(req *produceReq) error {
 	}
 	n.buffered += req.size
 	n.metrics.bufferedBytes.Set(float64(n.buffered))
+	if pc := n.open; pc != nil && pc.batches+req.partitions > chunkBatchBudget {
+		n.sealLocked()
+	}
 	pc := n.open
 	if pc == nil {
 		pc = &pendingChunk{byKey: make(map[string]*produceReq), uploaded: make(chan struct{})}
@@ -240,6 +284,7 @@ func (n *Node) accept(req *produceReq) error {
 	}
 	pc.reqs = append(pc.reqs, req)
 	pc.bytes += req.size
+	pc.batches += req.partitions
 	if pc.bytes >= int64(n.cfg.FlushBytes) {
 		n.sealLocked()
 	}

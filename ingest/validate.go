@@ -13,11 +13,21 @@ import (
 // HTTP layer does not repeat them (it only parses). Every error wraps
 // ErrInvalidRequest and names the offending field as the API spells it.
 
+// topicNameRule says what ValidTopicName accepts.
+var topicNameRule = fmt.Sprintf("want 1 to %d characters of A-Z, a-z, 0-9, '.', '_' and '-', and not \".\" or \"..\"", chunk.MaxTopicLen)
+
+// ValidTopicName reports whether name can name a topic: the chunk
+// format's alphabet and length, and not "." or "..", which paths and
+// object keys would read as directories.
+func ValidTopicName(name string) bool {
+	return chunk.ValidateTopic(name) == nil && name != "." && name != ".."
+}
+
 // ValidateTopicConfig checks a topic to create, naming every bad field.
 func ValidateTopicConfig(cfg TopicConfig) error {
 	var errs []error
-	if chunk.ValidateTopic(cfg.Name) != nil {
-		errs = append(errs, invalidf("name %q: want 1 to %d characters of A-Z, a-z, 0-9, '.', '_' and '-'", shorten(cfg.Name), chunk.MaxTopicLen))
+	if !ValidTopicName(cfg.Name) {
+		errs = append(errs, invalidf("name %q: %s", shorten(cfg.Name), topicNameRule))
 	}
 	if cfg.Partitions < 1 || cfg.Partitions > metadata.MaxPartitions {
 		errs = append(errs, invalidf("partitions %d: want 1 to %d", cfg.Partitions, metadata.MaxPartitions))
@@ -30,8 +40,8 @@ func ValidateTopicConfig(cfg TopicConfig) error {
 // bad field.
 func ValidateTopicUpdate(name string, u TopicUpdate) error {
 	var errs []error
-	if chunk.ValidateTopic(name) != nil {
-		errs = append(errs, invalidf("topic %q: want 1 to %d characters of A-Z, a-z, 0-9, '.', '_' and '-'", shorten(name), chunk.MaxTopicLen))
+	if !ValidTopicName(name) {
+		errs = append(errs, invalidf("topic %q: %s", shorten(name), topicNameRule))
 	}
 	if u.RetentionMS == nil && u.RetentionBytes == nil {
 		errs = append(errs, invalidf("nothing to change: set retention_ms, retention_bytes or both"))
@@ -68,6 +78,11 @@ func ValidateJoinGroup(group string, topics []string, session time.Duration) err
 	}
 	if len(topics) == 0 || len(topics) > maxGroupTopics {
 		return invalidf("topics: want 1 to %d topics, got %d", maxGroupTopics, len(topics))
+	}
+	for i, t := range topics {
+		if !ValidTopicName(t) {
+			return invalidf("topics[%d] %q: %s", i, shorten(t), topicNameRule)
+		}
 	}
 	if session == 0 {
 		session = DefaultSessionTimeout

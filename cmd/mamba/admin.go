@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -34,8 +35,11 @@ func (o *clientOptions) addFlags(cmd *cobra.Command) {
 	}
 }
 
-func (o *clientOptions) client() (*client.Client, error) {
-	return client.New(o.url, client.WithTimeout(30*time.Second))
+// client returns a client of --url. A server that cannot be reached
+// fails the command after the SDK's connect timeout
+// (client.DefaultConnectTimeout) unless opts say otherwise.
+func (o *clientOptions) client(opts ...client.Opt) (*client.Client, error) {
+	return client.New(o.url, append([]client.Opt{client.WithTimeout(30 * time.Second)}, opts...)...)
 }
 
 // print writes v as indented JSON with -o json, and otherwise calls table
@@ -49,6 +53,15 @@ func (o *clientOptions) print(w io.Writer, v any, table func(*tabwriter.Writer))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	table(tw)
 	return tw.Flush()
+}
+
+// plural is n and noun, with an "s" unless n is 1: "1 partition",
+// "3 partitions".
+func plural[N int | int32 | int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatInt(int64(n), 10) + " " + noun + "s"
 }
 
 func newGroupCmd() *cobra.Command {

@@ -35,7 +35,7 @@ func TestTopicAndGroupCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "created topic orders with 3 partitions, retention 1h0m0s") {
 		t.Fatalf("topic create: %d %q %q", code, out, errOut)
 	}
-	_, errOut, code = runBinary(t, dev.URL, "topic", "create", "orders", "-p", "3")
+	_, errOut, code = runBinary(t, dev.URL, "topic", "create", "orders", "--partitions", "3")
 	if code != 1 || !strings.Contains(errOut, "topic_exists") {
 		t.Fatalf("second create: exit %d, stderr %q; want 1 and the server's code", code, errOut)
 	}
@@ -124,7 +124,7 @@ func TestTopicAndGroupCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "topic_not_found") {
 		t.Fatalf("delete unknown topic: %d %q", code, errOut)
 	}
-	_, errOut, code = runBinary(t, dev.URL, "topic", "create", "bad name", "-p", "1")
+	_, errOut, code = runBinary(t, dev.URL, "topic", "create", "bad name", "--partitions", "1")
 	if code != 1 || !strings.Contains(errOut, "invalid_request") {
 		t.Fatalf("create with a bad name: %d %q", code, errOut)
 	}

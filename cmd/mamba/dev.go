@@ -9,12 +9,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/internal/cliflag"
+	"github.com/mambamq/mamba/internal/embedredis"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore/filestore"
 	"github.com/mambamq/mamba/recovery"
@@ -94,13 +93,12 @@ func runDev(ctx context.Context, o devOptions) error {
 	}
 	defer store.Close()
 
-	mr := miniredis.NewMiniRedis()
-	if err := mr.StartAddr(o.redisAddr); err != nil {
-		return fmt.Errorf("start embedded Redis on %s: %w", o.redisAddr, err)
+	mr, err := embedredis.Start(o.redisAddr)
+	if err != nil {
+		return err
 	}
 	defer mr.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	rdb := mr.Client
 	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow, MaxCommitAge: o.maxCommitAge})
 	// serveWith instruments the store on the node's registry; the restore
 	// before it goes through the wrapper too, with nowhere to report.

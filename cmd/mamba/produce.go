@@ -44,6 +44,9 @@ type produceFailures struct {
 	count int64
 	bytes int64
 	first []string
+	// unreachable is the first failure that was a server that could not
+	// be reached.
+	unreachable error
 }
 
 func (f *produceFailures) add(line int64, size int64, err error) {
@@ -51,6 +54,9 @@ func (f *produceFailures) add(line int64, size int64, err error) {
 	defer f.mu.Unlock()
 	f.count++
 	f.bytes += size
+	if errors.Is(err, client.ErrUnreachable) && f.unreachable == nil {
+		f.unreachable = err
+	}
 	if len(f.first) < firstErrorsShown {
 		f.first = append(f.first, fmt.Sprintf("line %d: %s", line, strings.TrimPrefix(err.Error(), "mamba: ")))
 	}
@@ -65,6 +71,9 @@ type produceOptions struct {
 	partition int32
 	// partitionSet is whether --partition was given: 0 is a partition.
 	partitionSet bool
+	// timeout bounds each record's delivery, from being read to its
+	// acknowledgement.
+	timeout time.Duration
 }
 
 func newProduceCmd() *cobra.Command {
@@ -76,7 +85,12 @@ func newProduceCmd() *cobra.Command {
 line, whose value is the line without its line ending. --key gives every
 record the same key; --key-sep splits each line at the first separator into
 key and value. Records are batched and sent asynchronously; produce waits for
-every acknowledgement, prints a summary, and exits 1 if any record failed.`,
+every acknowledgement, prints a summary, and exits 1 if any record failed.
+
+--timeout bounds each record's delivery, from the moment its line is read to
+its acknowledgement (retries included); a record not acknowledged by then
+fails. A server that cannot be reached at all fails the command after at most
+5 s (or --timeout, if shorter), with one line on stderr.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.partitionSet = cmd.Flags().Changed("partition")
@@ -90,6 +104,7 @@ every acknowledgement, prints a summary, and exits 1 if any record failed.`,
 	f.StringVar(&o.keySep, "key-sep", "", "split each line at the first SEP into key and value")
 	f.StringArrayVarP(&o.headers, "header", "H", nil, "header name=value added to every record (repeatable)")
 	f.Int32VarP(&o.partition, "partition", "p", 0, "produce every record to this partition (default: by key, else the producer picks)")
+	f.DurationVar(&o.timeout, "timeout", client.DefaultDeliveryTimeout, "bound on each record's delivery, from reading its line to its acknowledgement")
 	return cmd
 }
 
@@ -138,7 +153,10 @@ func runProduce(ctx context.Context, o produceOptions, topic string, stdin io.Re
 		}
 		in = f
 	}
-	c, err := o.client()
+	if o.timeout <= 0 {
+		return fmt.Errorf("--timeout %v: must be positive", o.timeout)
+	}
+	c, err := o.client(client.WithConnectTimeout(min(o.timeout, client.DefaultConnectTimeout)))
 	if err != nil {
 		return err
 	}
@@ -147,7 +165,7 @@ func runProduce(ctx context.Context, o produceOptions, topic string, stdin io.Re
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	p, err := c.NewProducer()
+	p, err := c.NewProducer(client.WithDeliveryTimeout(o.timeout))
 	if err != nil {
 		return err
 	}
@@ -273,7 +291,12 @@ func reportProduce(o produceOptions, topic string, read produceRead, fails *prod
 		ElapsedMS: elapsed.Milliseconds(),
 	}
 	first := append([]string(nil), fails.first...)
+	unreachable := fails.unreachable
 	fails.mu.Unlock()
+	if unreachable != nil && sum.Records == 0 {
+		// Nothing got through: the one thing to say is why.
+		return unreachable
+	}
 	if s := elapsed.Seconds(); s > 0 {
 		sum.RecordsPerSec = float64(sum.Records) / s
 	}
@@ -281,7 +304,7 @@ func reportProduce(o produceOptions, topic string, read produceRead, fails *prod
 		fmt.Fprintln(stderr, "mamba: failed:", e)
 	}
 	if err := o.print(stdout, sum, func(tw *tabwriter.Writer) {
-		fmt.Fprintf(tw, "produced %d records (%d bytes) to %s in %v, %.0f records/s", sum.Records, sum.Bytes, topic, elapsed.Round(time.Millisecond), sum.RecordsPerSec)
+		fmt.Fprintf(tw, "produced %s (%d bytes) to %s in %v, %.0f records/s", plural(sum.Records, "record"), sum.Bytes, topic, elapsed.Round(time.Millisecond), sum.RecordsPerSec)
 		if sum.Failed > 0 {
 			fmt.Fprintf(tw, "; %d failed", sum.Failed)
 		}

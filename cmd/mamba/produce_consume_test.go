@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 )
@@ -35,7 +36,7 @@ type consumedJSON struct {
 	Topic     string  `json:"topic"`
 	Partition int32   `json:"partition"`
 	Offset    int64   `json:"offset"`
-	Timestamp string  `json:"timestamp"`
+	Timestamp int64   `json:"timestamp"`
 	Key       *string `json:"key"`
 	Value     string  `json:"value"`
 	Headers   []struct {
@@ -63,7 +64,7 @@ func parseJSONLines(t *testing.T, out string) []consumedJSON {
 
 func TestProduceAndConsume(t *testing.T) {
 	dev := testserver.StartMambaDev(t, t.TempDir())
-	if _, errOut, code := runBinary(t, dev.URL, "topic", "create", "events", "-p", "2"); code != 0 {
+	if _, errOut, code := runBinary(t, dev.URL, "topic", "create", "events", "--partitions", "2"); code != 0 {
 		t.Fatalf("topic create: %d %q", code, errOut)
 	}
 
@@ -87,7 +88,7 @@ func TestProduceAndConsume(t *testing.T) {
 	}
 	for i, want := range []string{"one", "two", "three", "four", "five"} {
 		r := recs[i]
-		if r.Topic != "events" || r.Partition != 1 || r.Offset != int64(i) || r.Value != want || r.Key == nil || *r.Key != "k"+string(rune('1'+i)) || r.Timestamp == "" || r.Encoding != "" {
+		if r.Topic != "events" || r.Partition != 1 || r.Offset != int64(i) || r.Value != want || r.Key == nil || *r.Key != "k"+string(rune('1'+i)) || r.Timestamp < time.Now().Add(-time.Hour).UnixMilli() || r.Timestamp > time.Now().UnixMilli() || r.Encoding != "" {
 			t.Fatalf("record %d: %+v", i, r)
 		}
 		if i < 4 && (len(r.Headers) != 2 || r.Headers[0].Key != "source" || r.Headers[0].Value != "test" || r.Headers[1].Key != "trace" || r.Headers[1].Value != "a=b") {
@@ -97,7 +98,7 @@ func TestProduceAndConsume(t *testing.T) {
 
 	// Text from an offset, --max, and --value-only.
 	out, _, code = runBinary(t, dev.URL, "consume", "events", "-p", "1", "--offset", "2", "--max", "2")
-	if code != 0 || out != "1\t2\tk3\tthree\n1\t3\tk4\tfour\n" {
+	if code != 0 || out != "1\t2\tkey=\"k3\"\theaders={source=\"test\", trace=\"a=b\"}\tthree\n1\t3\tkey=\"k4\"\theaders={source=\"test\", trace=\"a=b\"}\tfour\n" {
 		t.Fatalf("consume text --offset 2 --max 2: %d %q", code, out)
 	}
 	out, _, code = runBinary(t, dev.URL, "consume", "events", "-p", "1", "--value-only")
@@ -163,7 +164,7 @@ func TestProduceAndConsume(t *testing.T) {
 		t.Fatalf("consume an unknown topic: %d %q", code, errOut)
 	}
 	_, errOut, code = runBinary(t, dev.URL, "consume", "events", "-p", "7")
-	if code != 1 || !strings.Contains(errOut, "partition not found") {
+	if code != 1 || !strings.Contains(errOut, "partition 7 not found") {
 		t.Fatalf("consume an unknown partition: %d %q", code, errOut)
 	}
 	_, errOut, code = runBinary(t, dev.URL, "consume", "events", "-g", "x", "-p", "1")

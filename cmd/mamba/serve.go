@@ -54,6 +54,7 @@ type serveOptions struct {
 	catchUpBytes    cliflag.ByteSize
 	maxRecordBytes  cliflag.ByteSize
 	maxRequestBytes cliflag.ByteSize
+	bodyTimeout     time.Duration
 	writeTimeout    time.Duration
 	dedupWindow     time.Duration
 	maxCommitAge    time.Duration
@@ -87,6 +88,7 @@ func defaultServeOptions() serveOptions {
 		catchUpBytes:    ingest.DefaultCatchUpCacheBytes,
 		maxRecordBytes:  ingest.DefaultMaxRecordBytes,
 		maxRequestBytes: cliflag.ByteSize(httpapi.DefaultMaxRequestBytes),
+		bodyTimeout:     httpapi.DefaultBodyReadTimeout,
 		writeTimeout:    ingest.DefaultWriteTimeout,
 		dedupWindow:     metadata.DefaultDedupWindow,
 		maxCommitAge:    metadata.MaxCommitAge,
@@ -146,6 +148,7 @@ nothing makes none.`,
 	f.Var(&o.cacheBytes, "cache-bytes", "memory for recently written and read batches")
 	f.Var(&o.maxRecordBytes, "max-record-bytes", "largest record (key, value and headers); larger ones get 413")
 	f.Var(&o.maxRequestBytes, "max-request-bytes", "largest produce request body; larger ones get 413")
+	f.DurationVar(&o.bodyTimeout, "body-read-timeout", o.bodyTimeout, "longest a request body may go without a byte arriving; then 408")
 	f.DurationVar(&o.dedupWindow, "dedup-window", o.dedupWindow, "how long an Idempotency-Key is remembered")
 	f.DurationVar(&o.maxWait, "max-wait", o.maxWait, "longest long-poll a fetch may ask for")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", o.shutdownTimeout, "how long a draining node may take to answer what it accepted")
@@ -364,7 +367,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpapi.NewHandler(node, httpapi.Options{MaxRequestBytes: int64(o.maxRequestBytes)}, reg, reg, log),
+		Handler:           httpapi.NewHandler(node, httpapi.Options{MaxRequestBytes: int64(o.maxRequestBytes), BodyReadTimeout: o.bodyTimeout}, reg, reg, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		// A response may wait for a long-poll or for a flush and its retries.

@@ -77,12 +77,12 @@ func topicCreateCmd(o *clientOptions) *cobra.Command {
 				return err
 			}
 			return o.print(cmd.OutOrStdout(), topicToJSON(t), func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "created topic %s with %d partitions, retention %s, %s per partition\n",
-					t.Name, t.Partitions, retention(t.Retention), retentionBytes(t.RetentionBytes))
+				fmt.Fprintf(tw, "created topic %s with %s, retention %s, %s per partition\n",
+					t.Name, plural(t.Partitions, "partition"), retention(t.Retention), retentionBytes(t.RetentionBytes))
 			})
 		},
 	}
-	create.Flags().IntVarP(&partitions, "partitions", "p", 1, "number of partitions (1 to 10000)")
+	create.Flags().IntVar(&partitions, "partitions", 1, "number of partitions (1 to 10000)")
 	create.Flags().DurationVar(&keep, "retention", 0, "how long records are kept after they are written (0 keeps them forever)")
 	create.Flags().Int64Var(&keepBytes, "retention-bytes", 0, "bound on each partition's stored bytes; the oldest batches go beyond it (0 is no bound)")
 	return create
@@ -180,8 +180,8 @@ func topicDescribeCmd(o *clientOptions) *cobra.Command {
 				PartitionStats []partitionJSON `json:"partition_stats"`
 			}{topicToJSON(d.Topic), d.StoredBytes, d.Objects, d.LogStartAge.Milliseconds(), parts}
 			return o.print(cmd.OutOrStdout(), v, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "topic %s: %d partitions, retention %s, %s per partition, %d records\n",
-					d.Name, d.Partitions, retention(d.Retention), retentionBytes(d.RetentionBytes), records)
+				fmt.Fprintf(tw, "topic %s: %s, retention %s, %s per partition, %s\n",
+					d.Name, plural(d.Partitions, "partition"), retention(d.Retention), retentionBytes(d.RetentionBytes), plural(records, "record"))
 				fmt.Fprintf(tw, "stored %s in %d objects, oldest batch written %s ago\n\n",
 					humanize.IBytes(uint64(d.StoredBytes)), d.Objects, d.LogStartAge.Round(time.Second))
 				fmt.Fprintln(tw, "PARTITION\tLOG START\tHIGH WATERMARK\tRECORDS\tSTORED BYTES")

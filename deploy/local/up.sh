@@ -143,6 +143,6 @@ trap - ERR
 	fi
 } | tee "$STATE_DIR/endpoints"
 echo
-echo "Try: $STATE_DIR/bin/mamba topic create orders -p 4"
+echo "Try: $STATE_DIR/bin/mamba topic create orders --partitions 4"
 [ "$dr" = 1 ] && echo "     AWS_ACCESS_KEY_ID=$MINIO_USER AWS_SECRET_ACCESS_KEY=$MINIO_PASSWORD $STATE_DIR/bin/mamba dr status --source 's3://$BUCKET?endpoint=http://127.0.0.1:9000' --target 's3://$BUCKET?endpoint=http://127.0.0.1:9100'"
 echo "Then: deploy/local/status.sh, deploy/local/down.sh"

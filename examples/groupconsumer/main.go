@@ -3,6 +3,8 @@
 // interrupted. Run several to share the topic's partitions.
 //
 //	go run ./examples/groupconsumer --url http://127.0.0.1:8080 --topic orders --group billing
+//
+// --url defaults to $MAMBA_URL, else http://127.0.0.1:8080.
 package main
 
 import (
@@ -18,7 +20,11 @@ import (
 )
 
 func main() {
-	url := flag.String("url", "http://127.0.0.1:8080", "Mamba node or load balancer")
+	defaultURL := os.Getenv("MAMBA_URL")
+	if defaultURL == "" {
+		defaultURL = "http://127.0.0.1:8080"
+	}
+	url := flag.String("url", defaultURL, "Mamba node or load balancer (default $MAMBA_URL, else http://127.0.0.1:8080)")
 	topic := flag.String("topic", "orders", "topic to read")
 	group := flag.String("group", "example", "consumer group")
 	newest := flag.Bool("newest", false, "start partitions the group has no offset for at the newest record")

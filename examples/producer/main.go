@@ -2,6 +2,8 @@
 // creating the topic if it does not exist.
 //
 //	go run ./examples/producer --url http://127.0.0.1:8080 --topic orders --count 1000
+//
+// --url defaults to $MAMBA_URL, else http://127.0.0.1:8080.
 package main
 
 import (
@@ -19,7 +21,11 @@ import (
 )
 
 func main() {
-	url := flag.String("url", "http://127.0.0.1:8080", "Mamba node or load balancer")
+	defaultURL := os.Getenv("MAMBA_URL")
+	if defaultURL == "" {
+		defaultURL = "http://127.0.0.1:8080"
+	}
+	url := flag.String("url", defaultURL, "Mamba node or load balancer (default $MAMBA_URL, else http://127.0.0.1:8080)")
 	topic := flag.String("topic", "orders", "topic to produce to")
 	partitions := flag.Int("partitions", 4, "partitions of the topic, if it has to be created")
 	count := flag.Int("count", 1000, "records to produce")

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mambamq/mamba/ingest"
 )
@@ -38,14 +40,38 @@ func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bod
 	if pool != nil {
 		read = pool.read
 	}
-	body, err := read(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	src := &deadlineReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w), timeout: h.opts.BodyReadTimeout}
+	body, err := read(src, r.ContentLength)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, fmt.Errorf("%w: request body is over the limit of %d bytes", ingest.ErrTooLarge, limit)
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("%w: no byte of the request body arrived for %s", errBodyTimeout, h.opts.BodyReadTimeout)
+		}
 		return nil, fmt.Errorf("%w: read request body: %v", ingest.ErrInvalidRequest, err)
 	}
 	return body, nil
+}
+
+// deadlineReader sets the connection's read deadline before each read of
+// the body, so that a body that stops arriving is cut off after timeout,
+// not after the server's whole-request ReadTimeout: a client cannot hold
+// a buffer by sending nothing.
+type deadlineReader struct {
+	r       io.Reader
+	rc      *http.ResponseController
+	timeout time.Duration
+	unset   bool // the writer cannot set deadlines (a test recorder)
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if !d.unset {
+		if err := d.rc.SetReadDeadline(time.Now().Add(d.timeout)); err != nil {
+			d.unset = true
+		}
+	}
+	return d.r.Read(p)
 }
 
 // bodyPrealloc bounds what readAllHint allocates before bytes arrive, so
@@ -93,26 +119,39 @@ func decodeJSONBody(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		var syntaxErr *json.SyntaxError
-		switch {
-		case errors.Is(err, ingest.ErrInvalidRequest):
-			return err // from a field's own UnmarshalJSON
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return invalidf("field %s: JSON %s is not a valid %s", typeErr.Field, typeErr.Value, jsonTypeName(typeErr.Type.Kind().String()))
-		case errors.As(err, &typeErr):
-			return invalidf("request body is a JSON %s; want an object", typeErr.Value)
-		case errors.As(err, &syntaxErr):
-			return invalidf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return invalidf("malformed JSON: unexpected end of body")
-		}
-		return invalidf("malformed JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+		return jsonError(err, "")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return invalidf("malformed JSON: data after the JSON object")
 	}
 	return nil
+}
+
+// jsonError turns an encoding/json error into one wrapping
+// ErrInvalidRequest, naming the offending field (after prefix) where the
+// decoder knows it.
+func jsonError(err error, prefix string) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.Is(err, ingest.ErrInvalidRequest):
+		return err // from a field's own UnmarshalJSON
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return invalidf("field %s%s: JSON %s is not a valid %s", prefix, typeErr.Field, typeErr.Value, jsonTypeName(typeErr.Type.Kind().String()))
+	case errors.As(err, &typeErr) && prefix != "":
+		return invalidf("%s: JSON %s; want an object", strings.TrimSuffix(prefix, "."), typeErr.Value)
+	case errors.As(err, &typeErr):
+		return invalidf("request body is a JSON %s; want an object", typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return invalidf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return invalidf("malformed JSON: unexpected end of body")
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if prefix != "" {
+		msg = strings.TrimSuffix(prefix, ".") + ": " + msg
+	}
+	return invalidf("malformed JSON: %v", msg)
 }
 
 // jsonTypeName names a Go kind the way a JSON API user thinks of it.
@@ -217,7 +256,8 @@ func (p *bodyPool) release(buf []byte) {
 // read reads rd to the end, as readAllHint does, into a pooled buffer when
 // size (the announced length, when positive) fits a class. As in
 // readAllHint, an empty pool allocates no more than bodyPrealloc before
-// bytes arrive: past that the buffer grows straight to its class size.
+// bytes arrive: past that the buffer doubles as bytes arrive, up to its
+// class size.
 // The caller owns the buffer and may release it.
 func (p *bodyPool) read(rd io.Reader, size int64) ([]byte, error) {
 	c := -1
@@ -235,7 +275,11 @@ func (p *bodyPool) read(rd io.Reader, size int64) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
 			if cap(buf) < full {
-				buf = slices.Grow(buf, full-len(buf))[:len(buf):full]
+				// Double, up to the class size: the buffer grows with the
+				// bytes that arrived, so a body that stalls holds at most
+				// twice what it sent.
+				next := min(full, 2*cap(buf))
+				buf = slices.Grow(buf, next-len(buf))[:len(buf):next]
 			} else {
 				// Longer than announced: net/http does not let this
 				// happen, but be correct anyway.

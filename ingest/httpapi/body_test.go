@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -187,4 +189,56 @@ type iotestHalfReader struct{ r io.Reader }
 
 func (h iotestHalfReader) Read(p []byte) (int, error) {
 	return h.r.Read(p[:max(1, len(p)/2)])
+}
+
+// TestBodyBufferGrowsWithArrivingBytes checks that a body announcing 16
+// MiB and bringing 3 MiB is read into a buffer that doubled from
+// bodyPrealloc as bytes arrived (4 MiB), not one of the announced size.
+func TestBodyBufferGrowsWithArrivingBytes(t *testing.T) {
+	var p bodyPool
+	data := bytes.Repeat([]byte{'x'}, 3<<20)
+	got, err := p.read(bytes.NewReader(data), 16<<20)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("got %d bytes, err %v", len(got), err)
+	}
+	if cap(got) > 4<<20 {
+		t.Errorf("buffer of %d bytes for a 3 MiB body announced as 16 MiB; want at most 4 MiB", cap(got))
+	}
+}
+
+// TestStalledBodyTimesOut sends the headers of a 16 MiB produce and 64
+// KiB of its body, then nothing: the node must answer 408
+// request_timeout after its body read timeout, not wait for the server's
+// whole-request timeout.
+func TestStalledBodyTimesOut(t *testing.T) {
+	at := newAPITest(t, Options{BodyReadTimeout: 300 * time.Millisecond})
+	srv := httptest.NewServer(at.handler)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /v1/topics/orders/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 16<<20-1)
+	if _, err := conn.Write(bytes.Repeat([]byte{' '}, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	defer resp.Body.Close()
+	elapsed := time.Since(start)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !bytes.Contains(body, []byte(`"request_timeout"`)) {
+		t.Fatalf("answer %d %s, want 408 request_timeout", resp.StatusCode, body)
+	}
+	if elapsed < 300*time.Millisecond || elapsed > 5*time.Second {
+		t.Errorf("answered after %s, want just after the 300ms body read timeout", elapsed)
+	}
+	if len(at.svc.produced) != 0 {
+		t.Errorf("a request with a stalled body reached the service")
+	}
 }

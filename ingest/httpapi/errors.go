@@ -18,6 +18,7 @@ var (
 	errRouteNotFound        = errors.New("not found")
 	errMethodNotAllowed     = errors.New("method not allowed")
 	errUnsupportedMediaType = errors.New("unsupported media type")
+	errBodyTimeout          = errors.New("request body timed out")
 )
 
 // errorTable maps every error a handler returns to its code, and through
@@ -49,6 +50,7 @@ var errorTable = []struct {
 	{errRouteNotFound, wire.CodeNotFound},
 	{errMethodNotAllowed, wire.CodeMethodNotAllowed},
 	{errUnsupportedMediaType, wire.CodeUnsupportedMediaType},
+	{errBodyTimeout, wire.CodeRequestTimeout},
 }
 
 // statusOf is the status of every code of wire.Codes.
@@ -70,27 +72,42 @@ func classify(err error) (status int, code string) {
 	return http.StatusInternalServerError, wire.CodeInternal
 }
 
-// writeError answers err as {"error":{"code","message"}} with the status
-// and code errorTable gives it. The message is err's text, except for 500
-// internal, whose cause is logged and not sent. A 429 carries Retry-After.
+// writeError answers err as {"error":{"code","message","request_id"}}
+// with the status and code errorTable gives it. A 4xx message is err's
+// text, which speaks of the caller's own input. A 5xx message is a fixed
+// text: the cause may name object keys, Redis errors or addresses, so it
+// goes to the log with the request id the answer carries (and its
+// X-Request-Id header). A 429 carries Retry-After.
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := classify(err)
 	msg := err.Error()
+	var id string
+	if aw, ok := w.(*apiWriter); ok {
+		aw.code = code
+		id = aw.requestID
+	}
 	switch {
 	case status == http.StatusInternalServerError:
-		h.log.Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		h.log.Error("http request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
 		msg = "internal server error"
 	case status == http.StatusServiceUnavailable && r.Context().Err() != nil:
-		h.log.Debug("http client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+		h.log.Debug("http client went away", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+		msg = unavailableMessage(err)
 	case status == http.StatusServiceUnavailable:
-		h.log.Warn("http request unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		h.log.Warn("http request unavailable", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+		msg = unavailableMessage(err)
 	case status == http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(err), 10))
 	}
-	if aw, ok := w.(*apiWriter); ok {
-		aw.code = code
+	h.writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, RequestID: id}})
+}
+
+// unavailableMessage is the fixed text a 503 answers with.
+func unavailableMessage(err error) string {
+	if errors.Is(err, ingest.ErrShuttingDown) {
+		return "the node is shutting down; retry, on another node if there is one"
 	}
-	h.writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+	return "the bucket or the metadata store did not answer in time; retry"
 }
 
 // retryAfterSeconds is the Retry-After of an overload: the OverloadedError's
@@ -110,4 +127,7 @@ type errorBody struct {
 type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RequestID matches the answer's X-Request-Id header and the node's
+	// log lines about the request.
+	RequestID string `json:"request_id,omitempty"`
 }

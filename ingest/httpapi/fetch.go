@@ -21,17 +21,9 @@ type apiFetchResponse struct {
 	LogStartOffset int64              `json:"log_start_offset"`
 }
 
-type apiFetchedRecord struct {
-	Offset    int64 `json:"offset"`
-	Timestamp int64 `json:"timestamp"`
-	// Key is null for a record without a key.
-	Key   *string `json:"key"`
-	Value string  `json:"value"`
-	// Headers is never null: a record without headers has an empty list.
-	Headers []wire.JSONHeader `json:"headers"`
-	// Encoding is "base64" when key, value and header values are base64.
-	Encoding string `json:"encoding,omitempty"`
-}
+// apiFetchedRecord is the one JSON shape of a fetched record, shared with
+// `mamba consume -o json`.
+type apiFetchedRecord = wire.JSONRecord
 
 // fetchParams parses the fetch query parameters. wait_ms is clamped to
 // the service's MaxWait, the one long-poll limit.
@@ -125,14 +117,7 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request) error {
 // wire.JSONBytes: text, or base64 for all of key, value and header values
 // when b64 is set or any of them is not UTF-8.
 func fetchedToAPI(rec ingest.FetchedRecord, b64 bool) apiFetchedRecord {
-	enc, encoding := wire.JSONBytes(b64, rec.Key, rec.Value, rec.Headers)
-	out := apiFetchedRecord{Offset: rec.Offset, Timestamp: rec.Timestamp, Value: enc(rec.Value), Encoding: encoding}
-	if rec.Key != nil {
-		k := enc(rec.Key)
-		out.Key = &k
-	}
-	out.Headers = wire.JSONHeaders(rec.Headers, enc)
-	return out
+	return wire.NewJSONRecord(b64, rec.Offset, rec.Timestamp, rec.Key, rec.Value, rec.Headers)
 }
 
 // appendBinaryFetch encodes a fetch result in the binary format, into a

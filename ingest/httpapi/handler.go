@@ -16,6 +16,8 @@ package httpapi
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,13 +61,23 @@ type Options struct {
 	// payload_too_large without being read. DefaultMaxRequestBytes when
 	// zero.
 	MaxRequestBytes int64
+	// BodyReadTimeout is the longest a request body may go without a
+	// byte arriving; then the request is answered 408 request_timeout
+	// and its buffer let go. DefaultBodyReadTimeout when zero.
+	BodyReadTimeout time.Duration
 }
+
+// DefaultBodyReadTimeout is Options.BodyReadTimeout's default.
+const DefaultBodyReadTimeout = 10 * time.Second
 
 // Validate reports every bad field at once.
 func (o Options) Validate() error {
 	var errs []error
 	if o.MaxRequestBytes < 0 {
 		errs = append(errs, fmt.Errorf("http max request bytes %d is negative", o.MaxRequestBytes))
+	}
+	if o.BodyReadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("http body read timeout %s is negative", o.BodyReadTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -75,6 +87,9 @@ func (o Options) Validate() error {
 func (o Options) withDefaults() Options {
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if o.BodyReadTimeout <= 0 {
+		o.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	return o
 }
@@ -169,7 +184,8 @@ func NewHandler(svc ingest.Service, opts Options, reg prometheus.Registerer, gat
 // every request.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	aw := &apiWriter{ResponseWriter: w}
+	aw := &apiWriter{ResponseWriter: w, requestID: newRequestID()}
+	w.Header().Set(requestIDHeader, aw.requestID)
 	body := &countingBody{ReadCloser: r.Body}
 	if r.Body != nil {
 		r.Body = body
@@ -184,7 +200,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			h.log.Error("http handler panic", "method", r.Method, "route", route, "panic", p, "stack", string(debug.Stack()))
+			h.log.Error("http handler panic", "method", r.Method, "route", route, "request_id", aw.requestID, "panic", p, "stack", string(debug.Stack()))
 			if !aw.wroteHeader {
 				h.writeError(aw, r, fmt.Errorf("handler panic: %v", p))
 			}
@@ -243,6 +259,7 @@ func (h *handler) writeBody(w http.ResponseWriter, status int, contentType strin
 // the error code (set by writeError) and the bytes of the body.
 type apiWriter struct {
 	http.ResponseWriter
+	requestID   string
 	status      int
 	wroteHeader bool
 	code        string
@@ -303,4 +320,16 @@ func (p *statusProbe) WriteHeader(status int) {
 func (p *statusProbe) Write(b []byte) (int, error) {
 	p.WriteHeader(http.StatusOK)
 	return len(b), nil
+}
+
+// requestIDHeader carries the id the node gave a request: it is in every
+// answer, in error bodies as request_id, and in the node's log lines about
+// the request, so that a client's report finds the log's cause.
+const requestIDHeader = "X-Request-Id"
+
+// newRequestID returns 16 random hex digits.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

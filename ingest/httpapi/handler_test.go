@@ -41,6 +41,10 @@ func TestAPIStatusesAndCodes(t *testing.T) {
 		{name: "create with retention", method: "POST", target: "/v1/topics", body: `{"name":"a.b_c-9","partitions":1,"retention_ms":60000}`, status: 201},
 		{name: "join", method: "POST", target: "/v1/groups/g/members", body: `{"topics":["orders"],"session_timeout_ms":10000}`, status: 201},
 		{name: "join bad group", method: "POST", target: "/v1/groups/b%20d/members", body: `{"topics":["orders"]}`, status: 400, code: "invalid_request"},
+		{name: "create topic .", method: "POST", target: "/v1/topics", body: `{"name":".","partitions":1}`, status: 400, code: "invalid_request", inMessage: `"."`},
+		{name: "create topic ..", method: "POST", target: "/v1/topics", body: `{"name":"..","partitions":1}`, status: 400, code: "invalid_request", inMessage: `".."`},
+		{name: "join topic with a brace", method: "POST", target: "/v1/groups/g/members", body: `{"topics":["orders","a}{b"]}`, status: 400, code: "invalid_request", inMessage: "topics[1]"},
+		{name: "join topic ..", method: "POST", target: "/v1/groups/g/members", body: `{"topics":[".."]}`, status: 400, code: "invalid_request", inMessage: "topics[0]"},
 		{name: "join unknown topic", method: "POST", target: "/v1/groups/g/members", body: `{"topics":["nope"]}`, errs: map[string]error{"JoinGroup": fmt.Errorf("topic nope: %w", ingest.ErrTopicNotFound)}, status: 404, code: "topic_not_found"},
 		{name: "join negative session", method: "POST", target: "/v1/groups/g/members", body: `{"topics":["orders"],"session_timeout_ms":-1}`, status: 400, code: "invalid_request"},
 		{name: "heartbeat", method: "POST", target: "/v1/groups/g/members/m1/heartbeat", status: 200},
@@ -93,7 +97,7 @@ func TestAPIStatusesAndCodes(t *testing.T) {
 		{name: "produce empty ack", method: "POST", target: "/v1/topics/orders/records?ack=", body: `{"records":[{"value":"v"}]}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "ack"},
 		{name: "produce unknown topic", method: "POST", target: "/v1/topics/nope/records", body: `{"records":[{"value":"v"}]}`, header: jsonHeader(), errs: map[string]error{"Produce": fmt.Errorf("produce: %w", ingest.ErrTopicNotFound)}, status: 404, code: "topic_not_found"},
 		{name: "produce malformed", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":}]}`, header: jsonHeader(), status: 400, code: "invalid_request"},
-		{name: "produce wrong type", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":5}]}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "records.value"},
+		{name: "produce wrong type", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":5}]}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "records[0].value"},
 		{name: "produce unknown field", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"valu":"v"}]}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "valu"},
 		{name: "produce no records", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[]}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "records"},
 		{name: "produce records absent", method: "POST", target: "/v1/topics/orders/records", body: `{}`, header: jsonHeader(), status: 400, code: "invalid_request", inMessage: "records"},
@@ -109,7 +113,7 @@ func TestAPIStatusesAndCodes(t *testing.T) {
 		{name: "produce text/plain", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":"v"}]}`, header: []string{"Content-Type", "text/plain"}, status: 415, code: "unsupported_media_type"},
 		{name: "produce no content type", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":"v"}]}`, status: 415, code: "unsupported_media_type"},
 		{name: "produce overloaded", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":"v"}]}`, header: jsonHeader(), errs: map[string]error{"Produce": overloaded}, status: 429, code: "overloaded"},
-		{name: "produce unavailable", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":"v"}]}`, header: jsonHeader(), errs: map[string]error{"Produce": fmt.Errorf("upload chunk: %w", ingest.ErrUnavailable)}, status: 503, code: "unavailable"},
+		{name: "produce unavailable", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":"v"}]}`, header: jsonHeader(), errs: map[string]error{"Produce": fmt.Errorf("upload chunk chunks/secret-key/0001: %w", ingest.ErrUnavailable)}, status: 503, code: "unavailable"},
 		{name: "produce shutting down", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":"v"}]}`, header: jsonHeader(), errs: map[string]error{"Produce": ingest.ErrShuttingDown}, status: 503, code: "unavailable"},
 		{name: "produce invalid per node", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":"v","headers":{"":"x"}}]}`, header: jsonHeader(), errs: map[string]error{"Produce": invalidf("record 0: empty header name")}, status: 400, code: "invalid_request", inMessage: "empty header name"},
 		{name: "produce idempotency key", method: "POST", target: "/v1/topics/orders/records", body: `{"records":[{"value":"v"}]}`, header: append(jsonHeader(), "Idempotency-Key", "order-42:attempt~1"), status: 200},
@@ -144,7 +148,7 @@ func TestAPIStatusesAndCodes(t *testing.T) {
 		// Health, routing and the rest.
 		{name: "healthz", method: "GET", target: "/healthz", status: 200},
 		{name: "readyz", method: "GET", target: "/readyz", status: 200},
-		{name: "readyz not ready", method: "GET", target: "/readyz", errs: map[string]error{"Ready": errors.New("redis: connection refused")}, status: 503, code: "unavailable", inMessage: "redis: connection refused"},
+		{name: "readyz not ready", method: "GET", target: "/readyz", errs: map[string]error{"Ready": errors.New("redis: connection refused")}, status: 503, code: "unavailable", inMessage: "retry"},
 		{name: "metrics", method: "GET", target: "/metrics", status: 200},
 		{name: "unknown route", method: "GET", target: "/v2/topics", status: 404, code: "not_found"},
 		{name: "unknown subpath", method: "GET", target: "/v1/topics/orders/partitions", status: 404, code: "not_found"},
@@ -176,7 +180,21 @@ func TestAPIStatusesAndCodes(t *testing.T) {
 			if !strings.Contains(e.Message, tc.inMessage) {
 				t.Errorf("message %q does not mention %q", e.Message, tc.inMessage)
 			}
+			if id := rec.Header().Get("X-Request-Id"); len(id) != 16 || e.RequestID != id {
+				t.Errorf("request id: header %q, body %q; want the same 16 hex digits", id, e.RequestID)
+			}
 			switch tc.code {
+			case "unavailable":
+				// The cause (a Redis error, an object key) is logged with
+				// the request id, never sent.
+				for _, secret := range []string{"redis", "secret-key", "chunks/"} {
+					if strings.Contains(e.Message, secret) {
+						t.Errorf("503 message leaks %q: %q", secret, e.Message)
+					}
+				}
+				if !strings.Contains(at.logs.String(), e.RequestID) {
+					t.Errorf("503 not logged with its request id %s; log:\n%s", e.RequestID, at.logs)
+				}
 			case "method_not_allowed":
 				if rec.Header().Get("Allow") == "" {
 					t.Error("405 without an Allow header")
@@ -189,8 +207,8 @@ func TestAPIStatusesAndCodes(t *testing.T) {
 				if strings.Contains(e.Message, "secret") {
 					t.Errorf("500 message leaks the cause: %q", e.Message)
 				}
-				if !strings.Contains(at.logs.String(), "secret-token-123") {
-					t.Errorf("500 cause not logged; log:\n%s", at.logs)
+				if !strings.Contains(at.logs.String(), "secret-token-123") || !strings.Contains(at.logs.String(), e.RequestID) {
+					t.Errorf("500 cause not logged with request id %s; log:\n%s", e.RequestID, at.logs)
 				}
 			}
 		})

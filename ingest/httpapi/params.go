@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/ingest"
 )
 
@@ -25,7 +24,7 @@ func invalidf(format string, args ...any) error {
 // names no resource: it is not found, and never reaches the service.
 func pathTopic(r *http.Request) (string, error) {
 	name := r.PathValue("topic")
-	if chunk.ValidateTopic(name) != nil {
+	if !ingest.ValidTopicName(name) {
 		return "", fmt.Errorf("%w: %q is not a valid topic name", ingest.ErrTopicNotFound, shorten(name))
 	}
 	return name, nil

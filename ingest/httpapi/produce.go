@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -183,24 +185,99 @@ func decodeBinaryRecords(body []byte) ([]ingest.ProduceRecord, error) {
 }
 
 // decodeJSONRecords decodes a JSON produce body; with b64, keys, values
-// and header values are standard base64.
+// and header values are standard base64. It streams: records are decoded
+// and converted one at a time, and the record and header counts are
+// checked before each record is kept, so a body of millions of tiny
+// records is refused at the first record over the limit instead of being
+// decoded whole first.
 func decodeJSONRecords(body []byte, b64 bool) ([]ingest.ProduceRecord, error) {
-	var req apiProduceRequest
-	if err := decodeJSONBody(body, &req); err != nil {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, invalidf("request body is empty; want a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := expectDelim(dec, '{', "request body"); err != nil {
 		return nil, err
 	}
-	if len(req.Records) > wire.MaxRecords {
-		return nil, fmt.Errorf("%w: %d records, over the limit of %d per request", ingest.ErrTooLarge, len(req.Records), wire.MaxRecords)
-	}
-	records := make([]ingest.ProduceRecord, len(req.Records))
-	for i, in := range req.Records {
-		rec, err := decodeJSONRecord(in, b64, i)
+	var records []ingest.ProduceRecord
+	headers, seen := 0, false
+	for dec.More() {
+		tok, err := dec.Token()
 		if err != nil {
-			return nil, err
+			return nil, jsonError(err, "")
 		}
-		records[i] = rec
+		if name, _ := tok.(string); name != "records" || seen {
+			return nil, invalidf("malformed JSON: unknown or repeated field %q; want one \"records\"", shorten(fmt.Sprint(tok)))
+		}
+		seen = true
+		if tok, err = dec.Token(); err != nil {
+			return nil, jsonError(err, "")
+		}
+		if tok == nil {
+			continue // "records": null, as no records
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '[' {
+			return nil, invalidf("field records: JSON %s is not a valid array", jsonKind(tok))
+		}
+		for dec.More() {
+			i := len(records)
+			if i == wire.MaxRecords {
+				return nil, fmt.Errorf("%w: over %d records, the limit per request", ingest.ErrTooLarge, wire.MaxRecords)
+			}
+			var in apiProduceRecord
+			if err := dec.Decode(&in); err != nil {
+				return nil, jsonError(err, fmt.Sprintf("records[%d].", i))
+			}
+			if headers += len(in.Headers.list); headers > wire.MaxHeaders {
+				return nil, fmt.Errorf("%w: over %d record headers at records[%d], the limit per request", ingest.ErrTooLarge, wire.MaxHeaders, i)
+			}
+			rec, err := decodeJSONRecord(in, b64, i)
+			if err != nil {
+				return nil, err
+			}
+			records = append(records, rec)
+		}
+		if _, err := dec.Token(); err != nil { // ]
+			return nil, jsonError(err, "")
+		}
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return nil, jsonError(err, "")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, invalidf("malformed JSON: data after the JSON object")
 	}
 	return records, nil
+}
+
+// expectDelim reads the next token of dec, which must be delim.
+func expectDelim(dec *json.Decoder, delim json.Delim, what string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return jsonError(err, "")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != delim {
+		return invalidf("%s is a JSON %s; want an object", what, jsonKind(tok))
+	}
+	return nil
+}
+
+// jsonKind names the JSON kind of a token.
+func jsonKind(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		if v == '[' {
+			return "array"
+		}
+		return "object"
+	case string:
+		return "string"
+	case float64, json.Number:
+		return "number"
+	case bool:
+		return "bool"
+	}
+	return "null"
 }
 
 // decodeJSONRecord converts records[i] of a JSON produce body.

@@ -17,6 +17,7 @@ const (
 	CodeLeaseLost            = "lease_lost"
 	CodeGroupNotEmpty        = "group_not_empty"
 	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeRequestTimeout       = "request_timeout"
 	CodeTopicExists          = "topic_exists"
 	CodePayloadTooLarge      = "payload_too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
@@ -47,6 +48,7 @@ func Codes() []ErrorCode {
 		{CodeGroupNotFound, http.StatusNotFound, "The consumer group never had a member, or was deleted (by the API or by expiry)."},
 		{CodeMemberNotFound, http.StatusNotFound, "The group member left, or missed heartbeats for its session timeout; join again."},
 		{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "The path exists but not with this method; the Allow header lists those it has."},
+		{CodeRequestTimeout, http.StatusRequestTimeout, "The request body stopped arriving: no byte came for the node's body read timeout. Retry."},
 		{CodeTopicExists, http.StatusConflict, "A topic with this name already exists."},
 		{CodeLeaseLost, http.StatusConflict, "An offset commit named a lease that is no longer the partition's current lease; nothing was committed."},
 		{CodeGroupNotEmpty, http.StatusConflict, "The consumer group has live members (their sessions have not expired); it is deleted, or its offsets reset without force, only once they left."},

@@ -10,6 +10,34 @@ import (
 // JSON produce requests and `mamba consume -o json` all write records
 // through it, so the three agree.
 
+// JSONRecord is a fetched record in the API's JSON: what a fetch answer
+// lists and, with its topic and partition added, what `mamba consume -o
+// json` prints.
+type JSONRecord struct {
+	Offset int64 `json:"offset"`
+	// Timestamp is in Unix milliseconds.
+	Timestamp int64 `json:"timestamp"`
+	// Key is null for a record without a key.
+	Key   *string `json:"key"`
+	Value string  `json:"value"`
+	// Headers is never null: a record without headers has an empty list.
+	Headers []JSONHeader `json:"headers"`
+	// Encoding is "base64" when key, value and header values are base64.
+	Encoding string `json:"encoding,omitempty"`
+}
+
+// NewJSONRecord returns a record in its JSON form, its byte strings
+// written by the rule of JSONBytes.
+func NewJSONRecord[H HeaderLike](b64 bool, offset, timestampMillis int64, key, value []byte, hs []H) JSONRecord {
+	enc, encoding := JSONBytes(b64, key, value, hs)
+	out := JSONRecord{Offset: offset, Timestamp: timestampMillis, Value: enc(value), Headers: JSONHeaders(hs, enc), Encoding: encoding}
+	if key != nil {
+		k := enc(key)
+		out.Key = &k
+	}
+	return out
+}
+
 // EncodingBase64 is the "encoding" of a JSON record whose key, value and
 // header values are base64 (standard alphabet, padded).
 const EncodingBase64 = "base64"

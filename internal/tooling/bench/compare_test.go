@@ -143,3 +143,26 @@ func TestAggregateTargetRuns(t *testing.T) {
 		t.Errorf("peak RSS %d, 429s %v; want the highest (700) and the fewest (0)", got.Node.PeakRSSBytes, got.Node.Overloaded)
 	}
 }
+
+func TestJSONTargetComputedFromRuns(t *testing.T) {
+	good := SystemResult{System: SysMambaJSON, Produce: Throughput{Records: 1000, Bytes: 1 << 20, MiBPerSec: 12.5}}
+	binary := CompareRow{System: SysMamba, MiBPerSec: 25}
+	for _, tc := range []struct {
+		name string
+		runs []SystemResult
+		met  bool
+	}{
+		{"measured", []SystemResult{good, good}, true},
+		{"no runs", nil, false},
+		{"a run acknowledged nothing", []SystemResult{good, {System: SysMambaJSON}}, false},
+		{"a run had errors", []SystemResult{good, {System: SysMambaJSON, Produce: good.Produce, Errors: 3}}, false},
+	} {
+		row := CompareRow{System: SysMambaJSON, MiBPerSec: 12.5, Runs: tc.runs}
+		if got := jsonTarget(row, binary); got.Met != tc.met {
+			t.Errorf("%s: met %v, want %v (%+v)", tc.name, got.Met, tc.met, got)
+		}
+	}
+	if got := jsonTarget(CompareRow{Runs: []SystemResult{good}, MiBPerSec: 12.5}, binary).Got; !strings.Contains(got, "x0.50 of binary") {
+		t.Errorf("Got %q does not give the ratio to the binary path", got)
+	}
+}

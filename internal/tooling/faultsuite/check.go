@@ -21,7 +21,8 @@ type Result struct {
 	// Lost acknowledged records are missing from the log. Duplicated
 	// records were read more than once (the extra copies are counted).
 	// Misplaced acknowledged records are in the log, but not at the
-	// partition and offset they were acknowledged with. Corrupt records
+	// partition and offset they were acknowledged with, or were
+	// acknowledged durably without an offset. Corrupt records
 	// carry a known id with other bytes than were sent; Phantom records
 	// decode to no record any producer sent.
 	Lost, Duplicated, Misplaced, Corrupt, Phantom int
@@ -137,12 +138,15 @@ func CheckWith(ctx context.Context, c *client.Client, topic string, l *Ledger, o
 		a := l.acked[id]
 		pos := seen[id]
 		switch {
+		case !a.Buffered && a.Offset < 0:
+			res.Misplaced++
+			res.problem("%v was acknowledged durably with offset %d", id, a.Offset)
 		case len(pos) == 0 && opts.Trimmed && a.Offset >= 0 && a.Offset < r.start[a.Partition]:
 			res.Expired++
 		case len(pos) == 0:
 			res.Lost++
 			res.problem("%v acknowledged at %d/%d is not in the log", id, a.Partition, a.Offset)
-		case a.Offset >= 0 && !slices.Contains(pos, position{a.Partition, a.Offset}):
+		case !a.Buffered && !slices.Contains(pos, position{a.Partition, a.Offset}):
 			res.Misplaced++
 			res.problem("%v acknowledged at %d/%d is at %v", id, a.Partition, a.Offset, pos)
 		}

@@ -36,8 +36,13 @@ func (id RecordID) String() string { return fmt.Sprintf("p%d#%d", id.Producer, i
 // Ack is what a producer was told about one record.
 type Ack struct {
 	Partition int32
-	// Offset is -1 when the acknowledgement carried no offset (ack=buffered).
+	// Offset is where the record was acknowledged. A durable
+	// acknowledgement always carries one (>= 0); the checker counts one
+	// without as misplaced.
 	Offset int64
+	// Buffered marks an ack=buffered acknowledgement, which promises no
+	// offset: Offset is -1 and only the record's presence is checked.
+	Buffered bool
 }
 
 // payloadPrefix is the fixed-width head of every payload; random bytes

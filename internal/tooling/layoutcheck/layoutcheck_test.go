@@ -1,6 +1,7 @@
 // Package layoutcheck holds tests that keep the tree's shape: production Go
-// files and functions stay small enough to read, and the bucket layout and
-// the benchmark's dependencies stay where they belong.
+// files and functions stay small enough to read, the bucket layout and
+// the benchmark's dependencies stay where they belong, and every Go block
+// of the docs compiles.
 package layoutcheck
 
 import (
