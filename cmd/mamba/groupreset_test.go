@@ -90,6 +90,21 @@ func TestGroupResetCommand(t *testing.T) {
 		t.Fatalf("reset to a time before every record: %d %q %q", code, out, errOut)
 	}
 
+	// Two members joined one after the other: describe shows the first
+	// one's surplus as revoking until it releases it.
+	var first struct {
+		MemberID string `json:"member_id"`
+	}
+	for _, out := range []any{&first, nil} {
+		if code := doJSON(t, "POST", dev.URL+"/v1/groups/pair/members", map[string]any{"topics": []string{"orders"}}, out); code != http.StatusCreated {
+			t.Fatalf("join: %d", code)
+		}
+	}
+	out, errOut, code = runBinary(t, dev.URL, "group", "describe", "pair")
+	if code != 0 || strings.Count(out, first.MemberID+" (revoking)") != 1 || strings.Count(out, first.MemberID) != 2 {
+		t.Fatalf("describe with a partition revoking: %d %q %q", code, out, errOut)
+	}
+
 	for _, c := range []struct {
 		args []string
 		want string
