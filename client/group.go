@@ -154,7 +154,8 @@ func WithOnRevoked(fn func([]TopicPartition)) GroupOpt {
 // but did not return), and the next Fetch or Records call (the caller is
 // done with what it was given) commits its position, with auto-commit,
 // and releases it. Only then does the other member get it, from the
-// committed offset; if the member neither releases it nor heartbeats, the
+// committed offset, at its next heartbeat (every 250 ms at most while it
+// waits for partitions); if the member neither releases it nor heartbeats, the
 // group moves it after the session timeout. So the records handed twice
 // across a move are those returned but not committed when the member
 // released the partition: none when the caller commits before each Fetch
@@ -207,6 +208,9 @@ type GroupConsumer struct {
 	joinErr      error
 	// reset is the group's offset reset policy, as the last join answered.
 	reset string
+	// waiting is set while the last join or heartbeat said the member
+	// waits for partitions other members are releasing.
+	waiting bool
 	// lastCommit is when auto-commit last ran.
 	lastCommit time.Time
 }

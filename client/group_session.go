@@ -16,6 +16,8 @@ import (
 type joinAnswer struct {
 	MemberID    string          `json:"member_id"`
 	Assignments []apiAssignment `json:"assignments"`
+	// Waiting: the member waits for partitions others still release.
+	Waiting bool `json:"waiting"`
 	// OffsetReset is the group's policy; absent from nodes that predate
 	// it, which always continued from the log start.
 	OffsetReset string `json:"offset_reset"`
@@ -47,9 +49,10 @@ type releaseRef struct {
 	Lease     int64  `json:"lease"`
 }
 
-func (gc *GroupConsumer) heartbeatRequest(ctx context.Context, member string, release []releaseRef) ([]Assignment, error) {
+func (gc *GroupConsumer) heartbeatRequest(ctx context.Context, member string, release []releaseRef) ([]Assignment, bool, error) {
 	var out struct {
 		Assignments []apiAssignment `json:"assignments"`
+		Waiting     bool            `json:"waiting"`
 	}
 	var in any
 	if len(release) > 0 {
@@ -58,9 +61,9 @@ func (gc *GroupConsumer) heartbeatRequest(ctx context.Context, member string, re
 		}{release}
 	}
 	if _, err := gc.c.sendJSON(ctx, http.MethodPost, apiPath("v1", "groups", gc.group, "members", member, "heartbeat"), false, in, &out); err != nil {
-		return nil, fmt.Errorf("heartbeat group %s member %s: %w", gc.group, member, err)
+		return nil, false, fmt.Errorf("heartbeat group %s member %s: %w", gc.group, member, err)
 	}
-	return assignmentsOf(out.Assignments), nil
+	return assignmentsOf(out.Assignments), out.Waiting, nil
 }
 
 func (gc *GroupConsumer) leaveRequest(ctx context.Context, member string) error {
@@ -92,7 +95,7 @@ func (gc *GroupConsumer) join(ctx context.Context) error {
 		_ = gc.leaveRequest(lctx, member)
 		return ErrClosed
 	}
-	gc.member, gc.joinErr, gc.lastHB, gc.reset = member, nil, time.Now(), ans.OffsetReset
+	gc.member, gc.joinErr, gc.lastHB, gc.reset, gc.waiting = member, nil, time.Now(), ans.OffsetReset, ans.Waiting
 	gc.c.log.Info("mamba: joined group", "group", gc.group, "member", member, "partitions", len(as))
 	gc.applyLocked(member, as)
 	gc.mu.Unlock()
@@ -121,10 +124,13 @@ func (gc *GroupConsumer) heartbeatReleasing(ctx context.Context, release bool) e
 	if member == "" {
 		return gc.join(ctx)
 	}
-	as, err := gc.heartbeatRequest(ctx, member, refs)
+	as, waiting, err := gc.heartbeatRequest(ctx, member, refs)
 	gc.mu.Lock()
 	if err == nil {
 		gc.lastHB = time.Now()
+		if member == gc.member {
+			gc.waiting = waiting
+		}
 		if member == gc.member {
 			for _, r := range refs {
 				tp := TopicPartition{r.Topic, r.Partition}
@@ -267,11 +273,28 @@ func (gc *GroupConsumer) dropLocked(gp *groupPartition) {
 	}
 }
 
+// waitingHeartbeat bounds the heartbeat interval while the member waits
+// for partitions other members are releasing, so that it gets them soon
+// after they are released.
+const waitingHeartbeat = 250 * time.Millisecond
+
+// nextHeartbeat is the heartbeat interval, shorter while the member waits
+// for partitions.
+func (gc *GroupConsumer) nextHeartbeat() time.Duration {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	if gc.waiting {
+		return min(gc.cfg.heartbeat, waitingHeartbeat)
+	}
+	return gc.cfg.heartbeat
+}
+
 // sessionLoop heartbeats every heartbeat interval (sooner, with backoff,
-// after a failure) and rejoins when the member is gone, until Close.
+// after a failure, and while the member waits for partitions) and
+// rejoins when the member is gone, until Close.
 func (gc *GroupConsumer) sessionLoop() {
 	defer gc.wg.Done()
-	timer := time.NewTimer(gc.cfg.heartbeat)
+	timer := time.NewTimer(gc.nextHeartbeat())
 	defer timer.Stop()
 	attempt := 0
 	for {
@@ -283,7 +306,7 @@ func (gc *GroupConsumer) sessionLoop() {
 		gc.memberMu.Lock()
 		err := gc.heartbeat(gc.ctx)
 		gc.memberMu.Unlock()
-		wait := gc.cfg.heartbeat
+		wait := gc.nextHeartbeat()
 		if err != nil {
 			if gc.ctx.Err() != nil {
 				return

@@ -180,8 +180,11 @@ func TestGroupConsumerCooperativeHandOver(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// b heartbeats every 10 s, but sooner while it waits for partitions.
 	var cbB callbacks
-	b := newGroupConsumer(t, c, "g", []string{topic}, append(cbB.opts(), client.WithMaxWait(100*time.Millisecond))...)
+	b := newGroupConsumer(t, c, "g", []string{topic}, append(cbB.opts(), client.WithSessionTimeout(30*time.Second),
+		client.WithMaxWait(100*time.Millisecond))...)
+	joined := time.Now()
 	if recs, err := b.Fetch(ctx); err != nil || len(recs) != 0 {
 		t.Fatalf("b's first fetch: %v, %v", recs, err)
 	}
@@ -200,6 +203,9 @@ func TestGroupConsumerCooperativeHandOver(t *testing.T) {
 				t.Fatalf("fetch with nothing left: %v, %v", recs, err)
 			}
 		}
+	}
+	if took := time.Since(joined); took > 5*time.Second {
+		t.Fatalf("b got its partitions %v after joining; a waiting member should not wait for its 10 s heartbeat", took)
 	}
 	aParts, bParts := a.Assigned(), b.Assigned()
 	if len(aParts) != 2 {

@@ -212,7 +212,7 @@ type Service interface {
 	DeleteGroup(ctx context.Context, group string) error
 	// Heartbeat keeps the member alive, frees the partitions it releases,
 	// and returns its partitions.
-	Heartbeat(ctx context.Context, group, member string, release []metadata.TopicPartitionLease) ([]metadata.Assignment, error)
+	Heartbeat(ctx context.Context, group, member string, release []metadata.TopicPartitionLease) (metadata.Synced, error)
 	LeaveGroup(ctx context.Context, group, member string) error
 	CommitOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) error
 	// ResetGroupOffsets plans, and unless req.DryRun applies, a reset of

@@ -163,6 +163,9 @@ type GroupJoin struct {
 // Joined is the answer to a join.
 type Joined struct {
 	Assignments []Assignment
+	// Waiting is set while the member is below its share because
+	// partitions it is to get are still being released (Synced.Waiting).
+	Waiting bool
 	// OffsetReset is the group's policy after the join.
 	OffsetReset string
 }
@@ -196,23 +199,34 @@ func (s *Store) Join(ctx context.Context, j GroupJoin) (Joined, error) {
 	if err != nil {
 		return Joined{}, err
 	}
-	if len(raw)%4 != 1 {
+	if len(raw)%4 != 2 {
 		return Joined{}, fmt.Errorf("join group %s: malformed answer of %d elements", j.Group, len(raw))
 	}
-	as, err := parseAssignments(raw[:len(raw)-1])
+	as, err := parseAssignments(raw[:len(raw)-2])
 	if err != nil {
 		return Joined{}, err
 	}
 	if err := s.rdb.SAdd(ctx, s.groupsKey(), j.Group).Err(); err != nil {
 		return Joined{}, unavailable("join group "+j.Group, err)
 	}
-	return Joined{Assignments: as, OffsetReset: raw[len(raw)-1]}, nil
+	return Joined{Assignments: as, Waiting: raw[len(raw)-2] == "1", OffsetReset: raw[len(raw)-1]}, nil
 }
 
 // Heartbeat extends the member's session and returns its assignments
 // after the rebalance. A member that is gone gets ErrMemberNotFound.
 func (s *Store) Heartbeat(ctx context.Context, group, member string, now time.Time) ([]Assignment, error) {
-	return s.Sync(ctx, GroupSync{Group: group, Member: member, Now: now})
+	r, err := s.Sync(ctx, GroupSync{Group: group, Member: member, Now: now})
+	return r.Assignments, err
+}
+
+// Synced is the answer to a heartbeat.
+type Synced struct {
+	Assignments []Assignment
+	// Waiting is set while the member is below its share of a topic
+	// because partitions it is to get are still revoking from other
+	// members: it gets them, at a later heartbeat, once released. A
+	// waiting member should heartbeat sooner than usual.
+	Waiting bool
 }
 
 // GroupSync is one heartbeat of a member, with the partitions it
@@ -240,30 +254,30 @@ const MaxRelease = 10000
 // (each goes to a member below its share in the same call), and returns
 // the member's assignments after the rebalance. A member that is gone
 // gets ErrMemberNotFound.
-func (s *Store) Sync(ctx context.Context, hb GroupSync) ([]Assignment, error) {
+func (s *Store) Sync(ctx context.Context, hb GroupSync) (Synced, error) {
 	if len(hb.Release) > MaxRelease {
-		return nil, fmt.Errorf("heartbeat group %s: %d partitions released, at most %d", hb.Group, len(hb.Release), MaxRelease)
+		return Synced{}, fmt.Errorf("heartbeat group %s: %d partitions released, at most %d", hb.Group, len(hb.Release), MaxRelease)
 	}
 	args := []any{hb.Now.UnixMilli(), "heartbeat", hb.Member, len(hb.Release)}
 	for _, r := range hb.Release {
 		args = append(args, r.Topic+"/"+strconv.Itoa(int(r.Partition)), r.Lease)
 	}
-	return s.groupSync(ctx, hb.Group, args)
+	raw, err := s.runGroupSync(ctx, hb.Group, args)
+	if err != nil {
+		return Synced{}, err
+	}
+	if len(raw)%4 != 1 {
+		return Synced{}, fmt.Errorf("heartbeat group %s: malformed answer of %d elements", hb.Group, len(raw))
+	}
+	as, err := parseAssignments(raw[:len(raw)-1])
+	return Synced{Assignments: as, Waiting: raw[len(raw)-1] == "1"}, err
 }
 
 // LeaveGroup removes the member and hands its partitions to the others at
 // once.
 func (s *Store) LeaveGroup(ctx context.Context, group, member string, now time.Time) error {
-	_, err := s.groupSync(ctx, group, []any{now.UnixMilli(), "leave", member})
+	_, err := s.runGroupSync(ctx, group, []any{now.UnixMilli(), "leave", member})
 	return err
-}
-
-func (s *Store) groupSync(ctx context.Context, group string, args []any) ([]Assignment, error) {
-	raw, err := s.runGroupSync(ctx, group, args)
-	if err != nil {
-		return nil, err
-	}
-	return parseAssignments(raw)
 }
 
 func (s *Store) runGroupSync(ctx context.Context, group string, args []any) ([]string, error) {

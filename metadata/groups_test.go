@@ -51,9 +51,11 @@ func settle(t *testing.T, s *metadata.Store, group string, members []string, now
 			}
 			if len(rel) > 0 {
 				pending = true
-				if as, err = s.Sync(t.Context(), metadata.GroupSync{Group: group, Member: m, Release: rel, Now: now}); err != nil {
+				synced, err := s.Sync(t.Context(), metadata.GroupSync{Group: group, Member: m, Release: rel, Now: now})
+				if err != nil {
 					t.Fatal(err)
 				}
+				as = synced.Assignments
 			}
 			out[i] = as
 		}
@@ -95,6 +97,12 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 	if len(members) != 3 || len(members[0].Assignments) != 12 || revokingCount != 8 || len(members[1].Assignments)+len(members[2].Assignments) != 0 {
 		t.Fatalf("before m1 released: %+v", members)
 	}
+	// m2 and m3 are told they wait for their share.
+	for _, m := range []string{"m2", "m3"} {
+		if r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: m, Now: now}); err != nil || !r.Waiting {
+			t.Fatalf("%s before m1 released: %+v, %v; want waiting", m, r, err)
+		}
+	}
 	// Members learn the rebalance that later joins caused at their next
 	// heartbeat: m1 releases what it must, then the others get it.
 	now = now.Add(time.Second)
@@ -104,6 +112,9 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 			t.Fatalf("%s holds %d partitions, want 4: %+v", m, len(as), as)
 		}
 		assigned[i] = as
+	}
+	if r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: "m3", Now: now}); err != nil || r.Waiting {
+		t.Fatalf("m3 after the release: %+v, %v; want not waiting", r, err)
 	}
 	if got := countByMember(t, s, "g", now); fmt.Sprint(got) != "map[m1:4 m2:4 m3:4]" {
 		t.Fatalf("assignment = %v", got)

@@ -39,7 +39,8 @@ func (op groupOp) runAt(t *testing.T, s *metadata.Store, base time.Time) ([]meta
 		if op.release == nil {
 			return s.Heartbeat(ctx, "g", op.member, now)
 		}
-		return s.Sync(ctx, metadata.GroupSync{Group: "g", Member: op.member, Release: op.release, Now: now})
+		r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: op.member, Release: op.release, Now: now})
+		return r.Assignments, err
 	case "leave":
 		return nil, s.LeaveGroup(ctx, "g", op.member, now)
 	case "commit":

@@ -32,11 +32,13 @@ type apiAssignment struct {
 type apiJoinResponse struct {
 	MemberID    string          `json:"member_id"`
 	Assignments []apiAssignment `json:"assignments"`
+	Waiting     bool            `json:"waiting"`
 	OffsetReset string          `json:"offset_reset"`
 }
 
 type apiAssignments struct {
 	Assignments []apiAssignment `json:"assignments"`
+	Waiting     bool            `json:"waiting"`
 }
 
 type apiRelease struct {
@@ -113,7 +115,7 @@ func (h *handler) joinGroup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/v1/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(j.Member))
-	h.writeJSON(w, http.StatusCreated, apiJoinResponse{MemberID: j.Member, Assignments: assignmentsToAPI(j.Assignments), OffsetReset: j.OffsetReset})
+	h.writeJSON(w, http.StatusCreated, apiJoinResponse{MemberID: j.Member, Assignments: assignmentsToAPI(j.Assignments), Waiting: j.Waiting, OffsetReset: j.OffsetReset})
 	return nil
 }
 
@@ -142,11 +144,11 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	for _, rl := range req.Release {
 		release = append(release, metadata.TopicPartitionLease{Topic: rl.Topic, Partition: rl.Partition, Lease: rl.Lease})
 	}
-	as, err := h.svc.Heartbeat(r.Context(), group, r.PathValue("member"), release)
+	synced, err := h.svc.Heartbeat(r.Context(), group, r.PathValue("member"), release)
 	if err != nil {
 		return err
 	}
-	h.writeJSON(w, http.StatusOK, apiAssignments{Assignments: assignmentsToAPI(as)})
+	h.writeJSON(w, http.StatusOK, apiAssignments{Assignments: assignmentsToAPI(synced.Assignments), Waiting: synced.Waiting})
 	return nil
 }
 

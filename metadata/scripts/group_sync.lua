@@ -26,7 +26,9 @@
 -- Returns, for join and heartbeat, the member's assignments after the
 -- rebalance as a flat array of quadruples: topic/partition, lease,
 -- committed offset ('-1' when none), revoking ('1' when the member must
--- release the partition, else '0'); a join's followed by one more
+-- release the partition, else '0'); then waiting ('1' when the member is
+-- below its share of a topic because partitions it is to get are still
+-- revoking from others, else '0'); a join's followed by one more
 -- element, the group's offset reset policy; for leave an empty array.
 -- Error reply MEMBER_NOT_FOUND for a heartbeat or leave of a member that
 -- is not in the group (it left, expired, or never joined); expired
@@ -160,7 +162,9 @@ local function newLease()
   return string.format('%d', redis.call('INCR', KEYS[5]))
 end
 
--- Rebalance each topic over its subscribers.
+-- Rebalance each topic over its subscribers. waiting: the member is
+-- below its share of some topic, until revoking partitions are released.
+local waiting = false
 raw = redis.call('HGETALL', KEYS[6])
 for i = 1, #raw, 2 do
   local topic, n = raw[i], tonumber(raw[i+1])
@@ -239,6 +243,9 @@ for i = 1, #raw, 2 do
         kept[best] = kept[best] + 1
       end
     end
+    if quota[member] and kept[member] < quota[member] then
+      waiting = true
+    end
   end
 end
 
@@ -257,6 +264,7 @@ for i = 1, #raw, 2 do
     table.insert(out, (owners[raw[i]] and owners[raw[i]].deadline) and '1' or '0')
   end
 end
+table.insert(out, waiting and '1' or '0')
 if policy then
   table.insert(out, policy)
 end
