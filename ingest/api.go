@@ -218,9 +218,14 @@ type Service interface {
 	DescribeGroup(ctx context.Context, group string) (GroupDescription, error)
 	Join(ctx context.Context, req JoinGroupRequest) (JoinedGroup, error)
 	DeleteGroup(ctx context.Context, group string) error
-	Heartbeat(ctx context.Context, group, member string) ([]metadata.Assignment, error)
+	// Heartbeat keeps the member alive, frees the partitions it releases,
+	// and returns its partitions.
+	Heartbeat(ctx context.Context, group, member string, release []metadata.TopicPartitionLease) (metadata.Synced, error)
 	LeaveGroup(ctx context.Context, group, member string) error
 	CommitOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) error
+	// ResetGroupOffsets plans, and unless req.DryRun applies, a reset of
+	// the group's committed offsets in one topic.
+	ResetGroupOffsets(ctx context.Context, req ResetOffsetsRequest) (ResetPlan, error)
 	// Ready reports whether Redis and the bucket are reachable.
 	Ready(ctx context.Context) error
 }
