@@ -75,6 +75,9 @@ func (n *Node) ResetGroupOffsets(ctx context.Context, req ResetOffsetsRequest) (
 	if req.Topic == "" {
 		return ResetPlan{}, invalidf("topic: missing")
 	}
+	if !ValidTopicName(req.Topic) {
+		return ResetPlan{}, invalidf("topic %q: %s", shorten(req.Topic), topicNameRule)
+	}
 	switch req.To {
 	case ResetToEarliest, ResetToLatest:
 		if req.Offsets != nil || !req.Timestamp.IsZero() {

@@ -104,6 +104,8 @@ func TestResetOffsetsThroughNode(t *testing.T) {
 
 	for _, c := range []struct{ body, field string }{
 		{`{"to":"earliest"}`, "topic"},
+		{`{"topic":"a}{b","to":"earliest"}`, "topic"},
+		{`{"topic":"..","to":"earliest"}`, "topic"},
 		{`{"topic":"orders"}`, "to"},
 		{`{"topic":"orders","to":"newest"}`, "to"},
 		{`{"topic":"orders","to":"timestamp"}`, "timestamp_ms"},
