@@ -54,7 +54,10 @@ func (gc *GroupConsumer) autoCommit(ctx context.Context) {
 // no longer current (the partition changed hands), nothing is stored at
 // first; Commit then asks the group for the member's partitions, drops
 // those it lost (OnRevoked follows), commits the others, and returns an
-// error wrapping ErrLeaseLost that names the partitions dropped.
+// error wrapping ErrLeaseLost that names the partitions whose offsets
+// were not committed: those of the lost partitions that had records
+// returned since their last commit. OnRevoked names every partition lost,
+// with or without such records, so it may name more.
 func (gc *GroupConsumer) Commit(ctx context.Context) error {
 	offsets := gc.pendingCommits()
 	if len(offsets) == 0 {
@@ -95,7 +98,7 @@ func (gc *GroupConsumer) Commit(ctx context.Context) error {
 	if len(lost) == 0 {
 		return err
 	}
-	return fmt.Errorf("commit offsets of group %s: %w: %s changed hands and were dropped", gc.group, ErrLeaseLost, strings.Join(lost, ", "))
+	return fmt.Errorf("commit offsets of group %s: %w: offsets of %s not committed (the partitions changed hands)", gc.group, ErrLeaseLost, strings.Join(lost, ", "))
 }
 
 // heldLocked returns the partition the member holds, read or waiting to
