@@ -141,7 +141,7 @@ func newGroupCmd() *cobra.Command {
 			}
 			v := map[string]any{"group": d.Group, "offset_reset": d.OffsetReset, "members": members, "offsets": offsets}
 			return o.print(cmd.OutOrStdout(), v, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "group %s: %d members, total lag %d, offset reset %s\n\n", d.Group, len(d.Members), lag, d.OffsetReset)
+				fmt.Fprintf(tw, "group %s: %s, total lag %d, offset reset %s\n\n", d.Group, plural(len(d.Members), "member"), lag, d.OffsetReset)
 				fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tLOG START\tHIGH WATERMARK\tLAG\tMEMBER")
 				for _, off := range offsets {
 					committed := fmt.Sprint(off.CommittedOffset)
