@@ -67,6 +67,7 @@ type serveOptions struct {
 	pprofListen     string
 	memoryLimit     string
 	tiering         tieringOptions
+	tls             tlsOptions
 }
 
 // defaultServeOptions are the defaults of serve's flags.
@@ -177,6 +178,7 @@ func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
 	f.DurationVar(&o.maxCommitAge, "max-commit-age", o.maxCommitAge,
 		"the oldest a chunk may be when its commit reaches Redis; garbage collection deletes uncommitted chunks only past it (same on every node)")
 	addTieringFlags(f, &o.tiering)
+	addTLSFlags(f, &o.tls)
 }
 
 var nodeIDChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -217,6 +219,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	if err := setMemoryLimit(o, log); err != nil {
+		return err
+	}
+	if err := o.tls.check(); err != nil {
 		return err
 	}
 	if o.bucket == "" {
@@ -311,6 +316,10 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := o.tls.serverConfig(log)
+	if err != nil {
+		return err
+	}
 	cfg := ingest.Config{
 		NodeID:            o.nodeID,
 		FlushBytes:        int(o.flushBytes),
@@ -374,6 +383,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 		WriteTimeout: o.maxWait + o.writeTimeout + o.flushInterval + time.Minute,
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:    tlsCfg, // nil: plain HTTP
 	}
 	if onListen != nil {
 		onListen(ln.Addr().String())
@@ -407,11 +417,17 @@ func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, ckpt *recov
 		jobsDone.Go(func() { _ = j.Run(runCtx) }) // logs its failures; ends with runCtx
 	}
 	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig.GetCertificate
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			errs <- err
 		}
 	}()
-	log.Info("serving", "addr", ln.Addr().String())
+	log.Info("serving", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "client_certificates", srv.TLSConfig != nil && srv.TLSConfig.ClientCAs != nil)
 	var runErr error
 	select {
 	case <-sigCtx.Done():
