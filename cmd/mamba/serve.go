@@ -218,10 +218,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := setMemoryLimit(o, log); err != nil {
+	if err := o.tls.check(); err != nil {
 		return err
 	}
-	if err := o.tls.check(); err != nil {
+	if err := setMemoryLimit(o, log); err != nil {
 		return err
 	}
 	if o.bucket == "" {
