@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/mambamq/mamba/internal/certfile"
 )
@@ -107,6 +108,11 @@ func tlsRefused(err error) bool {
 		return true
 	}
 	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
+		return true
+	}
+	// net/http replaces the RecordHeaderError of an HTTP answer to a TLS
+	// hello by an error of its own, with nothing to match but its text.
+	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 		return true
 	}
 	op, ok := errors.AsType[*net.OpError](err)

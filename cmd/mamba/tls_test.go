@@ -24,7 +24,8 @@ import (
 
 // startTLSNode runs a node in-process (embedded Redis, in-memory bucket)
 // with the TLS settings o on a free loopback port, stopping it when the
-// test ends, and returns its https:// URL.
+// test ends, and returns its URL with the https scheme (even when o
+// leaves TLS off).
 func startTLSNode(t *testing.T, o tlsOptions) string {
 	t.Helper()
 	mr, err := embedredis.Start("127.0.0.1:0")
@@ -146,6 +147,8 @@ func TestServeTLS(t *testing.T) {
 	}
 	if topics, err := plain.ListTopics(ctx); err == nil {
 		t.Fatalf("ListTopics over plain HTTP to the TLS port = %v, want an error", topics)
+	} else if ae, ok := errors.AsType[*client.APIError](err); !ok || ae.Status != http.StatusBadRequest || ae.Code != "" {
+		t.Fatalf("ListTopics over plain HTTP to the TLS port: %v, want an *APIError 400 with no code", err)
 	}
 	resp, err := http.Get(plainURL + "/v1/topics")
 	if err != nil {
@@ -165,6 +168,27 @@ func TestServeTLS(t *testing.T) {
 	if conn, err := tls.Dial("tcp", hostOf(t, nodeURL), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}); err == nil {
 		conn.Close()
 		t.Error("a TLS 1.1 handshake succeeded, want TLS 1.2 at least")
+	}
+}
+
+// TestHTTPSToPlainNode: https:// to a node without TLS fails at once,
+// not retried.
+func TestHTTPSToPlainNode(t *testing.T) {
+	nodeURL := startTLSNode(t, tlsOptions{}) // plain HTTP, despite the scheme returned
+	c, err := client.New(nodeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ListTopics(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") || client.IsRetryable(err) {
+		t.Fatalf("ListTopics over https:// to a plain node: %v (retryable %v), want an HTTP answer to HTTPS, not retryable", err, client.IsRetryable(err))
+	}
+	plain, err := client.New(strings.Replace(nodeURL, "https://", "http://", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.ListTopics(t.Context()); err != nil {
+		t.Fatalf("ListTopics over http:// to the plain node: %v", err)
 	}
 }
 
