@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -160,11 +161,16 @@ func TestServeTLS(t *testing.T) {
 		t.Errorf("plain GET /v1/topics on the TLS port: %d %q, want 400 and no topic", resp.StatusCode, body)
 	}
 
-	// TLS 1.1 is refused.
-	pool, err := certfile.CAPool(fx.caFile, nil)
+	// HTTP/2 is offered; TLS 1.1 is refused.
+	pool := mustPool(t, fx.caFile)
+	conn, err := tls.Dial("tcp", hostOf(t, nodeURL), &tls.Config{RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Errorf("negotiated %q, want h2", p)
+	}
+	conn.Close()
 	if conn, err := tls.Dial("tcp", hostOf(t, nodeURL), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}); err == nil {
 		conn.Close()
 		t.Error("a TLS 1.1 handshake succeeded, want TLS 1.2 at least")
@@ -207,10 +213,7 @@ func TestServeTLSReloadsCertificate(t *testing.T) {
 	fx := newTLSFixture(t)
 	nodeURL := startTLSNode(t, tlsOptions{cert: fx.server.CertFile, key: fx.server.KeyFile})
 	host := hostOf(t, nodeURL)
-	pool, err := certfile.CAPool(fx.caFile, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool := mustPool(t, fx.caFile)
 	if s, err := servedSerial(t, host, pool); err != nil || s != 1 {
 		t.Fatalf("first certificate: serial %d, %v; want 1", s, err)
 	}
@@ -249,27 +252,61 @@ func TestServeTLSClientCertificates(t *testing.T) {
 	otherCA := testcert.NewCA(t, "another CA")
 	stranger := otherCA.Client(t, "stranger", 11).Write(t, fx.dir, "stranger")
 
+	pool := mustPool(t, fx.caFile)
 	for _, tc := range []struct {
-		name string
-		opts []client.Opt
-		ok   bool
+		name  string
+		pair  *testcert.Pair
+		alert string // the node's refusal; "" if it lets the client in
 	}{
-		{"no client certificate", nil, false},
-		{"a certificate of another CA", []client.Opt{client.WithClientCertificate(stranger.CertFile, stranger.KeyFile)}, false},
-		{"a certificate of the client CA", []client.Opt{client.WithClientCertificate(good.CertFile, good.KeyFile)}, true},
+		{"no client certificate", nil, "tls: certificate required"},
+		{"a certificate of another CA", stranger, "tls: unknown certificate authority"},
+		{"a certificate of the client CA", good, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := client.New(nodeURL, append([]client.Opt{client.WithCAFile(fx.caFile)}, tc.opts...)...)
+			// The node's answer to the handshake. Under TLS 1.3 the client
+			// has finished its side before the node checks its certificate:
+			// the refusal is an alert read after the handshake.
+			cfg := &tls.Config{RootCAs: pool}
+			opts := []client.Opt{client.WithCAFile(fx.caFile)}
+			if tc.pair != nil {
+				kp, err := tls.LoadX509KeyPair(tc.pair.CertFile, tc.pair.KeyFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Sent whatever CAs the node names, as the SDK does.
+				cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &kp, nil }
+				opts = append(opts, client.WithClientCertificate(tc.pair.CertFile, tc.pair.KeyFile))
+			}
+			conn, err := tls.Dial("tcp", hostOf(t, nodeURL), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+			_, err = conn.Read(make([]byte, 1))
+			conn.Close()
+			if tc.alert == "" && !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read after the handshake: %v, want the node waiting for a request", err)
+			}
+			if tc.alert != "" && (err == nil || !strings.Contains(err.Error(), tc.alert)) {
+				t.Fatalf("read after the handshake: %v, want %q", err, tc.alert)
+			}
+
+			// The SDK sees the alert, not retried, or, when it was already
+			// sending its request, a connection reset: the request fails
+			// either way.
+			c, err := client.New(nodeURL, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.CloseIdleConnections()
-			_, err = c.CreateTopic(ctx, "mtls", 1)
-			if tc.ok && err != nil {
+			_, err = c.CreateTopic(ctx, "mtls-"+strings.ReplaceAll(tc.name, " ", "-"), 1)
+			switch {
+			case tc.alert == "" && err != nil:
 				t.Fatalf("CreateTopic: %v", err)
-			}
-			if !tc.ok && (err == nil || client.IsRetryable(err) || !strings.Contains(err.Error(), "tls:")) {
-				t.Fatalf("CreateTopic: %v (retryable %v), want a TLS error, not retryable", err, client.IsRetryable(err))
+			case tc.alert != "" && err == nil:
+				t.Fatal("CreateTopic succeeded without an accepted client certificate")
+			case tc.alert != "" && strings.Contains(err.Error(), tc.alert) && client.IsRetryable(err):
+				t.Fatalf("CreateTopic: %v is retryable", err)
 			}
 		})
 	}
@@ -311,7 +348,7 @@ func TestCLIOverTLS(t *testing.T) {
 		want string
 	}{
 		{[]string{"topic", "list", "--url", nodeURL, "--ca-file", ""}, "certificate signed by unknown authority"},
-		{[]string{"topic", "list", "--url", nodeURL}, "tls: certificate required"},
+		{[]string{"topic", "list", "--url", nodeURL, "--ca-file", fx.caFile}, "tls: certificate required"},
 		{[]string{"topic", "list", "--url", nodeURL, "--cert-file", cl.CertFile}, "--cert-file and --key-file go together"},
 		{[]string{"topic", "list", "--url", nodeURL, "--ca-file", fx.dir + "/missing.pem"}, "missing.pem"},
 	} {
