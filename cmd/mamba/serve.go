@@ -416,9 +416,12 @@ func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, ckpt *recov
 	for _, j := range jobs {
 		jobsDone.Go(func() { _ = j.Run(runCtx) }) // logs its failures; ends with runCtx
 	}
+	// Serve sets srv.TLSConfig up for HTTP/2 (even without TLS): read it
+	// before.
+	useTLS, clientCerts := srv.TLSConfig != nil, srv.TLSConfig != nil && srv.TLSConfig.ClientCAs != nil
 	go func() {
 		var err error
-		if srv.TLSConfig != nil {
+		if useTLS {
 			err = srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig.GetCertificate
 		} else {
 			err = srv.Serve(ln)
@@ -427,7 +430,7 @@ func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, ckpt *recov
 			errs <- err
 		}
 	}()
-	log.Info("serving", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "client_certificates", srv.TLSConfig != nil && srv.TLSConfig.ClientCAs != nil)
+	log.Info("serving", "addr", ln.Addr().String(), "tls", useTLS, "client_certificates", clientCerts)
 	var runErr error
 	select {
 	case <-sigCtx.Done():
