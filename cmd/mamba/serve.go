@@ -118,6 +118,10 @@ Redis, each with its own --node-id. On SIGTERM or SIGINT a node stops taking
 records, flushes and answers everything it accepted, writes a last metadata
 checkpoint if it holds the checkpoint lease, then exits.
 
+With --tls-cert and --tls-key the API is HTTPS only (TLS 1.2 or later), the
+certificate reloaded when its files change; --tls-client-ca also requires
+client certificates. The node has no authentication: see docs/security.md.
+
 Every --checkpoint-interval one node (whichever holds a lease in Redis)
 writes a checkpoint of the metadata to checkpoints/ in the bucket, from
 which mamba restore rebuilds Redis.

@@ -281,7 +281,11 @@ func TestServeTLSClientCertificates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+			wait := 5 * time.Second // for the alert
+			if tc.alert == "" {
+				wait = 300 * time.Millisecond // for nothing: the node waits for a request
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(wait))
 			_, err = conn.Read(make([]byte, 1))
 			conn.Close()
 			if tc.alert == "" && !errors.Is(err, os.ErrDeadlineExceeded) {
