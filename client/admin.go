@@ -224,6 +224,11 @@ type Assignment struct {
 	// CommittedOffset is the next offset the group reads, or -1 when the
 	// group has committed none for the partition.
 	CommittedOffset int64
+	// Revoking is set while the group moves the partition to another
+	// member: the holder still owns it under Lease, and hands it over
+	// once it has committed what it processed and released it (or its
+	// session or the release deadline ran out).
+	Revoking bool
 }
 
 // GroupOffset is a group's position in one partition.
@@ -249,10 +254,11 @@ type apiAssignment struct {
 	Partition       int32  `json:"partition"`
 	Lease           int64  `json:"lease"`
 	CommittedOffset int64  `json:"committed_offset"`
+	Revoking        bool   `json:"revoking"`
 }
 
 func (a apiAssignment) assignment() Assignment {
-	return Assignment{TopicPartition: TopicPartition{a.Topic, a.Partition}, Lease: a.Lease, CommittedOffset: a.CommittedOffset}
+	return Assignment{TopicPartition: TopicPartition{a.Topic, a.Partition}, Lease: a.Lease, CommittedOffset: a.CommittedOffset, Revoking: a.Revoking}
 }
 
 func assignmentsOf(in []apiAssignment) []Assignment {

@@ -112,12 +112,16 @@ func WithOnAssigned(fn func([]TopicPartition)) GroupOpt {
 	return groupOpt(func(c *groupConfig) { c.onAssigned = fn })
 }
 
-// WithOnRevoked calls fn with the partitions the member lost (the group
-// gave them to another member, the member's session expired, a commit
-// found their lease gone, or Close left the group). By then the member
-// no longer reads them and has dropped their uncommitted positions;
-// commits for them would fail with ErrLeaseLost. See GroupConsumer for
-// when callbacks run.
+// WithOnRevoked calls fn with the partitions the member lost or is
+// handing over (the group moves them to another member, the member's
+// session expired, a commit found their lease gone, or Close left the
+// group). By then the member no longer reads them and has dropped what it
+// fetched but did not return. A partition the group moves cooperatively
+// is still held, under its lease, until the next Fetch or Records call
+// commits it (with auto-commit; a Commit by the caller before then works
+// too) and releases it; otherwise its uncommitted position is gone and
+// commits for it fail with ErrLeaseLost. See GroupConsumer for when
+// callbacks run.
 func WithOnRevoked(fn func([]TopicPartition)) GroupOpt {
 	return groupOpt(func(c *groupConfig) { c.onRevoked = fn })
 }
@@ -140,11 +144,26 @@ func WithOnRevoked(fn func([]TopicPartition)) GroupOpt {
 // one answer buffered per partition; Fetch and Records return buffered
 // records, taking from partitions in turn so that none starves the
 // others. Commit stores, for each partition, the offset after the last
-// record returned, under the partition's lease. A partition can move to
-// another member between two heartbeats; until the old member learns of
-// it, both may read it, and the old member's commits fail with
-// ErrLeaseLost. So processing is at least once: records returned but not
-// committed are read again by the next owner.
+// record returned, under the partition's lease.
+//
+// # Rebalancing
+//
+// Partitions move cooperatively: when the group gives one of this
+// member's partitions to another member, the next heartbeat says it is
+// revoking; the member stops reading it at once (dropping what it fetched
+// but did not return), and the next Fetch or Records call (the caller is
+// done with what it was given) commits its position, with auto-commit,
+// and releases it. Only then does the other member get it, from the
+// committed offset, at its next heartbeat (every 250 ms at most while it
+// waits for partitions); if the member neither releases it nor heartbeats, the
+// group moves it after the session timeout. So the records handed twice
+// across a move are those returned but not committed when the member
+// released the partition: none when the caller commits before each Fetch
+// or uses auto-commit; what was returned since the last Commit otherwise.
+// Processing is at least once; a member that stalls past its session
+// loses its partitions with its lease (commits then fail with
+// ErrLeaseLost), and records it processed but did not commit are read
+// again by the next owner.
 //
 // # Concurrency
 //
@@ -176,13 +195,22 @@ type GroupConsumer struct {
 	member  string
 	parts   map[TopicPartition]*groupPartition
 	order   []*groupPartition
-	rr      int
-	events  []groupEvent
-	notify  chan struct{}
-	lastHB  time.Time
-	joinErr error
+	// releasing holds the partitions the group revoked, no longer read,
+	// until the next Fetch or Records call commits (with auto-commit) and
+	// releases them.
+	releasing map[TopicPartition]*groupPartition
+	// releaseAfter delays the next release after one failed.
+	releaseAfter time.Time
+	rr           int
+	events       []groupEvent
+	notify       chan struct{}
+	lastHB       time.Time
+	joinErr      error
 	// reset is the group's offset reset policy, as the last join answered.
 	reset string
+	// waiting is set while the last join or heartbeat said the member
+	// waits for partitions other members are releasing.
+	waiting bool
 	// lastCommit is when auto-commit last ran.
 	lastCommit time.Time
 }
@@ -243,7 +271,7 @@ func (c *Client) NewGroupConsumer(group string, topics []string, opts ...GroupOp
 	topics = slices.Compact(topics)
 	gc := &GroupConsumer{
 		c: c, group: group, topics: topics, cfg: cfg,
-		parts: make(map[TopicPartition]*groupPartition),
+		parts: make(map[TopicPartition]*groupPartition), releasing: make(map[TopicPartition]*groupPartition),
 	}
 	gc.ctx, gc.cancel = context.WithCancel(context.Background())
 	return gc, nil
@@ -298,11 +326,21 @@ func (gc *GroupConsumer) runCallbacks() {
 	}
 }
 
+// CloseTimeout bounds the final commit and the leave of
+// GroupConsumer.Close.
+const CloseTimeout = 5 * time.Second
+
 // Close stops the consumer: it commits (with auto-commit on), stops the
 // heartbeat and the fetches, leaves the group so that its partitions go
 // to the other members at once, and calls OnRevoked for the partitions
 // it held. Fetch and Records return ErrClosed afterwards. Close returns
 // the errors of the commit and the leave; a second call returns nil.
+//
+// The commit and the leave run under their own context, ctx's values
+// without its deadline or cancellation, bounded by CloseTimeout: Close
+// works with the context whose end stopped Records, so that
+// defer g.Close(ctx) leaves the group promptly however the consumer
+// stopped.
 func (gc *GroupConsumer) Close(ctx context.Context) error {
 	gc.mu.Lock()
 	if gc.closed {
@@ -312,6 +350,8 @@ func (gc *GroupConsumer) Close(ctx context.Context) error {
 	gc.closed = true
 	gc.notifyLocked()
 	gc.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CloseTimeout)
+	defer cancel()
 	var errs []error
 	if gc.cfg.autoCommit > 0 {
 		if err := gc.Commit(ctx); err != nil {

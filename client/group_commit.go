@@ -54,7 +54,10 @@ func (gc *GroupConsumer) autoCommit(ctx context.Context) {
 // no longer current (the partition changed hands), nothing is stored at
 // first; Commit then asks the group for the member's partitions, drops
 // those it lost (OnRevoked follows), commits the others, and returns an
-// error wrapping ErrLeaseLost that names the partitions dropped.
+// error wrapping ErrLeaseLost that names the partitions whose offsets
+// were not committed: those of the lost partitions that had records
+// returned since their last commit. OnRevoked names every partition lost,
+// with or without such records, so it may name more.
 func (gc *GroupConsumer) Commit(ctx context.Context) error {
 	offsets := gc.pendingCommits()
 	if len(offsets) == 0 {
@@ -78,7 +81,7 @@ func (gc *GroupConsumer) Commit(ctx context.Context) error {
 	var lost []string
 	gc.mu.Lock()
 	for _, o := range offsets {
-		gp := gc.parts[TopicPartition{o.Topic, o.Partition}]
+		gp := gc.heldLocked(TopicPartition{o.Topic, o.Partition})
 		if gp != nil && gp.lease == o.Lease {
 			keep = append(keep, o)
 		} else {
@@ -95,17 +98,34 @@ func (gc *GroupConsumer) Commit(ctx context.Context) error {
 	if len(lost) == 0 {
 		return err
 	}
-	return fmt.Errorf("commit offsets of group %s: %w: %s changed hands and were dropped", gc.group, ErrLeaseLost, strings.Join(lost, ", "))
+	return fmt.Errorf("commit offsets of group %s: %w: offsets of %s not committed (the partitions changed hands)", gc.group, ErrLeaseLost, strings.Join(lost, ", "))
 }
 
+// heldLocked returns the partition the member holds, read or waiting to
+// be released, or nil.
+func (gc *GroupConsumer) heldLocked(tp TopicPartition) *groupPartition {
+	if gp := gc.parts[tp]; gp != nil {
+		return gp
+	}
+	return gc.releasing[tp]
+}
+
+// pendingCommits returns the positions not committed yet, of the
+// partitions read and of those waiting to be released.
 func (gc *GroupConsumer) pendingCommits() []offsetCommit {
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
 	var out []offsetCommit
-	for _, gp := range gc.order {
+	add := func(gp *groupPartition) {
 		if gp.consumed >= 0 && gp.consumed != gp.committed {
 			out = append(out, offsetCommit{Topic: gp.tp.Topic, Partition: gp.tp.Partition, Offset: gp.consumed, Lease: gp.lease})
 		}
+	}
+	for _, gp := range gc.order {
+		add(gp)
+	}
+	for _, gp := range gc.releasing {
+		add(gp)
 	}
 	return out
 }
@@ -114,8 +134,46 @@ func (gc *GroupConsumer) markCommitted(offsets []offsetCommit) {
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
 	for _, o := range offsets {
-		if gp := gc.parts[TopicPartition{o.Topic, o.Partition}]; gp != nil && gp.lease == o.Lease {
+		if gp := gc.heldLocked(TopicPartition{o.Topic, o.Partition}); gp != nil && gp.lease == o.Lease {
 			gp.committed = o.Offset
 		}
+	}
+}
+
+// releaseRevoked hands back the partitions the group revoked: with
+// auto-commit it first commits what the caller was given (the caller has
+// asked for more, so it processed it), then releases them in a
+// heartbeat, so that their next owner starts where this member stopped.
+// Without auto-commit it releases them as they are: what the caller
+// committed is where the next owner starts. A failed commit or release
+// is logged and tried again at a later call; the group's release
+// deadline bounds the wait for the next owner.
+func (gc *GroupConsumer) releaseRevoked(ctx context.Context) {
+	gc.mu.Lock()
+	n := len(gc.releasing)
+	wait := time.Now().Before(gc.releaseAfter)
+	gc.mu.Unlock()
+	if n == 0 || wait {
+		return
+	}
+	err := error(nil)
+	if gc.cfg.autoCommit > 0 {
+		err = gc.Commit(ctx)
+		if err == nil {
+			gc.mu.Lock()
+			gc.lastCommit = time.Now()
+			gc.mu.Unlock()
+		}
+	}
+	if err == nil || errors.Is(err, ErrLeaseLost) {
+		gc.memberMu.Lock()
+		err = gc.heartbeatReleasing(ctx, true)
+		gc.memberMu.Unlock()
+	}
+	if err != nil && ctx.Err() == nil {
+		gc.mu.Lock()
+		gc.releaseAfter = time.Now().Add(gc.c.retry.backoff(1))
+		gc.mu.Unlock()
+		gc.c.log.Warn("mamba: releasing revoked partitions failed", "group", gc.group, "partitions", n, "err", err)
 	}
 }

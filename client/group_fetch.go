@@ -174,6 +174,7 @@ func (gc *GroupConsumer) poll(ctx context.Context, max int) ([]ConsumedRecord, e
 	var tick <-chan time.Time
 	for {
 		gc.runCallbacks()
+		gc.releaseRevoked(ctx)
 		gc.autoCommit(ctx)
 		gc.mu.Lock()
 		if gc.closed {

@@ -16,6 +16,8 @@ import (
 type joinAnswer struct {
 	MemberID    string          `json:"member_id"`
 	Assignments []apiAssignment `json:"assignments"`
+	// Waiting: the member waits for partitions others still release.
+	Waiting bool `json:"waiting"`
 	// OffsetReset is the group's policy; absent from nodes that predate
 	// it, which always continued from the log start.
 	OffsetReset string `json:"offset_reset"`
@@ -40,14 +42,28 @@ func (gc *GroupConsumer) joinRequest(ctx context.Context) (joinAnswer, error) {
 	return out, nil
 }
 
-func (gc *GroupConsumer) heartbeatRequest(ctx context.Context, member string) ([]Assignment, error) {
+// releaseRef names a partition the member releases, with its lease.
+type releaseRef struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Lease     int64  `json:"lease"`
+}
+
+func (gc *GroupConsumer) heartbeatRequest(ctx context.Context, member string, release []releaseRef) ([]Assignment, bool, error) {
 	var out struct {
 		Assignments []apiAssignment `json:"assignments"`
+		Waiting     bool            `json:"waiting"`
 	}
-	if _, err := gc.c.sendJSON(ctx, http.MethodPost, apiPath("v1", "groups", gc.group, "members", member, "heartbeat"), false, nil, &out); err != nil {
-		return nil, fmt.Errorf("heartbeat group %s member %s: %w", gc.group, member, err)
+	var in any
+	if len(release) > 0 {
+		in = struct {
+			Release []releaseRef `json:"release"`
+		}{release}
 	}
-	return assignmentsOf(out.Assignments), nil
+	if _, err := gc.c.sendJSON(ctx, http.MethodPost, apiPath("v1", "groups", gc.group, "members", member, "heartbeat"), false, in, &out); err != nil {
+		return nil, false, fmt.Errorf("heartbeat group %s member %s: %w", gc.group, member, err)
+	}
+	return assignmentsOf(out.Assignments), out.Waiting, nil
 }
 
 func (gc *GroupConsumer) leaveRequest(ctx context.Context, member string) error {
@@ -79,7 +95,7 @@ func (gc *GroupConsumer) join(ctx context.Context) error {
 		_ = gc.leaveRequest(lctx, member)
 		return ErrClosed
 	}
-	gc.member, gc.joinErr, gc.lastHB, gc.reset = member, nil, time.Now(), ans.OffsetReset
+	gc.member, gc.joinErr, gc.lastHB, gc.reset, gc.waiting = member, nil, time.Now(), ans.OffsetReset, ans.Waiting
 	gc.c.log.Info("mamba: joined group", "group", gc.group, "member", member, "partitions", len(as))
 	gc.applyLocked(member, as)
 	gc.mu.Unlock()
@@ -89,18 +105,45 @@ func (gc *GroupConsumer) join(ctx context.Context) error {
 // heartbeat sends one heartbeat, or joins when the consumer is not a
 // member, and applies the answer. memberMu must be held.
 func (gc *GroupConsumer) heartbeat(ctx context.Context) error {
+	return gc.heartbeatReleasing(ctx, false)
+}
+
+// heartbeatReleasing is heartbeat that, with release set, also hands back
+// the partitions the group revoked (those in gc.releasing). memberMu must
+// be held.
+func (gc *GroupConsumer) heartbeatReleasing(ctx context.Context, release bool) error {
 	gc.mu.Lock()
 	member := gc.member
+	var refs []releaseRef
+	if release {
+		for _, gp := range gc.releasing {
+			refs = append(refs, releaseRef{gp.tp.Topic, gp.tp.Partition, gp.lease})
+		}
+	}
 	gc.mu.Unlock()
 	if member == "" {
 		return gc.join(ctx)
 	}
-	as, err := gc.heartbeatRequest(ctx, member)
+	as, waiting, err := gc.heartbeatRequest(ctx, member, refs)
 	gc.mu.Lock()
 	if err == nil {
 		gc.lastHB = time.Now()
+		if member == gc.member {
+			gc.waiting = waiting
+		}
+		if member == gc.member {
+			for _, r := range refs {
+				tp := TopicPartition{r.Topic, r.Partition}
+				if gp := gc.releasing[tp]; gp != nil && gp.lease == r.Lease {
+					delete(gc.releasing, tp)
+				}
+			}
+		}
 		gc.applyLocked(member, as)
 		gc.mu.Unlock()
+		if len(refs) > 0 {
+			gc.c.log.Info("mamba: released partitions", "group", gc.group, "member", member, "partitions", len(refs))
+		}
 		return nil
 	}
 	gone := errors.Is(err, ErrMemberNotFound)
@@ -124,7 +167,10 @@ func (gc *GroupConsumer) heartbeat(ctx context.Context) error {
 
 // applyLocked makes the member's partitions those of as: it starts
 // fetching the new ones and drops the lost ones (a lease that changed
-// means the partition changed hands in between).
+// means the partition changed hands in between). A partition the group
+// revokes stops being read at once and waits in gc.releasing, with its
+// position, for the next Fetch or Records call to commit it (with
+// auto-commit) and release it.
 //
 // Once the consumer is closed it only drops partitions, so that Close's
 // final commit knows which leases are gone, and starts no fetch.
@@ -133,8 +179,29 @@ func (gc *GroupConsumer) applyLocked(member string, as []Assignment) {
 		return
 	}
 	keep := make(map[TopicPartition]bool, len(as))
+	stillReleasing := make(map[TopicPartition]bool)
 	var assigned, revoked []TopicPartition
 	for _, a := range as {
+		if a.Revoking {
+			gp := gc.parts[a.TopicPartition]
+			switch {
+			case gp != nil && gp.lease == a.Lease:
+				revoked = append(revoked, gp.tp)
+				gc.dropLocked(gp)
+				gc.releasing[gp.tp] = gp
+			case gc.releasing[a.TopicPartition] != nil && gc.releasing[a.TopicPartition].lease == a.Lease:
+			default:
+				// Not read under this lease (yet): nothing to commit.
+				gc.releasing[a.TopicPartition] = &groupPartition{tp: a.TopicPartition, lease: a.Lease, committed: a.CommittedOffset, consumed: -1}
+			}
+			stillReleasing[a.TopicPartition] = true
+			continue
+		}
+		if r := gc.releasing[a.TopicPartition]; r != nil && r.lease == a.Lease {
+			// The group gave the partition back before it was released:
+			// read it again from the committed offset.
+			delete(gc.releasing, a.TopicPartition)
+		}
 		gp := gc.parts[a.TopicPartition]
 		if gp != nil && gp.lease == a.Lease {
 			keep[a.TopicPartition] = true
@@ -157,6 +224,12 @@ func (gc *GroupConsumer) applyLocked(member string, as []Assignment) {
 			gc.dropLocked(gp)
 		}
 	}
+	for tp := range gc.releasing {
+		if !stillReleasing[tp] {
+			// Released, or taken from the member: nothing left to do.
+			delete(gc.releasing, tp)
+		}
+	}
 	if len(revoked) > 0 {
 		gc.events = append(gc.events, groupEvent{revoked: true, tps: revoked})
 	}
@@ -169,6 +242,7 @@ func (gc *GroupConsumer) applyLocked(member string, as []Assignment) {
 }
 
 func (gc *GroupConsumer) revokeAllLocked() {
+	clear(gc.releasing)
 	if len(gc.order) == 0 {
 		return
 	}
@@ -199,11 +273,28 @@ func (gc *GroupConsumer) dropLocked(gp *groupPartition) {
 	}
 }
 
+// waitingHeartbeat bounds the heartbeat interval while the member waits
+// for partitions other members are releasing, so that it gets them soon
+// after they are released.
+const waitingHeartbeat = 250 * time.Millisecond
+
+// nextHeartbeat is the heartbeat interval, shorter while the member waits
+// for partitions.
+func (gc *GroupConsumer) nextHeartbeat() time.Duration {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	if gc.waiting {
+		return min(gc.cfg.heartbeat, waitingHeartbeat)
+	}
+	return gc.cfg.heartbeat
+}
+
 // sessionLoop heartbeats every heartbeat interval (sooner, with backoff,
-// after a failure) and rejoins when the member is gone, until Close.
+// after a failure, and while the member waits for partitions) and
+// rejoins when the member is gone, until Close.
 func (gc *GroupConsumer) sessionLoop() {
 	defer gc.wg.Done()
-	timer := time.NewTimer(gc.cfg.heartbeat)
+	timer := time.NewTimer(gc.nextHeartbeat())
 	defer timer.Stop()
 	attempt := 0
 	for {
@@ -215,7 +306,7 @@ func (gc *GroupConsumer) sessionLoop() {
 		gc.memberMu.Lock()
 		err := gc.heartbeat(gc.ctx)
 		gc.memberMu.Unlock()
-		wait := gc.cfg.heartbeat
+		wait := gc.nextHeartbeat()
 		if err != nil {
 			if gc.ctx.Err() != nil {
 				return

@@ -161,82 +161,88 @@ func TestGroupConsumerCommitAndResume(t *testing.T) {
 	}
 }
 
-// A second member takes half the partitions: the first member's commit
-// for them fails with ErrLeaseLost, it drops them and commits the rest.
-func TestGroupConsumerRebalanceLeaseLost(t *testing.T) {
-	node := startNode(t)
-	c := newClient(t, node.URL)
+// A second member gets half the partitions only once the first released
+// them: the first learns at its heartbeat that two are revoking, stops
+// reading them, and releases them at its next Fetch, after the caller
+// committed; the second reads them from the committed offsets.
+func TestGroupConsumerCooperativeHandOver(t *testing.T) {
+	c, topic, p := startWithTopic(t, 4)
 	ctx := t.Context()
-	topic := createTopic(t, c, 4)
-	p, err := c.NewProducer()
-	if err != nil {
+	for part := range int32(4) {
+		produceValues(t, p, topic, part, 0, 10)
+	}
+
+	var cbA callbacks
+	a := newGroupConsumer(t, c, "g", []string{topic}, append(cbA.opts(), client.WithHeartbeatInterval(100*time.Millisecond),
+		client.WithMaxWait(100*time.Millisecond))...)
+	fetchUntil(t, a, func(got []client.ConsumedRecord) bool { return len(got) == 40 })
+	if err := a.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close(ctx)
-	for part := range int32(4) {
-		produceValues(t, p, topic, part, int(part)*10, int(part)*10+10)
-	}
 
-	// A long session keeps a from heartbeating (and so from learning of
-	// the rebalance) before it commits.
-	var cbA callbacks
-	a := newGroupConsumer(t, c, "g", []string{topic}, append(cbA.opts(), client.WithSessionTimeout(time.Minute), client.WithMaxWait(100*time.Millisecond))...)
-	fetchUntil(t, a, func(got []client.ConsumedRecord) bool {
-		parts := map[int32]bool{}
-		for _, r := range got {
-			parts[r.Partition] = true
-		}
-		return len(parts) == 4
-	})
-	if len(a.Assigned()) != 4 {
-		t.Fatalf("a holds %v, want 4 partitions", a.Assigned())
-	}
-
+	// b heartbeats every 10 s, but sooner while it waits for partitions.
 	var cbB callbacks
-	b := newGroupConsumer(t, c, "g", []string{topic}, append(cbB.opts(), client.WithMaxWait(100*time.Millisecond))...)
-	bGot := fetchUntil(t, b, func(got []client.ConsumedRecord) bool { return len(b.Assigned()) == 2 && len(got) > 0 })
-	bParts := b.Assigned()
-
-	err = a.Commit(ctx)
-	if !errors.Is(err, client.ErrLeaseLost) {
-		t.Fatalf("commit after the rebalance: %v, want ErrLeaseLost", err)
+	b := newGroupConsumer(t, c, "g", []string{topic}, append(cbB.opts(), client.WithSessionTimeout(30*time.Second),
+		client.WithMaxWait(100*time.Millisecond))...)
+	joined := time.Now()
+	if recs, err := b.Fetch(ctx); err != nil || len(recs) != 0 {
+		t.Fatalf("b's first fetch: %v, %v", recs, err)
 	}
-	t.Logf("commit: %v", err)
-	aParts := a.Assigned()
+	// b joined while a held every partition: b gets nothing until a
+	// released its share (b learns of it at its own next heartbeat).
+	if got := b.Assigned(); len(got) != 0 {
+		t.Fatalf("b holds %v before a released anything", got)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for len(b.Assigned()) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b holds %v after a minute; a holds %v", b.Assigned(), a.Assigned())
+		}
+		for _, g := range []*client.GroupConsumer{a, b} {
+			if recs, err := g.Fetch(ctx); err != nil || len(recs) != 0 {
+				t.Fatalf("fetch with nothing left: %v, %v", recs, err)
+			}
+		}
+	}
+	if took := time.Since(joined); took > 5*time.Second {
+		t.Fatalf("b got its partitions %v after joining; a waiting member should not wait for its 10 s heartbeat", took)
+	}
+	aParts, bParts := a.Assigned(), b.Assigned()
 	if len(aParts) != 2 {
-		t.Fatalf("a holds %v after the lease was lost, want 2 partitions", aParts)
+		t.Fatalf("a holds %v, want 2 partitions", aParts)
 	}
 	for _, tp := range aParts {
 		if slices.Contains(bParts, tp) {
 			t.Fatalf("a and b both hold %v", tp)
 		}
 	}
-	// The callbacks run in the goroutine that calls Fetch.
-	if _, err := a.Fetch(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if as, rs := cbA.counts(); as != 4 || rs != 2 {
 		t.Fatalf("a's callbacks: %v", cbA.log)
 	}
-	// a committed its remaining partitions; b's start where the group
-	// never committed, so b read them from the start.
+	if as, rs := cbB.counts(); as != 2 || rs != 0 {
+		t.Fatalf("b's callbacks: %v", cbB.log)
+	}
+	// b continues from a's committed offsets: it reads only new records.
+	for _, tp := range bParts {
+		produceValues(t, p, topic, tp.Partition, 10, 12)
+	}
+	got := fetchUntil(t, b, func(got []client.ConsumedRecord) bool { return len(got) == 4 })
+	for _, r := range got {
+		if r.Offset < 10 || !slices.Contains(bParts, client.TopicPartition{Topic: r.Topic, Partition: r.Partition}) {
+			t.Fatalf("b read %v/%d@%d", r.Topic, r.Partition, r.Offset)
+		}
+	}
 	d, err := c.DescribeGroup(ctx, "g")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range d.Offsets {
-		held := slices.Contains(aParts, o.TopicPartition)
-		if held && o.CommittedOffset != 10 || !held && o.CommittedOffset != -1 {
-			t.Fatalf("offset of %v: %d (a holds %v)", o.TopicPartition, o.CommittedOffset, aParts)
-		}
-	}
-	for _, r := range bGot {
-		if r.Offset != 0 && !slices.Contains(bParts, client.TopicPartition{Topic: r.Topic, Partition: r.Partition}) {
-			t.Fatalf("b read %v", r)
-		}
-	}
 	if len(d.Members) != 2 {
 		t.Fatalf("members: %+v", d.Members)
+	}
+	for _, o := range d.Offsets {
+		if o.CommittedOffset != 10 {
+			t.Fatalf("offset of %v: %d, want a's commit, 10", o.TopicPartition, o.CommittedOffset)
+		}
 	}
 }
 

@@ -88,3 +88,18 @@ func readAll(t *testing.T, c *client.Client, topic string) map[int32][]client.Co
 	}
 	return out
 }
+
+// startWithTopic starts a node and returns a client of it, a fresh topic
+// with the given partitions, and a producer closed when the test ends.
+func startWithTopic(t *testing.T, partitions int) (*client.Client, string, *client.Producer) {
+	t.Helper()
+	node := startNode(t)
+	c := newClient(t, node.URL)
+	topic := createTopic(t, c, partitions)
+	p, err := c.NewProducer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	return c, topic, p
+}

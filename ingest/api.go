@@ -35,10 +35,18 @@ var (
 
 // OverloadedError is an ErrOverloaded with the time after which a retry is
 // likely to be accepted.
-type OverloadedError struct{ RetryAfter time.Duration }
+type OverloadedError struct {
+	RetryAfter time.Duration
+	// What is full; "buffer full" when empty.
+	What string
+}
 
 func (e *OverloadedError) Error() string {
-	return fmt.Sprintf("overloaded: buffer full, retry after %v", e.RetryAfter)
+	what := e.What
+	if what == "" {
+		what = "buffer full"
+	}
+	return fmt.Sprintf("overloaded: %s, retry after %v", what, e.RetryAfter)
 }
 
 // Unwrap makes errors.Is(err, ErrOverloaded) true.
@@ -210,9 +218,14 @@ type Service interface {
 	DescribeGroup(ctx context.Context, group string) (GroupDescription, error)
 	Join(ctx context.Context, req JoinGroupRequest) (JoinedGroup, error)
 	DeleteGroup(ctx context.Context, group string) error
-	Heartbeat(ctx context.Context, group, member string) ([]metadata.Assignment, error)
+	// Heartbeat keeps the member alive, frees the partitions it releases,
+	// and returns its partitions.
+	Heartbeat(ctx context.Context, group, member string, release []metadata.TopicPartitionLease) (metadata.Synced, error)
 	LeaveGroup(ctx context.Context, group, member string) error
 	CommitOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) error
+	// ResetGroupOffsets plans, and unless req.DryRun applies, a reset of
+	// the group's committed offsets in one topic.
+	ResetGroupOffsets(ctx context.Context, req ResetOffsetsRequest) (ResetPlan, error)
 	// Ready reports whether Redis and the bucket are reachable.
 	Ready(ctx context.Context) error
 }

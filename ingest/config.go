@@ -31,6 +31,9 @@ const (
 	DefaultWriteTimeout = 15 * time.Second
 	// DefaultMaxWait caps a fetch's long-poll.
 	DefaultMaxWait = 30 * time.Second
+	// DefaultMaxLongPolls bounds the fetches one node keeps waiting at
+	// the high watermark at once.
+	DefaultMaxLongPolls = 1000
 	// DefaultReadGapBytes is the largest gap between two batches of one
 	// chunk that a fetch still reads with a single ranged GET (the gap's
 	// bytes are read and dropped): 64 KiB costs about as much transfer
@@ -70,6 +73,11 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxWait caps how long a fetch waits for new records.
 	MaxWait time.Duration
+	// MaxLongPolls bounds the fetches waiting at the high watermark at
+	// once: each looks the partition up again every second. A fetch that
+	// would wait beyond it is answered ErrOverloaded (429, retry after a
+	// second) instead.
+	MaxLongPolls int
 	// ReadGapBytes is the largest gap between two batches of one chunk
 	// that a fetch reads through, to read both with one ranged GET.
 	ReadGapBytes int64
@@ -117,6 +125,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.MaxWait = DefaultMaxWait
 	}
 	set(&cfg.ReadConcurrency, DefaultReadConcurrency)
+	set(&cfg.MaxLongPolls, DefaultMaxLongPolls)
 	set64 := func(v *int64, d int64) {
 		if *v == 0 {
 			*v = d
@@ -156,6 +165,9 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.WriteTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("write timeout: %v is under 100ms", cfg.WriteTimeout))
+	}
+	if cfg.MaxLongPolls < 1 || cfg.MaxLongPolls > 1_000_000 {
+		errs = append(errs, fmt.Errorf("max long polls: %d is outside 1..1000000", cfg.MaxLongPolls))
 	}
 	if cfg.MaxWait < 0 {
 		errs = append(errs, fmt.Errorf("max wait: %v is negative", cfg.MaxWait))

@@ -43,6 +43,12 @@ func (n *Node) Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
 	}
 	req.MaxBytes = min(req.MaxBytes, MaxFetchBytes)
 	deadline := n.now().Add(min(max(req.Wait, 0), n.cfg.MaxWait))
+	parked := false // holds one of MaxLongPolls
+	defer func() {
+		if parked {
+			n.metrics.longPolls.Set(float64(n.longPolls.Add(-1)))
+		}
+	}()
 	for {
 		// Register before looking, so a commit landing between the
 		// lookup and the wait still wakes this fetch.
@@ -64,6 +70,18 @@ func (n *Node) Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
 		if remaining <= 0 {
 			n.waiters.remove(req.Topic, req.Partition, wake)
 			return res, nil
+		}
+		if !parked {
+			v := n.longPolls.Add(1)
+			if v > int64(n.cfg.MaxLongPolls) {
+				n.longPolls.Add(-1)
+				n.waiters.remove(req.Topic, req.Partition, wake)
+				n.metrics.longPollsRefused.Inc()
+				return res, &OverloadedError{RetryAfter: time.Second,
+					What: fmt.Sprintf("%d fetches already wait for new records on this node (--max-long-polls)", n.cfg.MaxLongPolls)}
+			}
+			n.metrics.longPolls.Set(float64(v))
+			parked = true
 		}
 		t := time.NewTimer(min(remaining, recheckInterval))
 		stopping := false

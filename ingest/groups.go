@@ -75,6 +75,8 @@ type JoinGroupRequest struct {
 type JoinedGroup struct {
 	Member      string
 	Assignments []metadata.Assignment
+	// Waiting: see metadata.Synced.
+	Waiting bool
 	// OffsetReset is the group's policy after the join.
 	OffsetReset string
 }
@@ -120,7 +122,7 @@ func (n *Node) Join(ctx context.Context, req JoinGroupRequest) (JoinedGroup, err
 	if err != nil {
 		return JoinedGroup{}, metaErr(err)
 	}
-	return JoinedGroup{Member: member, Assignments: j.Assignments, OffsetReset: j.OffsetReset}, nil
+	return JoinedGroup{Member: member, Assignments: j.Assignments, Waiting: j.Waiting, OffsetReset: j.OffsetReset}, nil
 }
 
 // DeleteGroup deletes a group with no live member, with its committed
@@ -137,12 +139,27 @@ func (n *Node) DeleteGroup(ctx context.Context, group string) error {
 	return nil
 }
 
-// Heartbeat keeps the member alive and returns its current partitions.
-func (n *Node) Heartbeat(ctx context.Context, group, member string) ([]metadata.Assignment, error) {
+// Heartbeat keeps the member alive, frees the partitions it releases
+// (those the group told it to release, Assignment.Revoking, each named
+// with its lease), and returns its current partitions.
+func (n *Node) Heartbeat(ctx context.Context, group, member string, release []metadata.TopicPartitionLease) (metadata.Synced, error) {
 	if err := ValidateGroupName(group); err != nil {
-		return nil, err
+		return metadata.Synced{}, err
 	}
-	as, err := n.meta.Heartbeat(ctx, group, member, n.now())
+	if len(release) > metadata.MaxRelease {
+		return metadata.Synced{}, invalidf("release: %d partitions, at most %d", len(release), metadata.MaxRelease)
+	}
+	for i, r := range release {
+		switch {
+		case r.Topic == "":
+			return metadata.Synced{}, invalidf("release[%d].topic: empty", i)
+		case r.Partition < 0:
+			return metadata.Synced{}, invalidf("release[%d].partition: %d is negative", i, r.Partition)
+		case r.Lease <= 0:
+			return metadata.Synced{}, invalidf("release[%d].lease: %d is not a lease", i, r.Lease)
+		}
+	}
+	as, err := n.meta.Sync(ctx, metadata.GroupSync{Group: group, Member: member, Release: release, Now: n.now()})
 	return as, metaErr(err)
 }
 

@@ -28,16 +28,41 @@ func TestGroupsThroughNode(t *testing.T) {
 		}
 		members = append(members, m)
 	}
+	// The first member releases what the later joins revoked; the others
+	// get it then.
+	firstAs, err := n.Heartbeat(ctx, "billing", members[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var release []metadata.TopicPartitionLease
+	for _, a := range firstAs.Assignments {
+		if a.Revoking {
+			release = append(release, metadata.TopicPartitionLease{Topic: a.Topic, Partition: a.Partition, Lease: a.Lease})
+		}
+	}
+	if len(release) != 8 || firstAs.Waiting {
+		t.Fatalf("first member told to release %d partitions (want 8), waiting %v", len(release), firstAs.Waiting)
+	}
+	// The others wait for them, and are told so.
+	if w, err := n.Heartbeat(ctx, "billing", members[1], nil); err != nil || !w.Waiting || len(w.Assignments) != 0 {
+		t.Fatalf("second member before the release: %+v, %v; want waiting with nothing", w, err)
+	}
+	if _, err := n.Heartbeat(ctx, "billing", members[0], []metadata.TopicPartitionLease{{Topic: "", Partition: 0, Lease: 1}}); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("release without a topic: err = %v", err)
+	}
+	if _, err := n.Heartbeat(ctx, "billing", members[0], release); err != nil {
+		t.Fatal(err)
+	}
 	held := map[string][]metadata.Assignment{}
 	for _, m := range members {
-		as, err := n.Heartbeat(ctx, "billing", m)
+		synced, err := n.Heartbeat(ctx, "billing", m, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(as) != 4 {
-			t.Fatalf("member holds %d partitions, want 4", len(as))
+		if len(synced.Assignments) != 4 || synced.Waiting {
+			t.Fatalf("member holds %d partitions (want 4), waiting %v", len(synced.Assignments), synced.Waiting)
 		}
-		held[m] = as
+		held[m] = synced.Assignments
 	}
 	first := held[members[0]][0]
 	if err := n.CommitOffsets(ctx, "billing", []metadata.OffsetCommit{{Topic: "orders", Partition: first.Partition, Offset: 2, Lease: first.Lease}}); err != nil {
@@ -89,7 +114,7 @@ func TestGroupsThroughNode(t *testing.T) {
 	if err := n.CommitOffsets(ctx, "billing", []metadata.OffsetCommit{{Topic: "orders", Partition: first.Partition, Offset: 1, Lease: first.Lease}}); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("commit after leaving: err = %v, want ErrLeaseLost", err)
 	}
-	if _, err := n.Heartbeat(ctx, "billing", members[0]); !errors.Is(err, ErrMemberNotFound) {
+	if _, err := n.Heartbeat(ctx, "billing", members[0], nil); !errors.Is(err, ErrMemberNotFound) {
 		t.Fatalf("heartbeat after leaving: err = %v", err)
 	}
 	if _, err := n.DescribeGroup(ctx, "never"); !errors.Is(err, ErrGroupNotFound) {

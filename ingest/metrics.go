@@ -28,6 +28,10 @@ type nodeMetrics struct {
 	// groupsDeleted counts groups deleted through the API.
 	groupsDeleted prometheus.Counter
 	fetchGone     prometheus.Counter
+	// Long-polls: fetches waiting at the high watermark, and those
+	// refused over Config.MaxLongPolls.
+	longPolls        prometheus.Gauge
+	longPollsRefused prometheus.Counter
 }
 
 func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *nodeMetrics {
@@ -65,6 +69,10 @@ func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *node
 			Help: "Consumer groups deleted through the API (DELETE /v1/groups/{group})."}),
 		fetchGone: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_fetch_trimmed_while_reading_total",
 			Help: "Fetches answered offset_out_of_range because their chunk was trimmed and collected between lookup and read."}),
+		longPolls: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mamba_fetch_long_polls",
+			Help: "Fetches waiting at the high watermark for new records."}),
+		longPollsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_fetch_long_polls_refused_total",
+			Help: "Fetches answered 429 because --max-long-polls fetches were already waiting."}),
 	}
 	m.recordsIn = metrics.Register(reg, m.recordsIn)
 	m.bytesIn = metrics.Register(reg, m.bytesIn)
@@ -84,6 +92,8 @@ func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *node
 	m.readAheadBatches = metrics.Register(reg, m.readAheadBatches)
 	m.groupsDeleted = metrics.Register(reg, m.groupsDeleted)
 	m.fetchGone = metrics.Register(reg, m.fetchGone)
+	m.longPolls = metrics.Register(reg, m.longPolls)
+	m.longPollsRefused = metrics.Register(reg, m.longPollsRefused)
 	// The cache gauges read this node's caches: a second node on the same
 	// registry keeps reporting the first node's (metrics.Register).
 	metrics.RegisterAll(reg, m.cacheBytes,

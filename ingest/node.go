@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -70,6 +71,8 @@ type Node struct {
 	sealSignal chan struct{}
 
 	waiters *waiters
+	// longPolls counts the fetches waiting at the high watermark.
+	longPolls atomic.Int64
 }
 
 type cachedTopic struct {

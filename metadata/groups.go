@@ -24,12 +24,19 @@ import (
 //	mamba:{g:G}:lease          string last lease (fencing token) handed out
 //	mamba:{g:G}:meta           hash   active -> last join, heartbeat, leave or
 //	                                  commit (unix ms); offset_reset -> policy
+//	mamba:{g:G}:revoking       hash   "topic/partition" -> "lease|deadline" of
+//	                                  partitions their owner must release
 //
 // Every join, heartbeat and leave first expires members whose session ran
 // out, then rebalances: each topic's partitions are spread over the live
 // members subscribed to it, each holding its fair share (the floor or the
 // ceiling of partitions/members), keeping partitions where they are when it
-// can. A partition that changes hands gets a new lease, greater than every
+// can. A partition never goes from one live member to another in one
+// step: the rebalance marks it revoking, its owner keeps it under its
+// lease until it releases it (Sync with Release), leaves, expires, or lets
+// the deadline (its session timeout from the revocation) pass, and only
+// then does another member get it. A partition that changes hands gets a
+// new lease, greater than every
 // lease before it (a group's counter starts at Redis's clock in
 // microseconds, so a group deleted and created again does not hand out
 // its predecessor's leases); an offset commit must name the partition's current
@@ -61,6 +68,10 @@ type Assignment struct {
 	// CommittedOffset is the next offset the group reads, or -1 when the
 	// group never committed one for the partition.
 	CommittedOffset int64
+	// Revoking is set when the group moves the partition to another
+	// member: the owner should commit what it processed and release it
+	// (GroupSync.Release); it still owns it, under Lease, until then.
+	Revoking bool
 }
 
 // Member is a live member of a group.
@@ -96,7 +107,7 @@ func (s *Store) groupKeys(group string) []string {
 	return []string{
 		s.groupKey(group, "members"), s.groupKey(group, "expiry"), s.groupKey(group, "owners"),
 		s.groupKey(group, "offsets"), s.groupKey(group, "lease"), s.groupKey(group, "topics"),
-		s.groupKey(group, "meta"),
+		s.groupKey(group, "meta"), s.groupKey(group, "revoking"),
 	}
 }
 
@@ -152,6 +163,9 @@ type GroupJoin struct {
 // Joined is the answer to a join.
 type Joined struct {
 	Assignments []Assignment
+	// Waiting is set while the member is below its share because
+	// partitions it is to get are still being released (Synced.Waiting).
+	Waiting bool
 	// OffsetReset is the group's policy after the join.
 	OffsetReset string
 }
@@ -185,38 +199,85 @@ func (s *Store) Join(ctx context.Context, j GroupJoin) (Joined, error) {
 	if err != nil {
 		return Joined{}, err
 	}
-	if len(raw)%3 != 1 {
+	if len(raw)%4 != 2 {
 		return Joined{}, fmt.Errorf("join group %s: malformed answer of %d elements", j.Group, len(raw))
 	}
-	as, err := parseAssignments(raw[:len(raw)-1])
+	as, err := parseAssignments(raw[:len(raw)-2])
 	if err != nil {
 		return Joined{}, err
 	}
 	if err := s.rdb.SAdd(ctx, s.groupsKey(), j.Group).Err(); err != nil {
 		return Joined{}, unavailable("join group "+j.Group, err)
 	}
-	return Joined{Assignments: as, OffsetReset: raw[len(raw)-1]}, nil
+	return Joined{Assignments: as, Waiting: raw[len(raw)-2] == "1", OffsetReset: raw[len(raw)-1]}, nil
 }
 
 // Heartbeat extends the member's session and returns its assignments
 // after the rebalance. A member that is gone gets ErrMemberNotFound.
 func (s *Store) Heartbeat(ctx context.Context, group, member string, now time.Time) ([]Assignment, error) {
-	return s.groupSync(ctx, group, []any{now.UnixMilli(), "heartbeat", member})
+	r, err := s.Sync(ctx, GroupSync{Group: group, Member: member, Now: now})
+	return r.Assignments, err
+}
+
+// Synced is the answer to a heartbeat.
+type Synced struct {
+	Assignments []Assignment
+	// Waiting is set while the member is below its share of a topic
+	// because partitions it is to get are still revoking from other
+	// members: it gets them, at a later heartbeat, once released. A
+	// waiting member should heartbeat sooner than usual.
+	Waiting bool
+}
+
+// GroupSync is one heartbeat of a member, with the partitions it
+// releases.
+type GroupSync struct {
+	Group, Member string
+	// Release are partitions the member was told to release (Revoking),
+	// each with its lease. A partition the member does not own under
+	// that lease, or was not told to release, is left as it is.
+	Release []TopicPartitionLease
+	Now     time.Time
+}
+
+// TopicPartitionLease names a partition held under a lease.
+type TopicPartitionLease struct {
+	Topic     string
+	Partition int32
+	Lease     int64
+}
+
+// MaxRelease bounds the partitions one heartbeat releases.
+const MaxRelease = 10000
+
+// Sync extends the member's session, frees the partitions it releases
+// (each goes to a member below its share in the same call), and returns
+// the member's assignments after the rebalance. A member that is gone
+// gets ErrMemberNotFound.
+func (s *Store) Sync(ctx context.Context, hb GroupSync) (Synced, error) {
+	if len(hb.Release) > MaxRelease {
+		return Synced{}, fmt.Errorf("heartbeat group %s: %d partitions released, at most %d", hb.Group, len(hb.Release), MaxRelease)
+	}
+	args := []any{hb.Now.UnixMilli(), "heartbeat", hb.Member, len(hb.Release)}
+	for _, r := range hb.Release {
+		args = append(args, r.Topic+"/"+strconv.Itoa(int(r.Partition)), r.Lease)
+	}
+	raw, err := s.runGroupSync(ctx, hb.Group, args)
+	if err != nil {
+		return Synced{}, err
+	}
+	if len(raw)%4 != 1 {
+		return Synced{}, fmt.Errorf("heartbeat group %s: malformed answer of %d elements", hb.Group, len(raw))
+	}
+	as, err := parseAssignments(raw[:len(raw)-1])
+	return Synced{Assignments: as, Waiting: raw[len(raw)-1] == "1"}, err
 }
 
 // LeaveGroup removes the member and hands its partitions to the others at
 // once.
 func (s *Store) LeaveGroup(ctx context.Context, group, member string, now time.Time) error {
-	_, err := s.groupSync(ctx, group, []any{now.UnixMilli(), "leave", member})
+	_, err := s.runGroupSync(ctx, group, []any{now.UnixMilli(), "leave", member})
 	return err
-}
-
-func (s *Store) groupSync(ctx context.Context, group string, args []any) ([]Assignment, error) {
-	raw, err := s.runGroupSync(ctx, group, args)
-	if err != nil {
-		return nil, err
-	}
-	return parseAssignments(raw)
 }
 
 func (s *Store) runGroupSync(ctx context.Context, group string, args []any) ([]string, error) {
@@ -231,8 +292,8 @@ func (s *Store) runGroupSync(ctx context.Context, group string, args []any) ([]s
 }
 
 func parseAssignments(raw []string) ([]Assignment, error) {
-	out := make([]Assignment, 0, len(raw)/3)
-	for i := 0; i+2 < len(raw); i += 3 {
+	out := make([]Assignment, 0, len(raw)/4)
+	for i := 0; i+3 < len(raw); i += 4 {
 		topic, p, err := splitTopicPartition(raw[i])
 		if err != nil {
 			return nil, err
@@ -240,9 +301,9 @@ func parseAssignments(raw []string) ([]Assignment, error) {
 		lease, err1 := strconv.ParseInt(raw[i+1], 10, 64)
 		off, err2 := strconv.ParseInt(raw[i+2], 10, 64)
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("malformed assignment %q", raw[i:i+3])
+			return nil, fmt.Errorf("malformed assignment %q", raw[i:i+4])
 		}
-		out = append(out, Assignment{Topic: topic, Partition: p, Lease: lease, CommittedOffset: off})
+		out = append(out, Assignment{Topic: topic, Partition: p, Lease: lease, CommittedOffset: off, Revoking: raw[i+3] == "1"})
 	}
 	sortAssignments(out)
 	return out, nil
@@ -307,13 +368,14 @@ func (s *Store) Groups(ctx context.Context) ([]string, error) {
 // and its committed offsets. It does not expire members; members whose
 // session ran out are left out.
 func (s *Store) DescribeGroup(ctx context.Context, group string, now time.Time) ([]Member, []GroupOffset, error) {
-	var members, owners, offsets *redis.MapStringStringCmd
+	var members, owners, offsets, revoking *redis.MapStringStringCmd
 	var expiry *redis.ZSliceCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		members = p.HGetAll(ctx, s.groupKey(group, "members"))
 		expiry = p.ZRangeWithScores(ctx, s.groupKey(group, "expiry"), 0, -1)
 		owners = p.HGetAll(ctx, s.groupKey(group, "owners"))
 		offsets = p.HGetAll(ctx, s.groupKey(group, "offsets"))
+		revoking = p.HGetAll(ctx, s.groupKey(group, "revoking"))
 		return nil
 	})
 	if err != nil {
@@ -353,7 +415,8 @@ func (s *Store) DescribeGroup(ctx context.Context, group string, now time.Time) 
 		if v, ok := offsets.Val()[tp]; ok {
 			off, _ = strconv.ParseInt(v, 10, 64)
 		}
-		m.Assignments = append(m.Assignments, Assignment{Topic: topic, Partition: p, Lease: l, CommittedOffset: off})
+		rl, _, _ := strings.Cut(revoking.Val()[tp], "|")
+		m.Assignments = append(m.Assignments, Assignment{Topic: topic, Partition: p, Lease: l, CommittedOffset: off, Revoking: rl == lease})
 	}
 	for i := range out {
 		sortAssignments(out[i].Assignments)

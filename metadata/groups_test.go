@@ -30,6 +30,43 @@ func countByMember(t *testing.T, s *metadata.Store, group string, now time.Time)
 	return out
 }
 
+// settle has each member heartbeat and release what it is told to, as
+// the SDK does, until no partition is revoking; it returns each
+// member's assignments.
+func settle(t *testing.T, s *metadata.Store, group string, members []string, now time.Time) [][]metadata.Assignment {
+	t.Helper()
+	out := make([][]metadata.Assignment, len(members))
+	for round := 0; round < 3; round++ {
+		pending := false
+		for i, m := range members {
+			as, err := s.Heartbeat(t.Context(), group, m, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rel []metadata.TopicPartitionLease
+			for _, a := range as {
+				if a.Revoking {
+					rel = append(rel, metadata.TopicPartitionLease{Topic: a.Topic, Partition: a.Partition, Lease: a.Lease})
+				}
+			}
+			if len(rel) > 0 {
+				pending = true
+				synced, err := s.Sync(t.Context(), metadata.GroupSync{Group: group, Member: m, Release: rel, Now: now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				as = synced.Assignments
+			}
+			out[i] = as
+		}
+		if !pending {
+			return out
+		}
+	}
+	t.Fatalf("group %s: partitions still revoking after 3 rounds", group)
+	return nil
+}
+
 func TestGroupRebalanceAndFencing(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
@@ -45,18 +82,39 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 		}
 		assigned = append(assigned, as)
 	}
-	// Members learn the rebalance that later joins caused at their next
-	// heartbeat.
-	now = now.Add(time.Second)
-	for i, m := range []string{"m1", "m2", "m3"} {
-		as, err := s.Heartbeat(ctx, "g", m, now)
-		if err != nil {
-			t.Fatal(err)
+	// m1 joined first and still holds every partition, 8 of them
+	// revoking; nobody else holds any yet.
+	members, _, err := s.DescribeGroup(ctx, "g", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokingCount := 0
+	for _, a := range members[0].Assignments {
+		if a.Revoking {
+			revokingCount++
 		}
+	}
+	if len(members) != 3 || len(members[0].Assignments) != 12 || revokingCount != 8 || len(members[1].Assignments)+len(members[2].Assignments) != 0 {
+		t.Fatalf("before m1 released: %+v", members)
+	}
+	// m2 and m3 are told they wait for their share.
+	for _, m := range []string{"m2", "m3"} {
+		if r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: m, Now: now}); err != nil || !r.Waiting {
+			t.Fatalf("%s before m1 released: %+v, %v; want waiting", m, r, err)
+		}
+	}
+	// Members learn the rebalance that later joins caused at their next
+	// heartbeat: m1 releases what it must, then the others get it.
+	now = now.Add(time.Second)
+	for i, as := range settle(t, s, "g", []string{"m1", "m2", "m3"}, now) {
+		m := []string{"m1", "m2", "m3"}[i]
 		if len(as) != 4 {
 			t.Fatalf("%s holds %d partitions, want 4: %+v", m, len(as), as)
 		}
 		assigned[i] = as
+	}
+	if r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: "m3", Now: now}); err != nil || r.Waiting {
+		t.Fatalf("m3 after the release: %+v, %v; want not waiting", r, err)
 	}
 	if got := countByMember(t, s, "g", now); fmt.Sprint(got) != "map[m1:4 m2:4 m3:4]" {
 		t.Fatalf("assignment = %v", got)
@@ -88,7 +146,7 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 	if _, err := s.Heartbeat(ctx, "g", "m3", now); !errors.Is(err, metadata.ErrMemberNotFound) {
 		t.Fatalf("heartbeat of an expired member: err = %v", err)
 	}
-	err := s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 9, Lease: mine.Lease}}, time.Now())
+	err = s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 9, Lease: mine.Lease}}, time.Now())
 	if !errors.Is(err, metadata.ErrLeaseLost) {
 		t.Fatalf("zombie commit: err = %v, want ErrLeaseLost", err)
 	}
@@ -141,6 +199,7 @@ func TestGroupUnevenShares(t *testing.T) {
 	if _, err := s.JoinGroup(ctx, "g", "y", []metadata.Topic{a}, time.Minute, now); err != nil {
 		t.Fatal(err)
 	}
+	settle(t, s, "g", []string{"x", "y"}, now)
 	members, _, err := s.DescribeGroup(ctx, "g", now)
 	if err != nil {
 		t.Fatal(err)

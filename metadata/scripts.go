@@ -28,13 +28,14 @@ var (
 	updateTopicScript   = mustScript("update_topic.lua")
 	deleteGroupScript   = mustScript("delete_group.lua")
 	forgetOffsetsScript = mustScript("forget_offsets.lua")
+	resetOffsetsScript  = mustScript("reset_offsets.lua")
 )
 
 // scripts lists every script, for Load.
 var scripts = []*redis.Script{
 	commitScript, createTopicScript, deleteTopicScript, groupSyncScript, commitOffsetsScript,
 	acquireScript, releaseScript, setMaxScript, trimScript, updateTopicScript,
-	deleteGroupScript, forgetOffsetsScript,
+	deleteGroupScript, forgetOffsetsScript, resetOffsetsScript,
 }
 
 // mustScript reads an embedded script. A missing file is a build mistake,

@@ -11,11 +11,12 @@ import (
 
 // groupOp is one call of a group script.
 type groupOp struct {
-	action  string // join, heartbeat or leave
+	action  string // join, heartbeat, leave or commit
 	member  string
 	topics  []metadata.Topic // for join
 	atSec   int64            // seconds after t0
 	offsets []metadata.OffsetCommit
+	release []metadata.TopicPartitionLease // for heartbeat
 }
 
 var t0 = time.UnixMilli(1_000_000)
@@ -35,7 +36,11 @@ func (op groupOp) runAt(t *testing.T, s *metadata.Store, base time.Time) ([]meta
 	case "join":
 		return s.JoinGroup(ctx, "g", op.member, op.topics, groupSession, now)
 	case "heartbeat":
-		return s.Heartbeat(ctx, "g", op.member, now)
+		if op.release == nil {
+			return s.Heartbeat(ctx, "g", op.member, now)
+		}
+		r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: op.member, Release: op.release, Now: now})
+		return r.Assignments, err
 	case "leave":
 		return nil, s.LeaveGroup(ctx, "g", op.member, now)
 	case "commit":
@@ -64,6 +69,29 @@ func join(member string, atSec int64, topics ...metadata.Topic) groupOp {
 	return groupOp{action: "join", member: member, topics: topics, atSec: atSec}
 }
 
+func heartbeat(member string, atSec int64) groupOp {
+	return groupOp{action: "heartbeat", member: member, atSec: atSec}
+}
+
+// release is a heartbeat releasing partitions of topic t, given as
+// partition, lease pairs.
+func release(member string, atSec int64, pls ...int64) groupOp {
+	op := heartbeat(member, atSec)
+	op.release = []metadata.TopicPartitionLease{}
+	for i := 0; i+1 < len(pls); i += 2 {
+		op.release = append(op.release, metadata.TopicPartitionLease{Topic: "t", Partition: int32(pls[i]), Lease: pls[i+1]})
+	}
+	return op
+}
+
+// revoking marks assignments as revoking.
+func revoking(as []metadata.Assignment) []metadata.Assignment {
+	for i := range as {
+		as[i].Revoking = true
+	}
+	return as
+}
+
 func commitOp(ocs ...metadata.OffsetCommit) groupOp { return groupOp{action: "commit", offsets: ocs} }
 
 func oc(topic string, p int32, off, lease int64) metadata.OffsetCommit {
@@ -82,8 +110,10 @@ func seedLeases(t *testing.T, e *scriptEnv) {
 }
 
 // twoMembers leaves m1 with t/0, t/1 (leases 1, 2) and m2 with t/2, t/3
-// (leases 5, 6).
-var twoMembers = []groupOp{join("m1", 0, groupTopic), join("m2", 5, groupTopic)}
+// (leases 5, 6): m2's join revokes t/2 and t/3 from m1, which releases
+// them (with its clock 5 s behind, so that its session still ends at 10 s
+// and the group's activity stays at 5 s).
+var twoMembers = []groupOp{join("m1", 0, groupTopic), join("m2", 5, groupTopic), release("m1", 0, 2, 3, 3, 4)}
 
 type groupCase struct {
 	name     string
@@ -110,16 +140,116 @@ var groupCases = []groupCase{
 		},
 	},
 	{
-		name:  "a second member gets its share under new leases",
+		name:  "a second member waits while its share is revoked from the first",
 		setup: twoMembers[:1],
 		op:    twoMembers[1],
+		want:  nil,
+		wantKeys: map[string]string{
+			groupKeys + "members":  "m1=t|10000 m2=t|10000",
+			groupKeys + "expiry":   "1010000:m1 1015000:m2",
+			groupKeys + "meta":     "active=1005000",
+			groupKeys + "revoking": "t/2=3|1015000 t/3=4|1015000",
+		},
+	},
+	{
+		name:  "the owner's heartbeat names the partitions it must release",
+		setup: twoMembers[:2],
+		op:    heartbeat("m1", 6),
+		want:  append(assignments("t", 0, 1, 1, 2), revoking(assignments("t", 2, 3, 3, 4))...),
+		wantKeys: map[string]string{
+			groupKeys + "expiry": "1015000:m2 1016000:m1",
+			groupKeys + "meta":   "active=1006000",
+		},
+	},
+	{
+		name:  "released partitions go to the waiting member under new leases",
+		setup: twoMembers[:2],
+		op:    release("m1", 6, 2, 3, 3, 4),
+		want:  assignments("t", 0, 1, 1, 2),
+		wantKeys: map[string]string{
+			groupKeys + "expiry":   "1015000:m2 1016000:m1",
+			groupKeys + "meta":     "active=1006000",
+			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m2|5 t/3=m2|6",
+			groupKeys + "lease":    "6",
+			groupKeys + "revoking": "<deleted>",
+		},
+	},
+	{
+		name:  "a release under a stale lease, or of a partition not revoking, changes nothing",
+		setup: twoMembers[:2],
+		op:    release("m1", 6, 2, 9, 0, 1),
+		want:  append(assignments("t", 0, 1, 1, 2), revoking(assignments("t", 2, 3, 3, 4))...),
+		wantKeys: map[string]string{
+			groupKeys + "expiry": "1015000:m2 1016000:m1",
+			groupKeys + "meta":   "active=1006000",
+		},
+	},
+	{
+		name:  "a release by another member changes nothing",
+		setup: twoMembers[:2],
+		op:    release("m2", 6, 2, 3),
+		want:  nil,
+		wantKeys: map[string]string{
+			groupKeys + "expiry": "1010000:m1 1016000:m2",
+			groupKeys + "meta":   "active=1006000",
+		},
+	},
+	{
+		name:     "the owner commits under its lease while the partition is revoking",
+		setup:    twoMembers[:2],
+		op:       commitOp(oc("t", 2, 10, 3)),
+		wantKeys: map[string]string{groupKeys + "offsets": "t/2=10"},
+	},
+	{
+		name: "a revoking partition moves when its deadline passes",
+		// m1 keeps its session alive but does not release.
+		setup: append(slices.Clone(twoMembers[:2]), heartbeat("m1", 9), heartbeat("m2", 14)),
+		op:    heartbeat("m2", 15),
 		want:  assignments("t", 2, 5, 3, 6),
 		wantKeys: map[string]string{
-			groupKeys + "members": "m1=t|10000 m2=t|10000",
-			groupKeys + "expiry":  "1010000:m1 1015000:m2",
-			groupKeys + "meta":    "active=1005000",
-			groupKeys + "owners":  "t/0=m1|1 t/1=m1|2 t/2=m2|5 t/3=m2|6",
-			groupKeys + "lease":   "6",
+			groupKeys + "expiry":   "1019000:m1 1025000:m2",
+			groupKeys + "meta":     "active=1015000",
+			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m2|5 t/3=m2|6",
+			groupKeys + "lease":    "6",
+			groupKeys + "revoking": "<deleted>",
+		},
+	},
+	{
+		name:  "a revoking partition moves when its owner expires",
+		setup: twoMembers[:2],
+		op:    heartbeat("m2", 10),
+		want:  assignments("t", 0, 5, 1, 6, 2, 7, 3, 8),
+		wantKeys: map[string]string{
+			groupKeys + "members":  "m2=t|10000",
+			groupKeys + "expiry":   "1020000:m2",
+			groupKeys + "meta":     "active=1010000",
+			groupKeys + "owners":   "t/0=m2|5 t/1=m2|6 t/2=m2|7 t/3=m2|8",
+			groupKeys + "lease":    "8",
+			groupKeys + "revoking": "<deleted>",
+		},
+	},
+	{
+		name:  "a revoking partition moves at once when its owner leaves",
+		setup: twoMembers[:2],
+		op:    groupOp{action: "leave", member: "m1", atSec: 6},
+		wantKeys: map[string]string{
+			groupKeys + "members":  "m2=t|10000",
+			groupKeys + "expiry":   "1015000:m2",
+			groupKeys + "meta":     "active=1006000",
+			groupKeys + "owners":   "t/0=m2|5 t/1=m2|6 t/2=m2|7 t/3=m2|8",
+			groupKeys + "lease":    "8",
+			groupKeys + "revoking": "<deleted>",
+		},
+	},
+	{
+		name:  "a revoking partition stays with its owner when the waiting member leaves",
+		setup: twoMembers[:2],
+		op:    groupOp{action: "leave", member: "m2", atSec: 6},
+		wantKeys: map[string]string{
+			groupKeys + "members":  "m1=t|10000",
+			groupKeys + "expiry":   "1010000:m1",
+			groupKeys + "meta":     "active=1006000",
+			groupKeys + "revoking": "<deleted>",
 		},
 	},
 	{
@@ -193,7 +323,7 @@ var groupCases = []groupCase{
 	{
 		name: "a topic nobody subscribes to loses its owners but keeps its offsets",
 		// m1: t/0..3 = 1..4, u/0..1 = 5..6; m2 takes t/2, t/3 = 7, 8.
-		setup: []groupOp{join("m1", 0, groupTopic, otherTopic), join("m2", 0, groupTopic), commitOp(oc("u", 0, 9, 5))},
+		setup: []groupOp{join("m1", 0, groupTopic, otherTopic), join("m2", 0, groupTopic), release("m1", 0, 2, 3, 3, 4), commitOp(oc("u", 0, 9, 5))},
 		op:    groupOp{action: "leave", member: "m1", atSec: 1},
 		wantKeys: map[string]string{
 			groupKeys + "members": "m2=t|10000",

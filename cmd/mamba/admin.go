@@ -82,7 +82,7 @@ func plural[N int | int32 | int64](n N, noun string) string {
 
 func newGroupCmd() *cobra.Command {
 	var o clientOptions
-	cmd := &cobra.Command{Use: "group", Short: "List, describe and delete consumer groups"}
+	cmd := &cobra.Command{Use: "group", Short: "List, describe, reset and delete consumer groups"}
 	o.addFlags(cmd)
 	list := &cobra.Command{
 		Use:   "list",
@@ -119,6 +119,7 @@ func newGroupCmd() *cobra.Command {
 				return err
 			}
 			owner := map[string]string{}
+			revoking := map[string]bool{}
 			type memberJSON struct {
 				MemberID   string   `json:"member_id"`
 				Topics     []string `json:"topics"`
@@ -133,13 +134,15 @@ func newGroupCmd() *cobra.Command {
 				Lag             int64  `json:"lag"`
 				BelowLogStart   bool   `json:"below_log_start"`
 				Member          string `json:"member,omitempty"`
+				// Revoking: the member is handing the partition over.
+				Revoking bool `json:"revoking"`
 			}
 			members := make([]memberJSON, 0, len(d.Members))
 			for _, m := range d.Members {
 				mj := memberJSON{MemberID: m.MemberID, Topics: m.Topics, Partitions: []string{}}
 				for _, a := range m.Assignments {
 					tp := fmt.Sprintf("%s/%d", a.Topic, a.Partition)
-					owner[tp] = m.MemberID
+					owner[tp], revoking[tp] = m.MemberID, a.Revoking
 					mj.Partitions = append(mj.Partitions, tp)
 				}
 				members = append(members, mj)
@@ -149,12 +152,12 @@ func newGroupCmd() *cobra.Command {
 			for _, off := range d.Offsets {
 				tp := fmt.Sprintf("%s/%d", off.Topic, off.Partition)
 				offsets = append(offsets, offsetJSON{off.Topic, off.Partition, off.CommittedOffset, off.LogStartOffset, off.HighWatermark,
-					off.Lag, off.BelowLogStart, owner[tp]})
+					off.Lag, off.BelowLogStart, owner[tp], revoking[tp]})
 				lag += off.Lag
 			}
 			v := map[string]any{"group": d.Group, "offset_reset": d.OffsetReset, "members": members, "offsets": offsets}
 			return o.print(cmd.OutOrStdout(), v, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "group %s: %d members, total lag %d, offset reset %s\n\n", d.Group, len(d.Members), lag, d.OffsetReset)
+				fmt.Fprintf(tw, "group %s: %s, total lag %d, offset reset %s\n\n", d.Group, plural(len(d.Members), "member"), lag, d.OffsetReset)
 				fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tLOG START\tHIGH WATERMARK\tLAG\tMEMBER")
 				for _, off := range offsets {
 					committed := fmt.Sprint(off.CommittedOffset)
@@ -166,13 +169,15 @@ func newGroupCmd() *cobra.Command {
 					member := off.Member
 					if member == "" {
 						member = "-"
+					} else if off.Revoking {
+						member += " (revoking)"
 					}
 					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\n", off.Topic, off.Partition, committed, off.LogStartOffset, off.HighWatermark, off.Lag, member)
 				}
 			})
 		},
 	}
-	cmd.AddCommand(list, describe, newGroupDeleteCmd(&o))
+	cmd.AddCommand(list, describe, newGroupResetCmd(&o), newGroupDeleteCmd(&o))
 	return cmd
 }
 

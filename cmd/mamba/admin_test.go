@@ -94,7 +94,7 @@ func TestTopicAndGroupCommands(t *testing.T) {
 		t.Fatalf("join: %d", code)
 	}
 	out, _, code = runBinary(t, dev.URL, "group", "describe", "billing")
-	if code != 0 || !strings.Contains(out, "group billing: 1 members, total lag 1, offset reset earliest") || !strings.Contains(out, "LOG START") {
+	if code != 0 || !strings.Contains(out, "group billing: 1 member, total lag 1, offset reset earliest") || !strings.Contains(out, "LOG START") {
 		t.Fatalf("group describe: %d %q", code, out)
 	}
 	out, _, code = runBinary(t, dev.URL, "group", "list", "-o", "json")

@@ -59,6 +59,7 @@ type serveOptions struct {
 	dedupWindow     time.Duration
 	maxCommitAge    time.Duration
 	maxWait         time.Duration
+	maxLongPolls    int
 	codec           string
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -94,6 +95,7 @@ func defaultServeOptions() serveOptions {
 		dedupWindow:     metadata.DefaultDedupWindow,
 		maxCommitAge:    metadata.MaxCommitAge,
 		maxWait:         ingest.DefaultMaxWait,
+		maxLongPolls:    ingest.DefaultMaxLongPolls,
 		codec:           "none",
 		shutdownTimeout: 30 * time.Second,
 		logLevel:        "info",
@@ -156,6 +158,7 @@ nothing makes none.`,
 	f.DurationVar(&o.bodyTimeout, "body-read-timeout", o.bodyTimeout, "longest a request body may go without a byte arriving; then 408")
 	f.DurationVar(&o.dedupWindow, "dedup-window", o.dedupWindow, "how long an Idempotency-Key is remembered")
 	f.DurationVar(&o.maxWait, "max-wait", o.maxWait, "longest long-poll a fetch may ask for")
+	f.IntVar(&o.maxLongPolls, "max-long-polls", o.maxLongPolls, "fetches that may wait for new records at once; more get 429")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", o.shutdownTimeout, "how long a draining node may take to answer what it accepted")
 	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often a metadata checkpoint is written to the bucket (by one node at a time); 0 disables checkpoints")
 	f.IntVar(&o.ckptKept, "checkpoints-kept", o.ckptKept, "how many of the newest checkpoints stay in the bucket")
@@ -339,6 +342,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 		MaxRecordBytes:    int(o.maxRecordBytes),
 		WriteTimeout:      o.writeTimeout,
 		MaxWait:           o.maxWait,
+		MaxLongPolls:      o.maxLongPolls,
 		Codec:             codec,
 	}
 	if err := cfg.Validate(); err != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"math"
 	"net/http"
 	"net/url"
@@ -25,16 +26,29 @@ type apiAssignment struct {
 	Partition       int32  `json:"partition"`
 	Lease           int64  `json:"lease"`
 	CommittedOffset int64  `json:"committed_offset"`
+	Revoking        bool   `json:"revoking"`
 }
 
 type apiJoinResponse struct {
 	MemberID    string          `json:"member_id"`
 	Assignments []apiAssignment `json:"assignments"`
+	Waiting     bool            `json:"waiting"`
 	OffsetReset string          `json:"offset_reset"`
 }
 
 type apiAssignments struct {
 	Assignments []apiAssignment `json:"assignments"`
+	Waiting     bool            `json:"waiting"`
+}
+
+type apiRelease struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Lease     int64  `json:"lease"`
+}
+
+type apiHeartbeatRequest struct {
+	Release []apiRelease `json:"release"`
 }
 
 type apiOffsetCommit struct {
@@ -80,7 +94,7 @@ type apiGroupList struct {
 func assignmentsToAPI(as []metadata.Assignment) []apiAssignment {
 	out := make([]apiAssignment, 0, len(as))
 	for _, a := range as {
-		out = append(out, apiAssignment{Topic: a.Topic, Partition: a.Partition, Lease: a.Lease, CommittedOffset: a.CommittedOffset})
+		out = append(out, apiAssignment{Topic: a.Topic, Partition: a.Partition, Lease: a.Lease, CommittedOffset: a.CommittedOffset, Revoking: a.Revoking})
 	}
 	return out
 }
@@ -101,7 +115,7 @@ func (h *handler) joinGroup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/v1/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(j.Member))
-	h.writeJSON(w, http.StatusCreated, apiJoinResponse{MemberID: j.Member, Assignments: assignmentsToAPI(j.Assignments), OffsetReset: j.OffsetReset})
+	h.writeJSON(w, http.StatusCreated, apiJoinResponse{MemberID: j.Member, Assignments: assignmentsToAPI(j.Assignments), Waiting: j.Waiting, OffsetReset: j.OffsetReset})
 	return nil
 }
 
@@ -112,13 +126,29 @@ func millis(ms int64) time.Duration {
 	return time.Duration(min(max(ms, -limit), limit)) * time.Millisecond
 }
 
+// heartbeat keeps a member alive; its body, optional, names partitions
+// the member releases.
 func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	group := r.PathValue("group")
-	as, err := h.svc.Heartbeat(r.Context(), group, r.PathValue("member"))
+	body, err := h.readBody(w, r)
 	if err != nil {
 		return err
 	}
-	h.writeJSON(w, http.StatusOK, apiAssignments{Assignments: assignmentsToAPI(as)})
+	var req apiHeartbeatRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeJSONBody(body, &req); err != nil {
+			return err
+		}
+	}
+	var release []metadata.TopicPartitionLease
+	for _, rl := range req.Release {
+		release = append(release, metadata.TopicPartitionLease{Topic: rl.Topic, Partition: rl.Partition, Lease: rl.Lease})
+	}
+	synced, err := h.svc.Heartbeat(r.Context(), group, r.PathValue("member"), release)
+	if err != nil {
+		return err
+	}
+	h.writeJSON(w, http.StatusOK, apiAssignments{Assignments: assignmentsToAPI(synced.Assignments), Waiting: synced.Waiting})
 	return nil
 }
 

@@ -1,11 +1,8 @@
 package httpapi
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/mambamq/mamba/ingest"
@@ -23,26 +20,9 @@ func TestDeleteGroupThroughNode(t *testing.T) {
 	defer srv.Close()
 	do := func(method, path, body string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var e struct {
-			Error struct {
-				Code string `json:"code"`
-			} `json:"error"`
-		}
-		_ = json.Unmarshal(b, &e)
-		return resp.StatusCode, e.Error.Code
+		status, ans := jsonDo(t, srv, method, path, body)
+		code, _ := errCode(ans)
+		return status, code
 	}
 	status, _ := do("POST", "/v1/groups/billing/members", `{"topics":["orders"],"offset_reset":"latest"}`)
 	if status != http.StatusCreated {

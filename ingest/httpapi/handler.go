@@ -117,6 +117,7 @@ var routes = []route{
 	{http.MethodPost, "/v1/groups/{group}/members/{member}/heartbeat", (*handler).heartbeat},
 	{http.MethodDelete, "/v1/groups/{group}/members/{member}", (*handler).leaveGroup},
 	{http.MethodPost, "/v1/groups/{group}/offsets", (*handler).commitOffsets},
+	{http.MethodPost, "/v1/groups/{group}/offsets/reset", (*handler).resetOffsets},
 	{http.MethodGet, "/healthz", (*handler).healthz},
 	{http.MethodGet, "/readyz", (*handler).readyz},
 	{http.MethodGet, "/metrics", (*handler).metricsPage},

@@ -92,14 +92,11 @@ func (s *scriptedService) DeleteGroup(ctx context.Context, group string) error {
 	return ingest.ValidateGroupName(group)
 }
 
-func (s *scriptedService) Heartbeat(ctx context.Context, group, member string) ([]metadata.Assignment, error) {
+func (s *scriptedService) Heartbeat(ctx context.Context, group, member string, _ []metadata.TopicPartitionLease) (metadata.Synced, error) {
 	if err := s.record("Heartbeat"); err != nil {
-		return nil, err
+		return metadata.Synced{}, err
 	}
-	if err := ingest.ValidateGroupName(group); err != nil {
-		return nil, err
-	}
-	return nil, nil
+	return metadata.Synced{}, ingest.ValidateGroupName(group)
 }
 
 func (s *scriptedService) LeaveGroup(ctx context.Context, group, member string) error {
@@ -114,6 +111,13 @@ func (s *scriptedService) CommitOffsets(ctx context.Context, group string, offse
 		return err
 	}
 	return ingest.ValidateGroupName(group)
+}
+
+func (s *scriptedService) ResetGroupOffsets(ctx context.Context, req ingest.ResetOffsetsRequest) (ingest.ResetPlan, error) {
+	if err := s.record("ResetGroupOffsets"); err != nil {
+		return ingest.ResetPlan{}, err
+	}
+	return ingest.ResetPlan{Group: req.Group, Topic: req.Topic, DryRun: req.DryRun}, ingest.ValidateGroupName(req.Group)
 }
 
 func (s *scriptedService) record(method string) error {

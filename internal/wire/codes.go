@@ -51,7 +51,7 @@ func Codes() []ErrorCode {
 		{CodeRequestTimeout, http.StatusRequestTimeout, "The request body stopped arriving: no byte came for the node's body read timeout. Retry."},
 		{CodeTopicExists, http.StatusConflict, "A topic with this name already exists."},
 		{CodeLeaseLost, http.StatusConflict, "An offset commit named a lease that is no longer the partition's current lease; nothing was committed."},
-		{CodeGroupNotEmpty, http.StatusConflict, "The consumer group has live members (their sessions have not expired); it is deleted only once they left."},
+		{CodeGroupNotEmpty, http.StatusConflict, "The consumer group has live members (their sessions have not expired); it is deleted, or its offsets reset without force, only once they left."},
 		{CodePayloadTooLarge, http.StatusRequestEntityTooLarge, "The request body, a record or the record count is over a limit."},
 		{CodeUnsupportedMediaType, http.StatusUnsupportedMediaType, "The produce body is neither application/json nor application/vnd.mamba.v1+binary."},
 		{CodeOverloaded, http.StatusTooManyRequests, "The node's buffer is full; retry after the Retry-After header's seconds."},

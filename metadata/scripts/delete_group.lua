@@ -8,6 +8,7 @@
 -- KEYS[5] lease string  prefix:{g:G}:lease
 -- KEYS[6] topics hash   prefix:{g:G}:topics
 -- KEYS[7] meta hash     prefix:{g:G}:meta     active -> last activity (unix ms)
+-- KEYS[8] revoking hash prefix:{g:G}:revoking
 --
 -- ARGV[1] '' to delete whatever the group's age (an API delete), or a
 -- retention (ms): delete only if the group's last activity is at or before
@@ -30,7 +31,7 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local retention = ARGV[1]
-if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]) == 0 then
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]) == 0 then
   return redis.error_reply('GROUP_NOT_FOUND')
 end
 if redis.call('ZCOUNT', KEYS[2], '(' .. string.format('%d', now), '+inf') > 0 then
@@ -46,5 +47,5 @@ if retention ~= '' then
     return 'KEPT'
   end
 end
-redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
 return 'DELETED'

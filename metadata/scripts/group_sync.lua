@@ -1,6 +1,6 @@
 -- group_sync.lua is the consumer group coordinator: one join, heartbeat or
--- leave of a member, followed by a rebalance (Store.JoinGroup,
--- Store.Heartbeat, Store.LeaveGroup).
+-- leave of a member, followed by a rebalance (Store.Join, Store.Sync,
+-- Store.LeaveGroup).
 --
 -- KEYS[1] members hash  prefix:{g:G}:members  member id -> "topic,topic|session_ms"
 -- KEYS[2] expiry zset   prefix:{g:G}:expiry   member id, scored by expiry (unix ms)
@@ -10,20 +10,29 @@
 -- KEYS[6] topics hash   prefix:{g:G}:topics   topic -> partition count, as members saw it
 -- KEYS[7] meta hash     prefix:{g:G}:meta     active -> last activity (unix ms),
 --                                             offset_reset -> earliest|latest
+-- KEYS[8] revoking hash prefix:{g:G}:revoking "topic/partition" -> "lease|deadline":
+--                                             the owner under that lease must
+--                                             release the partition by the
+--                                             deadline (unix ms)
 --
 -- ARGV[1] now (unix ms, the caller's clock), ARGV[2] action: join,
 -- heartbeat or leave, ARGV[3] member id; for join also ARGV[4] the
 -- member's topics, comma-separated, ARGV[5] session timeout ms, ARGV[6] n,
 -- then n pairs: topic, partition count, then the group's offset reset
--- policy ('' keeps the group's, which is earliest when never set).
+-- policy ('' keeps the group's, which is earliest when never set); for
+-- heartbeat optionally ARGV[4] n, then n pairs: topic/partition, lease of
+-- partitions the member releases.
 --
 -- Returns, for join and heartbeat, the member's assignments after the
--- rebalance as a flat array of triples: topic/partition, lease, committed
--- offset ('-1' when none), a join's followed by one more element, the
--- group's offset reset policy; for leave an empty array. Error reply
--- MEMBER_NOT_FOUND for a heartbeat or leave of a member that is not in the
--- group (it left, expired, or never joined); expired members are still
--- removed then, but nothing is rebalanced.
+-- rebalance as a flat array of quadruples: topic/partition, lease,
+-- committed offset ('-1' when none), revoking ('1' when the member must
+-- release the partition, else '0'); then waiting ('1' when the member is
+-- below its share of a topic because partitions it is to get are still
+-- revoking from others, else '0'); a join's followed by one more
+-- element, the group's offset reset policy; for leave an empty array.
+-- Error reply MEMBER_NOT_FOUND for a heartbeat or leave of a member that
+-- is not in the group (it left, expired, or never joined); expired
+-- members are still removed then, but nothing is rebalanced.
 --
 -- Invariants:
 -- * Every call that finds its member (or joins) raises KEYS[7] active to
@@ -36,10 +45,23 @@
 --   partitions/members); a partition stays with its owner when the owner's
 --   share allows. A topic nobody subscribes to any more loses its owners
 --   and its entry in KEYS[6]; its offsets stay.
+-- * Cooperative hand-over: a partition never goes from one live member to
+--   another in one step. When the rebalance takes a partition from a live
+--   owner, the owner keeps it, under its lease, marked revoking (KEYS[8]),
+--   and nobody else gets it. It becomes free only when the owner releases
+--   it (a heartbeat naming it with its lease), leaves, expires, or lets
+--   the deadline pass (now plus the owner's session timeout, set once when
+--   the revocation starts); a free partition goes to a member below its
+--   share in the same call. A revoking partition whose owner's share
+--   allows it again (another member left) is simply no longer revoking.
+--   So two live members never own one partition, and a member that was
+--   told to release has committed what it processed before the next owner
+--   reads from the committed offset.
 -- * A partition that changes hands gets a new lease from INCR KEYS[5], so
 --   every lease is greater than every lease before it. Offsets are
 --   committed only under the current lease (commit_offsets.lua), which
---   fences a member that lost a partition.
+--   fences a member that lost a partition; a revoking partition keeps its
+--   owner's lease until it is released.
 -- * A counter that does not exist yet (a new group, or one deleted or
 --   expired and created again) starts at Redis's TIME in microseconds, so
 --   a new incarnation's leases are above every lease of an earlier one
@@ -51,6 +73,10 @@
 -- * Who owns what does not depend on hash iteration order: members are
 --   sorted by (partitions kept, descending; id) and partitions walked in
 --   order. Only the numbering of new leases follows the order of KEYS[6].
+-- * Bounded work: each call reads the group's hashes once and walks each
+--   topic's partitions a fixed number of times; handing out free
+--   partitions scans the topic's members for each, O(partitions x
+--   members) as before.
 local now, action, member = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, m in ipairs(dead) do
@@ -58,6 +84,7 @@ for _, m in ipairs(dead) do
   redis.call('ZREM', KEYS[2], m)
 end
 local policy = nil
+local sessions = {}
 if action == 'join' then
   local n = tonumber(ARGV[6])
   local reset = ARGV[7 + 2*n]
@@ -77,6 +104,17 @@ else
   end
   if action == 'heartbeat' then
     redis.call('ZADD', KEYS[2], now + tonumber(string.match(v, '|(%d+)$')), member)
+    -- Releases: a partition the member owns under the lease named and
+    -- was told to release becomes free.
+    local n = tonumber(ARGV[4] or '0') or 0
+    for i = 1, n do
+      local tp, lease = ARGV[3 + 2*i], ARGV[4 + 2*i]
+      local r = redis.call('HGET', KEYS[8], tp)
+      if r and string.match(r, '^(%d+)|') == lease and redis.call('HGET', KEYS[3], tp) == member .. '|' .. lease then
+        redis.call('HDEL', KEYS[3], tp)
+        redis.call('HDEL', KEYS[8], tp)
+      end
+    end
   else
     redis.call('HDEL', KEYS[1], member)
     redis.call('ZREM', KEYS[2], member)
@@ -90,7 +128,8 @@ end
 local subs = {}
 local raw = redis.call('HGETALL', KEYS[1])
 for i = 1, #raw, 2 do
-  local m, topics = raw[i], string.match(raw[i+1], '^(.*)|')
+  local m, topics, session = raw[i], string.match(raw[i+1], '^(.*)|(%d+)$')
+  sessions[m] = tonumber(session)
   for t in string.gmatch(topics, '[^,]+') do
     subs[t] = subs[t] or {}
     table.insert(subs[t], m)
@@ -102,8 +141,30 @@ for i = 1, #raw, 2 do
   local m, lease = string.match(raw[i+1], '^(.*)|(%d+)$')
   owners[raw[i]] = {member = m, lease = lease}
 end
+-- Revocations in progress; an entry whose lease is no longer the owner's
+-- is stale and goes.
+raw = redis.call('HGETALL', KEYS[8])
+for i = 1, #raw, 2 do
+  local lease, deadline = string.match(raw[i+1], '^(%d+)|(%d+)$')
+  local o = owners[raw[i]]
+  if o and o.lease == lease then
+    o.deadline = tonumber(deadline)
+  else
+    redis.call('HDEL', KEYS[8], raw[i])
+  end
+end
 
--- Rebalance each topic over its subscribers.
+local function newLease()
+  if redis.call('EXISTS', KEYS[5]) == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', KEYS[5], t[1] .. string.format('%06d', tonumber(t[2])))
+  end
+  return string.format('%d', redis.call('INCR', KEYS[5]))
+end
+
+-- Rebalance each topic over its subscribers. waiting: the member is
+-- below its share of some topic, until revoking partitions are released.
+local waiting = false
 raw = redis.call('HGETALL', KEYS[6])
 for i = 1, #raw, 2 do
   local topic, n = raw[i], tonumber(raw[i+1])
@@ -111,6 +172,7 @@ for i = 1, #raw, 2 do
   if not ms then
     for p = 0, n - 1 do
       redis.call('HDEL', KEYS[3], topic .. '/' .. p)
+      redis.call('HDEL', KEYS[8], topic .. '/' .. p)
     end
     redis.call('HDEL', KEYS[6], topic)
   else
@@ -130,29 +192,59 @@ for i = 1, #raw, 2 do
       quota[m] = base + ((j <= extra) and 1 or 0)
       kept[m] = 0
     end
-    local free = {}
+    -- Keep partitions that are not revoking first, then revoking ones
+    -- the owner's share allows again; the rest of a live owner's
+    -- partitions are revoked, or stay revoking until their deadline.
+    local was, free = {}, {}
     for p = 0, n - 1 do
-      local tp = topic .. '/' .. p
-      local o = owners[tp]
-      if o and quota[o.member] and kept[o.member] < quota[o.member] then
-        kept[o.member] = kept[o.member] + 1
-      else
-        table.insert(free, tp)
+      local o = owners[topic .. '/' .. p]
+      was[p] = o ~= nil and o.deadline ~= nil
+    end
+    for pass = 1, 2 do
+      for p = 0, n - 1 do
+        local tp = topic .. '/' .. p
+        local o = owners[tp]
+        if not o then
+          if pass == 2 then free[p] = true end
+        elseif was[p] == (pass == 2) then
+          local live = quota[o.member] ~= nil and (o.deadline == nil or o.deadline > now)
+          if live and kept[o.member] < quota[o.member] then
+            kept[o.member] = kept[o.member] + 1
+            if o.deadline then
+              redis.call('HDEL', KEYS[8], tp)
+              o.deadline = nil
+            end
+          elseif live then
+            if not o.deadline then
+              o.deadline = now + sessions[o.member]
+              redis.call('HSET', KEYS[8], tp, o.lease .. '|' .. string.format('%d', o.deadline))
+            end
+          else
+            redis.call('HDEL', KEYS[8], tp)
+            o.deadline = nil
+            free[p] = true
+          end
+        end
       end
     end
-    for _, tp in ipairs(free) do
-      local best = nil
-      for _, m in ipairs(ms) do
-        if kept[m] < quota[m] and (best == nil or kept[m] < kept[best]) then best = m end
+    -- Free partitions go to members below their share; there are at
+    -- least as many open places as free partitions, since revoking ones
+    -- count towards no share.
+    for p = 0, n - 1 do
+      if free[p] then
+        local tp = topic .. '/' .. p
+        local best = nil
+        for _, m in ipairs(ms) do
+          if kept[m] < quota[m] and (best == nil or kept[m] < kept[best]) then best = m end
+        end
+        local lease = newLease()
+        redis.call('HSET', KEYS[3], tp, best .. '|' .. lease)
+        owners[tp] = {member = best, lease = lease}
+        kept[best] = kept[best] + 1
       end
-      if redis.call('EXISTS', KEYS[5]) == 0 then
-        local t = redis.call('TIME')
-        redis.call('SET', KEYS[5], t[1] .. string.format('%06d', tonumber(t[2])))
-      end
-      local lease = string.format('%d', redis.call('INCR', KEYS[5]))
-      redis.call('HSET', KEYS[3], tp, best .. '|' .. lease)
-      owners[tp] = {member = best, lease = lease}
-      kept[best] = kept[best] + 1
+    end
+    if quota[member] and kept[member] < quota[member] then
+      waiting = true
     end
   end
 end
@@ -169,8 +261,10 @@ for i = 1, #raw, 2 do
     table.insert(out, raw[i])
     table.insert(out, lease)
     table.insert(out, off)
+    table.insert(out, (owners[raw[i]] and owners[raw[i]].deadline) and '1' or '0')
   end
 end
+table.insert(out, waiting and '1' or '0')
 if policy then
   table.insert(out, policy)
 end

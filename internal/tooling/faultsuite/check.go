@@ -138,14 +138,14 @@ func CheckWith(ctx context.Context, c *client.Client, topic string, l *Ledger, o
 		a := l.acked[id]
 		pos := seen[id]
 		switch {
-		case !a.Buffered && a.Offset < 0:
-			res.Misplaced++
-			res.problem("%v was acknowledged durably with offset %d", id, a.Offset)
 		case len(pos) == 0 && opts.Trimmed && a.Offset >= 0 && a.Offset < r.start[a.Partition]:
 			res.Expired++
 		case len(pos) == 0:
 			res.Lost++
 			res.problem("%v acknowledged at %d/%d is not in the log", id, a.Partition, a.Offset)
+		case !a.Buffered && a.Offset < 0:
+			res.Misplaced++
+			res.problem("%v was acknowledged durably with offset %d", id, a.Offset)
 		case !a.Buffered && !slices.Contains(pos, position{a.Partition, a.Offset}):
 			res.Misplaced++
 			res.problem("%v acknowledged at %d/%d is at %v", id, a.Partition, a.Offset, pos)

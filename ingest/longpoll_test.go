@@ -1,0 +1,65 @@
+package ingest
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestLongPollsCapped fills the node's long-poll slots with fetches
+// waiting at the high watermark: one more is refused with ErrOverloaded
+// at once, and a slot is free again once a waiting fetch is answered.
+func TestLongPollsCapped(t *testing.T) {
+	c := newCluster(t)
+	n := c.node(Config{MaxLongPolls: 2}, nil)
+	ctx := t.Context()
+	if _, err := n.CreateTopic(ctx, TopicConfig{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	wait := FetchRequest{Topic: "t", Partition: 0, Offset: 0, Wait: 20 * time.Second}
+	answers := make(chan error, 2)
+	for range 2 {
+		go func() {
+			res, err := n.Fetch(ctx, wait)
+			if err == nil && len(res.Records) != 1 {
+				err = errors.New("woke without the record")
+			}
+			answers <- err
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for n.longPolls.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d fetches waiting, want 2", n.longPolls.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	_, err := n.Fetch(ctx, wait)
+	var oe *OverloadedError
+	if !errors.As(err, &oe) || oe.RetryAfter != time.Second {
+		t.Fatalf("third long-poll: %v, want ErrOverloaded with a retry after 1s", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the refusal took %s; want it at once", d)
+	}
+	// A fetch that does not wait is not limited.
+	if _, err := n.Fetch(ctx, FetchRequest{Topic: "t", Partition: 0, Offset: 0}); err != nil {
+		t.Errorf("a fetch without wait while the slots are full: %v", err)
+	}
+	if _, err := n.Produce(ctx, "t", []ProduceRecord{{Value: []byte("v"), Partition: 0}}, ProduceOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-answers; err != nil {
+			t.Fatalf("waiting fetch: %v", err)
+		}
+	}
+	if got := n.longPolls.Load(); got != 0 {
+		t.Errorf("%d long-poll slots held after every fetch returned, want 0", got)
+	}
+	// The slots are free again.
+	if _, err := n.Fetch(ctx, FetchRequest{Topic: "t", Partition: 0, Offset: 1, Wait: 50 * time.Millisecond}); err != nil {
+		t.Errorf("a long-poll after the slots were released: %v", err)
+	}
+}
