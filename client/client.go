@@ -72,6 +72,8 @@ type clientConfig struct {
 	log     *slog.Logger
 	observe observers
 	errs    []error
+	// tlsFiles are read into tls by New (tls.go).
+	tlsFiles tlsFiles
 
 	connectTimeout, retryTimeout time.Duration
 }
@@ -185,6 +187,9 @@ func New(rawURL string, opts ...Opt) (*Client, error) {
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if err := cfg.applyTLSFiles(); err != nil {
+		cfg.errs = append(cfg.errs, err)
 	}
 	base, err := parseBaseURL(rawURL)
 	if err != nil {

@@ -131,9 +131,10 @@ func (e *APIError) Is(target error) bool {
 // the function is for callers writing their own loops. A canceled
 // context is not retryable, nor is an error the SDK stopped retrying
 // after its retry or connect timeout (WithRetryTimeout,
-// WithConnectTimeout).
+// WithConnectTimeout). Nor is a TLS handshake that failed: an untrusted
+// certificate either way, or TLS spoken to plain HTTP.
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, context.Canceled) || tlsRefused(err) {
 		return false
 	}
 	if _, ok := errors.AsType[*retriesExhausted](err); ok {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -18,11 +19,16 @@ import (
 type clientOptions struct {
 	url    string
 	output string
+	// caFile, certFile and keyFile are the TLS files for an https:// --url.
+	caFile, certFile, keyFile string
 }
 
 func (o *clientOptions) addFlags(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&o.url, "url", "http://127.0.0.1:8080", "URL of a Mamba node or of a load balancer in front of nodes")
 	cmd.PersistentFlags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	cmd.PersistentFlags().StringVar(&o.caFile, "ca-file", "", "PEM CA certificate(s) to trust for an https:// --url, besides the system's")
+	cmd.PersistentFlags().StringVar(&o.certFile, "cert-file", "", "PEM client certificate for a node that requires one (with --key-file)")
+	cmd.PersistentFlags().StringVar(&o.keyFile, "key-file", "", "PEM private key of --cert-file")
 	cliflag.DocumentEnv(cmd.PersistentFlags())
 	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := cliflag.BindEnv(cmd.Flags()); err != nil {
@@ -30,6 +36,9 @@ func (o *clientOptions) addFlags(cmd *cobra.Command) {
 		}
 		if o.output != "table" && o.output != "json" {
 			return fmt.Errorf("--output %q: want table or json", o.output)
+		}
+		if (o.certFile == "") != (o.keyFile == "") {
+			return errors.New("--cert-file and --key-file go together: give both, or neither")
 		}
 		return nil
 	}
@@ -39,7 +48,14 @@ func (o *clientOptions) addFlags(cmd *cobra.Command) {
 // fails the command after the SDK's connect timeout
 // (client.DefaultConnectTimeout) unless opts say otherwise.
 func (o *clientOptions) client(opts ...client.Opt) (*client.Client, error) {
-	return client.New(o.url, append([]client.Opt{client.WithTimeout(30 * time.Second)}, opts...)...)
+	base := []client.Opt{client.WithTimeout(30 * time.Second)}
+	if o.caFile != "" {
+		base = append(base, client.WithCAFile(o.caFile))
+	}
+	if o.certFile != "" {
+		base = append(base, client.WithClientCertificate(o.certFile, o.keyFile))
+	}
+	return client.New(o.url, append(base, opts...)...)
 }
 
 // print writes v as indented JSON with -o json, and otherwise calls table

@@ -78,6 +78,9 @@ func runDev(ctx context.Context, o devOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := o.tls.check(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
@@ -111,16 +114,23 @@ func runDev(ctx context.Context, o devOptions) error {
 			sum.Topics, bucketDir, sum.Checkpoint, sum.ChunksReplayed, sum.RecordsIndexed, sum.Duration.Round(time.Millisecond))
 	}
 	o.bucket = "file://" + bucketDir
+	scheme, curl := "http", "curl -s"
+	if o.tls.cert != "" {
+		scheme, curl = "https", "curl -s --cacert CA.pem" // CA.pem: the CA that signed --tls-cert
+	}
+	if o.tls.clientCA != "" {
+		curl += " --cert client.crt --key client.key"
+	}
 	return serveWith(ctx, o.serveOptions, log, rdb, store, func(addr string) {
-		fmt.Fprintf(os.Stderr, `mamba dev: serving on http://%[1]s (data in %[2]s, embedded Redis on %[3]s)
+		fmt.Fprintf(os.Stderr, `mamba dev: serving on %[4]s://%[1]s (data in %[2]s, embedded Redis on %[3]s)
 
-  curl -s -XPOST http://%[1]s/v1/topics -d '{"name":"orders","partitions":4}'
-  curl -s -XPOST http://%[1]s/v1/topics/orders/records -H 'Content-Type: application/json' \
+  %[5]s -XPOST %[4]s://%[1]s/v1/topics -d '{"name":"orders","partitions":4}'
+  %[5]s -XPOST %[4]s://%[1]s/v1/topics/orders/records -H 'Content-Type: application/json' \
     -d '{"records":[{"key":"customer-7","value":"hello"}]}'
-  curl -s 'http://%[1]s/v1/topics/orders/partitions/1/records?offset=0'
+  %[5]s '%[4]s://%[1]s/v1/topics/orders/partitions/1/records?offset=0'
 
 Stop with Ctrl-C.
-`, addr, o.dir, mr.Addr())
+`, addr, o.dir, mr.Addr(), scheme, curl)
 	})
 }
 

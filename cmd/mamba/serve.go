@@ -68,6 +68,7 @@ type serveOptions struct {
 	pprofListen     string
 	memoryLimit     string
 	tiering         tieringOptions
+	tls             tlsOptions
 }
 
 // defaultServeOptions are the defaults of serve's flags.
@@ -118,6 +119,10 @@ Nodes are stateless: run as many as you like against the same bucket and
 Redis, each with its own --node-id. On SIGTERM or SIGINT a node stops taking
 records, flushes and answers everything it accepted, writes a last metadata
 checkpoint if it holds the checkpoint lease, then exits.
+
+With --tls-cert and --tls-key the API is HTTPS only (TLS 1.2 or later), the
+certificate reloaded when its files change; --tls-client-ca also requires
+client certificates. The node has no authentication: see docs/security.md.
 
 Every --checkpoint-interval one node (whichever holds a lease in Redis)
 writes a checkpoint of the metadata to checkpoints/ in the bucket, from
@@ -180,6 +185,7 @@ func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
 	f.DurationVar(&o.maxCommitAge, "max-commit-age", o.maxCommitAge,
 		"the oldest a chunk may be when its commit reaches Redis; garbage collection deletes uncommitted chunks only past it (same on every node)")
 	addTieringFlags(f, &o.tiering)
+	addTLSFlags(f, &o.tls)
 }
 
 var nodeIDChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -217,6 +223,9 @@ func newLogger(level string) (*slog.Logger, error) {
 func runServe(ctx context.Context, o serveOptions) error {
 	log, err := newLogger(o.logLevel)
 	if err != nil {
+		return err
+	}
+	if err := o.tls.check(); err != nil {
 		return err
 	}
 	if err := setMemoryLimit(o, log); err != nil {
@@ -314,6 +323,10 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := o.tls.serverConfig(log)
+	if err != nil {
+		return err
+	}
 	cfg := ingest.Config{
 		NodeID:            o.nodeID,
 		FlushBytes:        int(o.flushBytes),
@@ -378,6 +391,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 		WriteTimeout: o.maxWait + o.writeTimeout + o.flushInterval + time.Minute,
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:    tlsCfg, // nil: plain HTTP
 	}
 	if onListen != nil {
 		onListen(ln.Addr().String())
@@ -410,12 +424,21 @@ func serve(ctx context.Context, log *slog.Logger, node *ingest.Node, ckpt *recov
 	for _, j := range jobs {
 		jobsDone.Go(func() { _ = j.Run(runCtx) }) // logs its failures; ends with runCtx
 	}
+	// Serve sets srv.TLSConfig up for HTTP/2 (even without TLS): read it
+	// before.
+	useTLS, clientCerts := srv.TLSConfig != nil, srv.TLSConfig != nil && srv.TLSConfig.ClientCAs != nil
 	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if useTLS {
+			err = srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig.GetCertificate
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			errs <- err
 		}
 	}()
-	log.Info("serving", "addr", ln.Addr().String())
+	log.Info("serving", "addr", ln.Addr().String(), "tls", useTLS, "client_certificates", clientCerts)
 	var runErr error
 	select {
 	case <-sigCtx.Done():

@@ -16,6 +16,14 @@ type RedisOptions struct {
 	// AppendFsync enables the append-only file with this fsync policy
 	// ("always", "everysec" or "no"). Empty runs without persistence.
 	AppendFsync string
+	// TLS, if not nil, also serves TLS on a port of its own (Redis.TLSAddr).
+	TLS *RedisTLS
+}
+
+// RedisTLS is the server's certificate for its TLS port. Clients are not
+// asked for certificates.
+type RedisTLS struct {
+	CertFile, KeyFile, CAFile string
 }
 
 // Redis is a redis-server on loopback.
@@ -23,6 +31,8 @@ type Redis struct {
 	*Process
 	// Addr is host:port of the server.
 	Addr string
+	// TLSAddr is host:port of its TLS port, when RedisOptions.TLS is set.
+	TLSAddr string
 	// DataDir holds the append-only file, when one is configured.
 	DataDir string
 }
@@ -48,6 +58,15 @@ func StartRedis(dir string, opts RedisOptions) (*Redis, error) {
 			"--bind", "127.0.0.1", "--port", strconv.Itoa(port),
 			"--dir", dir, "--save", "", "--daemonize", "no",
 			"--protected-mode", "yes", "--logfile", "",
+		}
+		if opts.TLS != nil {
+			tlsPort, err := FreePort()
+			if err != nil {
+				return nil, err
+			}
+			r.TLSAddr = "127.0.0.1:" + strconv.Itoa(tlsPort)
+			args = append(args, "--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", opts.TLS.CertFile,
+				"--tls-key-file", opts.TLS.KeyFile, "--tls-ca-cert-file", opts.TLS.CAFile, "--tls-auth-clients", "no")
 		}
 		if opts.AppendFsync != "" {
 			args = append(args, "--appendonly", "yes", "--appendfsync", opts.AppendFsync)
