@@ -23,6 +23,15 @@ var (
 	ErrGroupNotEmpty = metadata.ErrGroupNotEmpty // 409 group_not_empty
 )
 
+// groupErr is metaErr for group calls: a join past a group limit is the
+// caller's to fix (400).
+func groupErr(err error) error {
+	if errors.Is(err, metadata.ErrGroupLimit) {
+		return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	return metaErr(err)
+}
+
 // DefaultSessionTimeout is a group member's session when it names none.
 const DefaultSessionTimeout = 10 * time.Second
 
@@ -120,7 +129,7 @@ func (n *Node) Join(ctx context.Context, req JoinGroupRequest) (JoinedGroup, err
 	j, err := n.meta.Join(ctx, metadata.GroupJoin{Group: req.Group, Member: member, Topics: ts, Session: session,
 		OffsetReset: req.OffsetReset, Now: n.now()})
 	if err != nil {
-		return JoinedGroup{}, metaErr(err)
+		return JoinedGroup{}, groupErr(err)
 	}
 	return JoinedGroup{Member: member, Assignments: j.Assignments, Waiting: j.Waiting, OffsetReset: j.OffsetReset}, nil
 }

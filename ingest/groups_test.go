@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,12 @@ func TestGroupsThroughNode(t *testing.T) {
 	}
 	if err := n.CommitOffsets(ctx, "billing", []metadata.OffsetCommit{{Topic: "nope", Partition: 0, Offset: 0, Lease: 1}}); !errors.Is(err, ErrTopicNotFound) {
 		t.Errorf("commit to an unknown topic: err = %v", err)
+	}
+	if _, err := n.CreateTopic(ctx, TopicConfig{Name: "huge", Partitions: metadata.MaxPartitions}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.JoinGroup(ctx, "billing", []string{"orders", "huge"}, 0); !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), "partitions") {
+		t.Errorf("join past the group's partition limit: err = %v, want ErrInvalidRequest naming partitions", err)
 	}
 	if _, _, err := n.JoinGroup(ctx, "billing", []string{"nope"}, 0); !errors.Is(err, ErrTopicNotFound) {
 		t.Errorf("join with an unknown topic: err = %v", err)

@@ -51,6 +51,25 @@ var (
 	// ErrLeaseLost is returned when an offset commit names a lease that is
 	// no longer the partition's current lease.
 	ErrLeaseLost = errors.New("lease lost")
+	// ErrGroupLimit is returned for a join that would take a group, or
+	// the number of groups, over MaxGroupMembers, MaxGroupPartitions or
+	// MaxGroups.
+	ErrGroupLimit = errors.New("group limit")
+)
+
+// Group limits, the defaults of Options.GroupLimits. They bound the work of one join, heartbeat or leave (the
+// rebalance walks the group's subscribed partitions and, for each one
+// that is free, its members) and what the groups keep in Redis.
+const (
+	// MaxGroupMembers bounds the live members of one group.
+	MaxGroupMembers = 1000
+	// MaxGroupPartitions bounds the partitions a group's members
+	// subscribe to, summed over the group's topics.
+	MaxGroupPartitions = 10000
+	// MaxGroups bounds the groups in the metadata store. It is checked
+	// before a join creates a group, so joins racing to create groups may
+	// pass it by their number.
+	MaxGroups = 100000
 )
 
 // Session timeout bounds.
@@ -194,7 +213,10 @@ func (s *Store) Join(ctx context.Context, j GroupJoin) (Joined, error) {
 		args = append(args, t.Name, t.Partitions)
 	}
 	args[3] = strings.Join(names, ",")
-	args = append(args, j.OffsetReset)
+	args = append(args, j.OffsetReset, s.groupLimits.Members, s.groupLimits.Partitions)
+	if err := s.checkGroupCount(ctx, j.Group); err != nil {
+		return Joined{}, err
+	}
 	raw, err := s.runGroupSync(ctx, j.Group, args)
 	if err != nil {
 		return Joined{}, err
@@ -280,11 +302,37 @@ func (s *Store) LeaveGroup(ctx context.Context, group, member string, now time.T
 	return err
 }
 
+// checkGroupCount refuses a join that would create a group past
+// MaxGroups.
+func (s *Store) checkGroupCount(ctx context.Context, group string) error {
+	n, err := s.rdb.SCard(ctx, s.groupsKey()).Result()
+	if err != nil {
+		return unavailable("count groups", err)
+	}
+	if n < int64(s.groupLimits.Groups) {
+		return nil
+	}
+	known, err := s.rdb.SIsMember(ctx, s.groupsKey(), group).Result()
+	if err != nil {
+		return unavailable("count groups", err)
+	}
+	if !known {
+		return fmt.Errorf("group %s: there are %d groups, the limit: %w", group, n, ErrGroupLimit)
+	}
+	return nil
+}
+
 func (s *Store) runGroupSync(ctx context.Context, group string, args []any) ([]string, error) {
 	raw, err := groupSyncScript.Run(ctx, s.rdb, s.groupKeys(group), args...).StringSlice()
 	if err != nil {
-		if strings.Contains(err.Error(), "MEMBER_NOT_FOUND") {
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "MEMBER_NOT_FOUND"):
 			return nil, fmt.Errorf("group %s member %v: %w", group, args[2], ErrMemberNotFound)
+		case strings.Contains(msg, "GROUP_MEMBERS_LIMIT"):
+			return nil, fmt.Errorf("group %s has %d members, the limit: %w", group, s.groupLimits.Members, ErrGroupLimit)
+		case strings.Contains(msg, "GROUP_PARTITIONS_LIMIT"):
+			return nil, fmt.Errorf("group %s would subscribe to more than %d partitions, the limit (the partitions of every topic its members subscribe to): %w",
+				group, s.groupLimits.Partitions, ErrGroupLimit)
 		}
 		return nil, unavailable("group "+group, err)
 	}

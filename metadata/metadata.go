@@ -140,6 +140,14 @@ type Options struct {
 	// MaxCommitAge (the constant) when zero. Every node and the garbage
 	// collector must use the same value.
 	MaxCommitAge time.Duration
+	// GroupLimits bound consumer groups; each zero field takes its
+	// default (MaxGroupMembers, MaxGroupPartitions, MaxGroups).
+	GroupLimits GroupLimits
+}
+
+// GroupLimits bound consumer groups (see MaxGroupMembers).
+type GroupLimits struct {
+	Members, Partitions, Groups int
 }
 
 // Store is the Redis-backed metadata store. It is safe for concurrent use.
@@ -148,6 +156,7 @@ type Store struct {
 	prefix      string
 	dedupWindow time.Duration
 	commitAge   time.Duration
+	groupLimits GroupLimits
 }
 
 // New returns a Store on rdb. It does not contact Redis.
@@ -161,7 +170,16 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.MaxCommitAge <= 0 {
 		opts.MaxCommitAge = MaxCommitAge
 	}
-	return &Store{rdb: rdb, prefix: opts.Prefix, dedupWindow: opts.DedupWindow, commitAge: opts.MaxCommitAge}
+	gl := &opts.GroupLimits
+	for _, l := range []struct {
+		v   *int
+		def int
+	}{{&gl.Members, MaxGroupMembers}, {&gl.Partitions, MaxGroupPartitions}, {&gl.Groups, MaxGroups}} {
+		if *l.v <= 0 {
+			*l.v = l.def
+		}
+	}
+	return &Store{rdb: rdb, prefix: opts.Prefix, dedupWindow: opts.DedupWindow, commitAge: opts.MaxCommitAge, groupLimits: *gl}
 }
 
 // CommitAgeLimit returns the oldest a chunk may be when Commit indexes it

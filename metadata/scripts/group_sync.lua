@@ -19,7 +19,11 @@
 -- heartbeat or leave, ARGV[3] member id; for join also ARGV[4] the
 -- member's topics, comma-separated, ARGV[5] session timeout ms, ARGV[6] n,
 -- then n pairs: topic, partition count, then the group's offset reset
--- policy ('' keeps the group's, which is earliest when never set); for
+-- policy ('' keeps the group's, which is earliest when never set), then
+-- optionally the most members the group may have and the most partitions
+-- its topics may hold in all (a join over either is refused, with error
+-- reply GROUP_MEMBERS_LIMIT or GROUP_PARTITIONS_LIMIT, before anything
+-- changes; a member joining again is not counted twice); for
 -- heartbeat optionally ARGV[4] n, then n pairs: topic/partition, lease of
 -- partitions the member releases.
 --
@@ -87,6 +91,23 @@ local policy = nil
 local sessions = {}
 if action == 'join' then
   local n = tonumber(ARGV[6])
+  local maxMembers, maxParts = tonumber(ARGV[8 + 2*n]), tonumber(ARGV[9 + 2*n])
+  if maxMembers and redis.call('HEXISTS', KEYS[1], member) == 0 and redis.call('HLEN', KEYS[1]) >= maxMembers then
+    return redis.error_reply('GROUP_MEMBERS_LIMIT')
+  end
+  if maxParts then
+    -- The group's topics after this join: those of its last rebalance
+    -- (topics nobody subscribes to any more leave at the next one) and
+    -- the joiner's, at the joiner's partition counts.
+    local counts, total = {}, 0
+    local raw = redis.call('HGETALL', KEYS[6])
+    for i = 1, #raw, 2 do counts[raw[i]] = tonumber(raw[i+1]) end
+    for i = 1, n do counts[ARGV[5 + 2*i]] = tonumber(ARGV[6 + 2*i]) end
+    for _, c in pairs(counts) do total = total + c end
+    if total > maxParts then
+      return redis.error_reply('GROUP_PARTITIONS_LIMIT')
+    end
+  end
   local reset = ARGV[7 + 2*n]
   if reset and reset ~= '' then
     redis.call('HSET', KEYS[7], 'offset_reset', reset)
