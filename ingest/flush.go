@@ -389,7 +389,7 @@ func (n *Node) answer(req *produceReq, results []RecordResult, err error) {
 	for _, r := range append([]*produceReq{req}, req.followers...) {
 		r.releaseBody()
 		r.done <- produceAnswer{results: results, err: err}
-		released += r.size
+		released += r.mem
 		n.metrics.produceOutcomes.WithLabelValues(outcome(err)).Inc()
 		if err == nil {
 			n.metrics.recordsIn.Add(float64(len(r.records)))

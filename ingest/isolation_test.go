@@ -165,3 +165,42 @@ func TestChunkSealedBeforeTooManyBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestBufferCountsRecordsInMemory checks that the buffer counts a record
+// at its size in memory, not only its bytes: tiny records fill it long
+// before their bytes would, a request that alone needs more than the
+// whole buffer is refused with ErrTooLarge, and one that does not fit
+// now with ErrOverloaded.
+func TestBufferCountsRecordsInMemory(t *testing.T) {
+	c := newCluster(t)
+	n := c.node(Config{FlushBytes: 64 << 10, MaxBufferedBytes: 1 << 20, FlushInterval: time.Hour}, nil)
+	ctx := t.Context()
+	if _, err := n.CreateTopic(ctx, TopicConfig{Name: "a", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	empty := func(k int) []ProduceRecord {
+		recs := make([]ProduceRecord, k)
+		for i := range recs {
+			recs[i] = ProduceRecord{Value: []byte{}, Partition: 0}
+		}
+		return recs
+	}
+	per := 16 + bufferedRecordOverhead // an empty record in memory
+	whole := int((1<<20)/per) + 1      // more than the buffer
+	if _, err := n.Produce(ctx, "a", empty(whole), ProduceOptions{Ack: AckBuffered}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("%d empty records (%d bytes of them, %d in memory): %v, want ErrTooLarge", whole, whole*16, int64(whole)*per, err)
+	}
+	part := whole * 3 / 4
+	if _, err := n.Produce(ctx, "a", empty(part), ProduceOptions{Ack: AckBuffered}); err != nil {
+		t.Fatalf("%d empty records: %v", part, err)
+	}
+	n.mu.Lock()
+	buffered := n.buffered
+	n.mu.Unlock()
+	if buffered != int64(part)*per {
+		t.Errorf("buffer holds %d, want %d records x %d", buffered, part, per)
+	}
+	if _, err := n.Produce(ctx, "a", empty(whole/2), ProduceOptions{Ack: AckBuffered}); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("%d more empty records: %v, want ErrOverloaded", whole/2, err)
+	}
+}

@@ -50,7 +50,7 @@ func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *node
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mamba_commit_seconds", Help: "Latency of committing one chunk's offsets in Redis (all its topics).",
 			Buckets: latency}),
 		commitRetries: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_commit_retries_total", Help: "Commit attempts that failed and were retried."}),
-		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mamba_buffered_bytes", Help: "Bytes accepted and not yet acknowledged."}),
+		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mamba_buffered_bytes", Help: "Memory held by records accepted and not yet acknowledged: their bytes and the structures holding them (--max-buffered-bytes bounds it)."}),
 		cacheBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mamba_cache_bytes", Help: "Bytes in the batch cache."},
 			func() float64 { return float64(cache.size()) }),
 		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mamba_cache_requests_total", Help: "Batch cache lookups by result (hit or miss)."},

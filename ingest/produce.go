@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/internal/chunkid"
@@ -16,6 +17,16 @@ import (
 // maxRequestBytes bounds one produce call so that its records for one
 // partition always fit in one batch.
 const maxRequestBytes = chunk.MaxBatchBytes / 2
+
+// What a buffered record costs in memory beyond its bytes: the
+// ProduceRecord it was decoded into (alive while a durable request
+// waits), its chunk.Record in the request and again in its planned batch,
+// its partition and its slot; and what each of its headers costs beyond
+// its name and value.
+var (
+	bufferedRecordOverhead = int64(unsafe.Sizeof(ProduceRecord{}) + 2*unsafe.Sizeof(chunk.Record{}) + unsafe.Sizeof(int32(0)) + unsafe.Sizeof(slot{}))
+	bufferedHeaderOverhead = int64(unsafe.Sizeof(chunk.Header{}))
+)
 
 // chunkBatchBudget bounds the sum of the partitions of a chunk's requests:
 // accept seals the open chunk before a request would take it over. Each
@@ -36,6 +47,10 @@ type produceReq struct {
 	parts   []int32 // partition of each record
 	idemKey string
 	size    int64
+	// mem is what the request holds in memory while buffered: size plus
+	// the structures of its records and headers (bufferedMemory). The
+	// buffer (MaxBufferedBytes) counts it.
+	mem int64
 	// partitions counts the distinct partitions the records go to: the
 	// most batches the request can open in its chunk.
 	partitions int
@@ -202,6 +217,11 @@ func (n *Node) place(req *produceReq, records []ProduceRecord) error {
 	if req.size > maxRequestBytes {
 		return fmt.Errorf("request is %d bytes, over the limit of %d: %w", req.size, maxRequestBytes, ErrTooLarge)
 	}
+	req.mem = req.size + int64(len(records))*bufferedRecordOverhead + int64(headers)*bufferedHeaderOverhead
+	if req.mem > n.cfg.MaxBufferedBytes {
+		return fmt.Errorf("request takes %d bytes in memory (%d records, %d headers), more than the node's whole buffer of %d: %w",
+			req.mem, len(records), headers, n.cfg.MaxBufferedBytes, ErrTooLarge)
+	}
 	return nil
 }
 
@@ -231,11 +251,11 @@ func outcome(err error) string {
 
 // AdmitProduce implements Admitter: it refuses, with the error accept
 // would give, a request whose body alone would overflow the buffer. It is
-// a hint, checked before the body is read; accept decides. A body is about the size
-// accept counts for its records (recordSize adds 16 bytes a record, the
-// encoding 5 to 20), so a request near the limit may get 429 a little
-// early, which a producer retries; on an empty buffer accept decides
-// alone.
+// a hint, checked before the body is read; accept decides. accept counts
+// at least the body's size for its records (their bytes, 16 bytes a
+// record, and each record's structures in memory, 268 bytes on 64-bit
+// platforms, where the encoding takes 5 to 20), so the hint never refuses
+// what accept would take; on an empty buffer accept decides alone.
 func (n *Node) AdmitProduce(bodyBytes int64) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -260,10 +280,10 @@ func (n *Node) accept(req *produceReq) error {
 	if n.closing {
 		return ErrShuttingDown
 	}
-	if n.buffered+req.size > n.cfg.MaxBufferedBytes {
+	if n.buffered+req.mem > n.cfg.MaxBufferedBytes {
 		return n.overloaded()
 	}
-	n.buffered += req.size
+	n.buffered += req.mem
 	n.metrics.bufferedBytes.Set(float64(n.buffered))
 	if pc := n.open; pc != nil && pc.batches+req.partitions > chunkBatchBudget {
 		n.sealLocked()
