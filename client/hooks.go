@@ -48,6 +48,10 @@ type RequestInfo struct {
 	// Err is the attempt's error (an *APIError for error answers), nil
 	// on success.
 	Err error
+	// RequestID is the id the node gave the attempt (its X-Request-Id
+	// header), for finding it in the node's log; empty when no answer
+	// came from a node.
+	RequestID string
 }
 
 // ProduceBatchInfo describes one produce batch: records of one topic sent
@@ -121,9 +125,9 @@ type observers struct {
 func (o *observers) requested(r *request, start time.Time, resp **response, err *error) {
 	info := RequestInfo{Method: r.method, Path: r.path, Route: route(r.path), Duration: time.Since(start), Err: *err}
 	if *resp != nil {
-		info.Status = (*resp).status
+		info.Status, info.RequestID = (*resp).status, (*resp).header.Get("X-Request-Id")
 	} else if ae, ok := errors.AsType[*APIError](*err); ok {
-		info.Status = ae.Status
+		info.Status, info.RequestID = ae.Status, ae.RequestID
 	}
 	for _, h := range o.request {
 		h.OnRequest(info)

@@ -109,6 +109,9 @@ func TestHooksReportWhatHappened(t *testing.T) {
 		if r.Duration <= 0 {
 			t.Errorf("request %s %s has no duration", r.Method, r.Path)
 		}
+		if len(r.RequestID) != 16 {
+			t.Errorf("request %s %s (%d) has request id %q, want the node's", r.Method, r.Path, r.Status, r.RequestID)
+		}
 	}
 	for _, want := range []string{
 		"POST /v1/topics/{topic}/records 200",
