@@ -386,7 +386,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	srv := &http.Server{
 		Handler:           httpapi.NewHandler(node, httpapi.Options{MaxRequestBytes: int64(o.maxRequestBytes), BodyReadTimeout: o.bodyTimeout}, reg, reg, log),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
+		ReadTimeout:       httpapi.DefaultMaxBodyTime,
 		// A response may wait for a long-poll or for a flush and its retries.
 		WriteTimeout: o.maxWait + o.writeTimeout + o.flushInterval + time.Minute,
 		IdleTimeout:  2 * time.Minute,

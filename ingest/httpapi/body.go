@@ -40,34 +40,45 @@ func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bod
 	if pool != nil {
 		read = pool.read
 	}
-	src := &deadlineReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w), timeout: h.opts.BodyReadTimeout}
+	start := time.Now()
+	src := &deadlineReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w),
+		timeout: h.opts.BodyReadTimeout, until: start.Add(h.opts.MaxBodyTime)}
 	body, err := read(src, r.ContentLength)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, fmt.Errorf("%w: request body is over the limit of %d bytes", ingest.ErrTooLarge, limit)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, fmt.Errorf("%w: no byte of the request body arrived for %s", errBodyTimeout, h.opts.BodyReadTimeout)
+			return nil, fmt.Errorf("%w: the request body did not arrive in time (no byte for %s, or not all of it within %s)",
+				errBodyTimeout, h.opts.BodyReadTimeout, h.opts.MaxBodyTime)
 		}
-		return nil, fmt.Errorf("%w: read request body: %v", ingest.ErrInvalidRequest, err)
+		// The error may name addresses: it goes to the log only.
+		h.log.Debug("read request body", "method", r.Method, "path", r.URL.Path, "err", err, "after", time.Since(start))
+		return nil, invalidf("the request body could not be read to its end (the connection failed or the body is shorter than its Content-Length)")
 	}
 	return body, nil
 }
 
 // deadlineReader sets the connection's read deadline before each read of
 // the body, so that a body that stops arriving is cut off after timeout,
-// not after the server's whole-request ReadTimeout: a client cannot hold
-// a buffer by sending nothing.
+// never later than until: a client can hold a buffer neither by sending
+// nothing nor by sending a byte now and then. (The deadline it sets
+// replaces the server's whole-request ReadTimeout, which until keeps.)
 type deadlineReader struct {
 	r       io.Reader
 	rc      *http.ResponseController
 	timeout time.Duration
+	until   time.Time
 	unset   bool // the writer cannot set deadlines (a test recorder)
 }
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	if !d.unset {
-		if err := d.rc.SetReadDeadline(time.Now().Add(d.timeout)); err != nil {
+		deadline := time.Now().Add(d.timeout)
+		if deadline.After(d.until) {
+			deadline = d.until
+		}
+		if err := d.rc.SetReadDeadline(deadline); err != nil {
 			d.unset = true
 		}
 	}
@@ -254,11 +265,13 @@ func (p *bodyPool) release(buf []byte) {
 }
 
 // read reads rd to the end, as readAllHint does, into a pooled buffer when
-// size (the announced length, when positive) fits a class. As in
-// readAllHint, an empty pool allocates no more than bodyPrealloc before
-// bytes arrive: past that the buffer doubles as bytes arrive, up to its
-// class size.
-// The caller owns the buffer and may release it.
+// size (the announced length, when positive) fits a class. Whether the
+// pool is empty or not, the buffer holds at most bodyPrealloc (its class)
+// before bytes arrive, and then grows through the pooled classes,
+// doubling, as bytes arrive, up to the announced size's class: a body
+// that stalls holds about twice what it sent, never its announced size.
+// Each outgrown buffer goes back to the pool. The caller owns the buffer
+// and may release it.
 func (p *bodyPool) read(rd io.Reader, size int64) ([]byte, error) {
 	c := -1
 	if size > 0 && size < 1<<40 {
@@ -268,18 +281,14 @@ func (p *bodyPool) read(rd io.Reader, size int64) ([]byte, error) {
 		return readAllHint(rd, size)
 	}
 	full := bodyClassSize(c)
-	buf := p.take(c)
-	if buf == nil {
-		buf = make([]byte, 0, min(full, bodyPrealloc))
-	}
+	buf := p.get(min(full, bodyPrealloc))
 	for {
 		if len(buf) == cap(buf) {
 			if cap(buf) < full {
-				// Double, up to the class size: the buffer grows with the
-				// bytes that arrived, so a body that stalls holds at most
-				// twice what it sent.
-				next := min(full, 2*cap(buf))
-				buf = slices.Grow(buf, next-len(buf))[:len(buf):next]
+				next := p.get(min(full, 2*cap(buf)))
+				next = append(next, buf...)
+				p.release(buf)
+				buf = next
 			} else {
 				// Longer than announced: net/http does not let this
 				// happen, but be correct anyway.

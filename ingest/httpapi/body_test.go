@@ -195,14 +195,22 @@ func (h iotestHalfReader) Read(p []byte) (int, error) {
 // MiB and bringing 3 MiB is read into a buffer that doubled from
 // bodyPrealloc as bytes arrived (4 MiB), not one of the announced size.
 func TestBodyBufferGrowsWithArrivingBytes(t *testing.T) {
-	var p bodyPool
-	data := bytes.Repeat([]byte{'x'}, 3<<20)
-	got, err := p.read(bytes.NewReader(data), 16<<20)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("got %d bytes, err %v", len(got), err)
-	}
-	if cap(got) > 4<<20 {
-		t.Errorf("buffer of %d bytes for a 3 MiB body announced as 16 MiB; want at most 4 MiB", cap(got))
+	for _, warm := range []bool{false, true} {
+		var p bodyPool
+		if warm {
+			// A pooled buffer of the announced size's class must not be
+			// handed out before the bytes arrive.
+			c := bodyClassFor(16<<20 + 1)
+			p.release(make([]byte, 0, bodyClassSize(c)))
+		}
+		data := bytes.Repeat([]byte{'x'}, 3<<20)
+		got, err := p.read(bytes.NewReader(data), 16<<20)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("warm %v: got %d bytes, err %v", warm, len(got), err)
+		}
+		if limit := 4<<20 + 4<<20/classesPerPow; cap(got) > limit {
+			t.Errorf("warm pool %v: buffer of %d bytes for a 3 MiB body announced as 16 MiB; want at most %d", warm, cap(got), limit)
+		}
 	}
 }
 
@@ -240,5 +248,49 @@ func TestStalledBodyTimesOut(t *testing.T) {
 	}
 	if len(at.svc.produced) != 0 {
 		t.Errorf("a request with a stalled body reached the service")
+	}
+}
+
+// TestTricklingBodyTimesOut sends a byte of the body every 50ms: each
+// read is within the body read timeout, but the whole body must arrive
+// within MaxBodyTime, or the node answers 408.
+func TestTricklingBodyTimesOut(t *testing.T) {
+	at := newAPITest(t, Options{BodyReadTimeout: 300 * time.Millisecond, MaxBodyTime: 700 * time.Millisecond})
+	srv := httptest.NewServer(at.handler)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /v1/topics/orders/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+	answered := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-answered:
+				return
+			case <-tick.C:
+				if _, err := conn.Write([]byte{' '}); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	close(answered)
+	if err != nil {
+		t.Fatalf("no answer to a trickling body: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("answer %d, want 408", resp.StatusCode)
+	}
+	if elapsed := time.Since(start); elapsed < 700*time.Millisecond || elapsed > 5*time.Second {
+		t.Errorf("answered after %s, want just after the 700ms MaxBodyTime", elapsed)
 	}
 }

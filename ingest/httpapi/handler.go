@@ -65,10 +65,19 @@ type Options struct {
 	// byte arriving; then the request is answered 408 request_timeout
 	// and its buffer let go. DefaultBodyReadTimeout when zero.
 	BodyReadTimeout time.Duration
+	// MaxBodyTime bounds the time a whole request body may take to
+	// arrive, however it trickles in: the server's ReadTimeout, which
+	// BodyReadTimeout's per-read deadlines would otherwise replace.
+	// DefaultMaxBodyTime when zero.
+	MaxBodyTime time.Duration
 }
 
-// DefaultBodyReadTimeout is Options.BodyReadTimeout's default.
-const DefaultBodyReadTimeout = 10 * time.Second
+const (
+	// DefaultBodyReadTimeout is Options.BodyReadTimeout's default.
+	DefaultBodyReadTimeout = 10 * time.Second
+	// DefaultMaxBodyTime is Options.MaxBodyTime's default.
+	DefaultMaxBodyTime = 2 * time.Minute
+)
 
 // Validate reports every bad field at once.
 func (o Options) Validate() error {
@@ -76,8 +85,8 @@ func (o Options) Validate() error {
 	if o.MaxRequestBytes < 0 {
 		errs = append(errs, fmt.Errorf("http max request bytes %d is negative", o.MaxRequestBytes))
 	}
-	if o.BodyReadTimeout < 0 {
-		errs = append(errs, fmt.Errorf("http body read timeout %s is negative", o.BodyReadTimeout))
+	if o.BodyReadTimeout < 0 || o.MaxBodyTime < 0 {
+		errs = append(errs, fmt.Errorf("http body timeouts %s and %s: none may be negative", o.BodyReadTimeout, o.MaxBodyTime))
 	}
 	return errors.Join(errs...)
 }
@@ -90,6 +99,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BodyReadTimeout <= 0 {
 		o.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if o.MaxBodyTime <= 0 {
+		o.MaxBodyTime = DefaultMaxBodyTime
 	}
 	return o
 }
