@@ -183,7 +183,7 @@ func (n *Node) ResetGroupOffsets(ctx context.Context, req ResetOffsetsRequest) (
 	}
 	live, err := n.meta.ResetGroupOffsets(ctx, req.Group, set, req.Force)
 	if err != nil {
-		return plan, metaErr(err)
+		return plan, groupErr(err)
 	}
 	plan.LiveMembers = live
 	return plan, nil

@@ -64,11 +64,23 @@ func TestGroupLimits(t *testing.T) {
 		t.Fatalf("a second member's topic past the group's partitions: %v, want ErrGroupLimit", err)
 	}
 
+	// The partitions of members that expired do not count: h's members
+	// (on small and other, 10 partitions) expire, and a join with big (7)
+	// alone fits.
+	later := now.Add(2 * time.Minute)
+	if _, err := s.JoinGroup(ctx, "h", "z", []metadata.Topic{big}, time.Minute, later); err != nil {
+		t.Fatalf("a join with big after the members on small and other expired: %v", err)
+	}
+
 	// Groups: g and h exist; a third is refused, a known one is not.
 	if err := join("k", "a", small); !errors.Is(err, metadata.ErrGroupLimit) {
 		t.Fatalf("third group: %v, want ErrGroupLimit", err)
 	}
 	if err := join("g", "c", small); err != nil {
 		t.Fatalf("a join of an existing group at the group limit: %v", err)
+	}
+	// A reset would create a group too.
+	if _, err := s.ResetGroupOffsets(ctx, "k", []metadata.GroupOffset{{Topic: "small", Partition: 0, Offset: 0}}, false); !errors.Is(err, metadata.ErrGroupLimit) {
+		t.Fatalf("reset of a third group: %v, want ErrGroupLimit", err)
 	}
 }

@@ -39,6 +39,9 @@ func (s *Store) ResetGroupOffsets(ctx context.Context, group string, offsets []G
 		}
 		args = append(args, o.Topic+"/"+strconv.Itoa(int(o.Partition)), o.Offset)
 	}
+	if err := s.checkGroupCount(ctx, group); err != nil {
+		return 0, err
+	}
 	keys := []string{s.groupKey(group, "expiry"), s.groupKey(group, "owners"), s.groupKey(group, "offsets"),
 		s.groupKey(group, "lease"), s.groupKey(group, "meta"), s.groupKey(group, "revoking")}
 	live, err := resetOffsetsScript.Run(ctx, s.rdb, keys, args...).Int()

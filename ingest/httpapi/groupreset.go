@@ -58,8 +58,8 @@ func (h *handler) resetOffsets(w http.ResponseWriter, r *http.Request) error {
 		req.Offsets = make(map[int32]int64, len(in.Offsets))
 		for k, off := range in.Offsets {
 			p, err := strconv.ParseInt(k, 10, 32)
-			if err != nil {
-				return invalidf("offsets: key %q is not a partition number", k)
+			if err != nil || strconv.FormatInt(p, 10) != k {
+				return invalidf("offsets: key %q is not a partition number written plainly (\"0\", \"12\")", shorten(k))
 			}
 			req.Offsets[int32(p)] = off
 		}

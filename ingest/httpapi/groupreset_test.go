@@ -112,6 +112,7 @@ func TestResetOffsetsThroughNode(t *testing.T) {
 		{`{"topic":"orders","to":"timestamp","timestamp_ms":-1}`, "timestamp_ms"},
 		{`{"topic":"orders","to":"offsets"}`, "offsets"},
 		{`{"topic":"orders","to":"offsets","offsets":{"x":1}}`, "offsets"},
+		{`{"topic":"orders","to":"offsets","offsets":{"1":1,"01":2}}`, "offsets"},
 		{`{"topic":"orders","to":"offsets","offsets":{"0":-1}}`, "offsets"},
 		{`{"topic":"orders","to":"offsets","offsets":{"2":1}}`, "offsets"},
 		{`{"topic":"orders","to":"offsets","offsets":{"0":1},"partitions":[0]}`, "partitions"},

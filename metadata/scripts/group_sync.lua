@@ -96,12 +96,21 @@ if action == 'join' then
     return redis.error_reply('GROUP_MEMBERS_LIMIT')
   end
   if maxParts then
-    -- The group's topics after this join: those of its last rebalance
-    -- (topics nobody subscribes to any more leave at the next one) and
-    -- the joiner's, at the joiner's partition counts.
-    local counts, total = {}, 0
+    -- The group's topics after this join: those the other live members
+    -- subscribe to (members that expired were removed above, so their
+    -- topics do not count), at the counts of KEYS[6], and the joiner's,
+    -- at its own counts.
+    local known, counts, total = {}, {}, 0
     local raw = redis.call('HGETALL', KEYS[6])
-    for i = 1, #raw, 2 do counts[raw[i]] = tonumber(raw[i+1]) end
+    for i = 1, #raw, 2 do known[raw[i]] = tonumber(raw[i+1]) end
+    raw = redis.call('HGETALL', KEYS[1])
+    for i = 1, #raw, 2 do
+      if raw[i] ~= member then
+        for t in string.gmatch(string.match(raw[i+1], '^(.*)|'), '[^,]+') do
+          counts[t] = known[t] or 0
+        end
+      end
+    end
     for i = 1, n do counts[ARGV[5 + 2*i]] = tonumber(ARGV[6 + 2*i]) end
     for _, c in pairs(counts) do total = total + c end
     if total > maxParts then
