@@ -74,9 +74,10 @@ type Config struct {
 	// MaxWait caps how long a fetch waits for new records.
 	MaxWait time.Duration
 	// MaxLongPolls bounds the fetches waiting at the high watermark at
-	// once: each looks the partition up again every second. A fetch that
-	// would wait beyond it is answered ErrOverloaded (429, retry after a
-	// second) instead.
+	// once, each with a wake-up registration, a timer and a lookup every
+	// second. A fetch that would wait beyond it waits up to a second
+	// without them, then answers what there is (nothing yet): its client
+	// asks again, as it would after any empty long-poll.
 	MaxLongPolls int
 	// ReadGapBytes is the largest gap between two batches of one chunk
 	// that a fetch reads through, to read both with one ranged GET.

@@ -74,11 +74,21 @@ func (n *Node) Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
 		if !parked {
 			v := n.longPolls.Add(1)
 			if v > int64(n.cfg.MaxLongPolls) {
+				// Every slot is taken: answer what there is (nothing)
+				// after a short plain wait, without a slot or a wake-up,
+				// and let the client ask again.
 				n.longPolls.Add(-1)
 				n.waiters.remove(req.Topic, req.Partition, wake)
 				n.metrics.longPollsRefused.Inc()
-				return res, &OverloadedError{RetryAfter: time.Second,
-					What: fmt.Sprintf("%d fetches already wait for new records on this node (--max-long-polls)", n.cfg.MaxLongPolls)}
+				t := time.NewTimer(min(remaining, recheckInterval))
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					return res, ctx.Err()
+				case <-n.stopping:
+				}
+				return res, nil
 			}
 			n.metrics.longPolls.Set(float64(v))
 			parked = true

@@ -71,8 +71,8 @@ func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *node
 			Help: "Fetches answered offset_out_of_range because their chunk was trimmed and collected between lookup and read."}),
 		longPolls: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mamba_fetch_long_polls",
 			Help: "Fetches waiting at the high watermark for new records."}),
-		longPollsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_fetch_long_polls_refused_total",
-			Help: "Fetches answered 429 because --max-long-polls fetches were already waiting."}),
+		longPollsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_fetch_long_polls_shortened_total",
+			Help: "Fetches that found --max-long-polls fetches already waiting, and answered after at most a second without being woken by commits."}),
 	}
 	m.recordsIn = metrics.Register(reg, m.recordsIn)
 	m.bytesIn = metrics.Register(reg, m.bytesIn)
