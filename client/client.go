@@ -350,7 +350,7 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 			return nil, err
 		}
 		wait := c.retry.delay(attempt, err)
-		if !c.reached.Load() && c.retryLeft(start, 0) <= wait {
+		if c.neverReached(err) && c.retryLeft(err, start, 0) <= wait {
 			return nil, err
 		}
 		c.log.Warn("mamba: retrying request", "request", r.String(), "attempt", attempt, "backoff", wait, "err", err)

@@ -139,7 +139,7 @@ func (p *Producer) resolve(tq *topicQueue) {
 		case !IsRetryable(err):
 			failed = p.failAllLocked(tq.unresolved, fmt.Errorf("produce to %s: %w", tq.name, err))
 			tq.unresolved = nil
-		case !p.c.reached.Load() && p.c.retryLeft(start, 0) <= wait:
+		case p.c.neverReached(err) && p.c.retryLeft(err, start, 0) <= wait:
 			failed = p.failAllLocked(tq.unresolved, fmt.Errorf("produce to %s: %w", tq.name, exhausted(err, start)))
 			tq.unresolved = nil
 		default:

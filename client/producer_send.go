@@ -52,7 +52,7 @@ func (p *Producer) send(b *batch) {
 		}
 		lastErr = err
 		wait := p.c.retry.delay(attempt, err)
-		if !p.c.reached.Load() && p.c.retryLeft(start, 0) <= wait {
+		if p.c.neverReached(err) && p.c.retryLeft(err, start, 0) <= wait {
 			// The server was never reached: say so now rather than at
 			// the delivery timeout.
 			err = exhausted(err, start)

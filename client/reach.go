@@ -76,14 +76,22 @@ func positive(errs *[]error, opt string, d time.Duration) time.Duration {
 	return d
 }
 
-// retryLeft is how long a run of failures that began at since may still
-// be retried: the connect timeout while the client has never had an
-// answer, else limit (the retry timeout, or a caller's own bound).
-func (c *Client) retryLeft(since time.Time, limit time.Duration) time.Duration {
-	if !c.reached.Load() {
+// retryLeft is how long a run of failures that began at since, the last
+// of them err, may still be retried: the connect timeout while the client
+// has never had an answer and err says the server cannot be reached (a
+// server that was reached but is slow gets the usual bound), else limit
+// (the retry timeout, or a caller's own bound).
+func (c *Client) retryLeft(err error, since time.Time, limit time.Duration) time.Duration {
+	if c.neverReached(err) {
 		limit = c.connectTimeout
 	}
 	return limit - time.Since(since)
+}
+
+// neverReached reports whether err says the server cannot be reached and
+// the client has never had an answer from it.
+func (c *Client) neverReached(err error) bool {
+	return !c.reached.Load() && errors.Is(err, ErrUnreachable)
 }
 
 // keepRetrying says whether err, from a run of failures that began at
@@ -91,7 +99,7 @@ func (c *Client) retryLeft(since time.Time, limit time.Duration) time.Duration {
 // run stays within the client's retry timeout (connect timeout while the
 // server was never reached).
 func (c *Client) keepRetrying(err error, since time.Time, wait time.Duration) bool {
-	return IsRetryable(err) && c.retryLeft(since, c.retryTimeout) > wait
+	return IsRetryable(err) && c.retryLeft(err, since, c.retryTimeout) > wait
 }
 
 // exhausted marks err, a retryable error from a run of failures that
