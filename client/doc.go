@@ -33,7 +33,7 @@ producers and consumers are made from it:
 Every error answer of the API is an *APIError; errors.Is matches it with
 the sentinel of its code (ErrTopicNotFound for topic_not_found, and so
 on), and errors.As gives its status, code, message and Retry-After.
-IsRetryable tells the errors worth retrying (429, 502, 503, 504 and
+IsRetryable tells the errors worth retrying (408, 429, 502, 503, 504 and
 network failures); the producer and the consumers' iterators retry them
 themselves, logging each retry at warn level (WithLogger), for a bounded
 time: WithConnectTimeout (5 s) while the client has never had an answer
