@@ -16,7 +16,10 @@ import (
 var (
 	ErrInvalidRequest       = errors.New("invalid request")        // 400 invalid_request
 	ErrOffsetOutOfRange     = errors.New("offset out of range")    // 400 offset_out_of_range
+	ErrUnauthenticated      = errors.New("unauthenticated")        // 401 unauthenticated: no, or no valid, bearer token
+	ErrForbidden            = errors.New("forbidden")              // 403 forbidden: the token lacks the scope needed
 	ErrNotFound             = errors.New("not found")              // 404 not_found: no such route
+	ErrTokenNotFound        = errors.New("token not found")        // 404 token_not_found
 	ErrTopicNotFound        = errors.New("topic not found")        // 404 topic_not_found
 	ErrPartitionNotFound    = errors.New("partition not found")    // 404 partition_not_found
 	ErrGroupNotFound        = errors.New("group not found")        // 404 group_not_found
@@ -51,7 +54,10 @@ var (
 var codeErrors = map[string]error{
 	wire.CodeInvalidRequest:       ErrInvalidRequest,
 	wire.CodeOffsetOutOfRange:     ErrOffsetOutOfRange,
+	wire.CodeUnauthenticated:      ErrUnauthenticated,
+	wire.CodeForbidden:            ErrForbidden,
 	wire.CodeNotFound:             ErrNotFound,
+	wire.CodeTokenNotFound:        ErrTokenNotFound,
 	wire.CodeTopicNotFound:        ErrTopicNotFound,
 	wire.CodePartitionNotFound:    ErrPartitionNotFound,
 	wire.CodeGroupNotFound:        ErrGroupNotFound,

@@ -47,6 +47,10 @@ var errorTable = []struct {
 	// client has gone and the answer is only counted, never read).
 	{context.DeadlineExceeded, wire.CodeUnavailable},
 	{context.Canceled, wire.CodeUnavailable},
+	{errUnauthenticated, wire.CodeUnauthenticated},
+	{errForbidden, wire.CodeForbidden},
+	{metadata.ErrBadScope, wire.CodeInvalidRequest},
+	{metadata.ErrTokenNotFound, wire.CodeTokenNotFound},
 	{errRouteNotFound, wire.CodeNotFound},
 	{errMethodNotAllowed, wire.CodeMethodNotAllowed},
 	{errUnsupportedMediaType, wire.CodeUnsupportedMediaType},
@@ -77,7 +81,8 @@ func classify(err error) (status int, code string) {
 // text, which speaks of the caller's own input. A 5xx message is a fixed
 // text: the cause may name object keys, Redis errors or addresses, so it
 // goes to the log with the request id the answer carries (and its
-// X-Request-Id header). A 429 carries Retry-After.
+// X-Request-Id header). A 429 carries Retry-After, a 401
+// WWW-Authenticate: Bearer.
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := classify(err)
 	msg := err.Error()
@@ -96,6 +101,8 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case status == http.StatusServiceUnavailable:
 		h.log.Warn("http request unavailable", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
 		msg = unavailableMessage(err)
+	case status == http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mamba"`)
 	case status == http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(err), 10))
 	}

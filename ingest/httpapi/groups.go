@@ -109,6 +109,11 @@ func (h *handler) joinGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSONBody(body, &req); err != nil {
 		return err
 	}
+	// A member reads every topic it joins with: its token needs
+	// consume on each, besides group on the group (routeAccess).
+	if err := authorizeTopics(r.Context(), metadata.ScopeConsume, req.Topics); err != nil {
+		return err
+	}
 	j, err := h.svc.Join(r.Context(), ingest.JoinGroupRequest{Group: group, Topics: req.Topics,
 		Session: millis(req.SessionTimeoutMS), OffsetReset: req.OffsetReset})
 	if err != nil {

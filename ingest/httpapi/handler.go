@@ -70,6 +70,16 @@ type Options struct {
 	// BodyReadTimeout's per-read deadlines would otherwise replace.
 	// DefaultMaxBodyTime when zero.
 	MaxBodyTime time.Duration
+	// Tokens, when set, turns authentication on: every route but
+	// /healthz and /readyz needs a bearer token with the scope
+	// routeAccess names, and /v1/auth/tokens administers tokens. Nil
+	// (the default) leaves the API open to anyone who reaches it.
+	Tokens TokenStore
+	// TokenCacheTTL is how long a verified token is trusted without
+	// asking Tokens again, so how long a token revoked on another node
+	// keeps working here: MaxTokenCacheTTL when zero, at most
+	// MaxTokenCacheTTL, no caching when negative.
+	TokenCacheTTL time.Duration
 }
 
 const (
@@ -88,6 +98,9 @@ func (o Options) Validate() error {
 	if o.BodyReadTimeout < 0 || o.MaxBodyTime < 0 {
 		errs = append(errs, fmt.Errorf("http body timeouts %s and %s: none may be negative", o.BodyReadTimeout, o.MaxBodyTime))
 	}
+	if o.TokenCacheTTL > MaxTokenCacheTTL {
+		errs = append(errs, fmt.Errorf("token cache ttl %s is over %s", o.TokenCacheTTL, MaxTokenCacheTTL))
+	}
 	return errors.Join(errs...)
 }
 
@@ -103,6 +116,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxBodyTime <= 0 {
 		o.MaxBodyTime = DefaultMaxBodyTime
 	}
+	if o.TokenCacheTTL == 0 || o.TokenCacheTTL > MaxTokenCacheTTL {
+		o.TokenCacheTTL = MaxTokenCacheTTL
+	}
 	return o
 }
 
@@ -113,7 +129,7 @@ type route struct {
 }
 
 // routes are all the endpoints, as docs/openapi.yaml lists them (a test
-// keeps the two equal).
+// keeps the two equal). The scope each needs is in routeAccess (auth.go).
 var routes = []route{
 	{http.MethodPost, "/v1/topics", (*handler).createTopic},
 	{http.MethodGet, "/v1/topics", (*handler).listTopics},
@@ -130,6 +146,9 @@ var routes = []route{
 	{http.MethodDelete, "/v1/groups/{group}/members/{member}", (*handler).leaveGroup},
 	{http.MethodPost, "/v1/groups/{group}/offsets", (*handler).commitOffsets},
 	{http.MethodPost, "/v1/groups/{group}/offsets/reset", (*handler).resetOffsets},
+	{http.MethodPost, "/v1/auth/tokens", (*handler).createToken},
+	{http.MethodGet, "/v1/auth/tokens", (*handler).listTokens},
+	{http.MethodDelete, "/v1/auth/tokens/{id}", (*handler).revokeToken},
 	{http.MethodGet, "/healthz", (*handler).healthz},
 	{http.MethodGet, "/readyz", (*handler).readyz},
 	{http.MethodGet, "/metrics", (*handler).metricsPage},
@@ -153,6 +172,8 @@ type handler struct {
 	// bodies recycles binary produce bodies and fetch responses; see
 	// bodyPool.
 	bodies bodyPool
+	// tokens caches verified tokens (Options.TokenCacheTTL).
+	tokens tokenCache
 }
 
 // NewHandler returns the HTTP API of svc (see docs/api.md). Its metrics
@@ -172,6 +193,7 @@ func NewHandler(svc ingest.Service, opts Options, reg prometheus.Registerer, gat
 		metrics: newHTTPMetrics(reg),
 		routeOf: make(map[string]string, len(routes)),
 	}
+	h.tokens.ttl = h.opts.TokenCacheTTL
 	if gatherer != nil {
 		h.promHandler = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 			ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
@@ -182,8 +204,16 @@ func NewHandler(svc ingest.Service, opts Options, reg prometheus.Registerer, gat
 		pattern := rt.method + " " + rt.path
 		h.routeOf[pattern] = rt.path
 		serve := rt.serve
+		need := routeAccess[pattern]
+		if need == accessUnset {
+			panic("httpapi: route " + pattern + " has no entry in routeAccess")
+		}
 		h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			if err := serve(h, w, r); err != nil {
+			ctx, err := h.authorize(r, need)
+			if err == nil {
+				err = serve(h, w, r.WithContext(ctx))
+			}
+			if err != nil {
 				h.writeError(w, r, err)
 			}
 		})

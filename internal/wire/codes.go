@@ -9,7 +9,10 @@ import "net/http"
 const (
 	CodeInvalidRequest       = "invalid_request"
 	CodeOffsetOutOfRange     = "offset_out_of_range"
+	CodeUnauthenticated      = "unauthenticated"
+	CodeForbidden            = "forbidden"
 	CodeNotFound             = "not_found"
+	CodeTokenNotFound        = "token_not_found"
 	CodeTopicNotFound        = "topic_not_found"
 	CodePartitionNotFound    = "partition_not_found"
 	CodeGroupNotFound        = "group_not_found"
@@ -42,7 +45,10 @@ func Codes() []ErrorCode {
 	return []ErrorCode{
 		{CodeInvalidRequest, http.StatusBadRequest, "The request is malformed or a parameter is invalid; the message names it. Do not retry unchanged."},
 		{CodeOffsetOutOfRange, http.StatusBadRequest, "The fetch offset is below the partition's log start offset or above its high watermark."},
-		{CodeNotFound, http.StatusNotFound, "No route has this path."},
+		{CodeUnauthenticated, http.StatusUnauthorized, "Authentication is on and the request has no bearer token, or its token is malformed, unknown or revoked. The answer carries WWW-Authenticate: Bearer."},
+		{CodeForbidden, http.StatusForbidden, "The bearer token is valid but lacks the scope the request needs; the message names it."},
+		{CodeNotFound, http.StatusNotFound, "No route has this path (or, for /v1/auth/tokens, authentication is off on the node)."},
+		{CodeTokenNotFound, http.StatusNotFound, "No API token has this id (it was revoked, or never existed)."},
 		{CodeTopicNotFound, http.StatusNotFound, "The topic does not exist."},
 		{CodePartitionNotFound, http.StatusNotFound, "The topic has no such partition (fetch)."},
 		{CodeGroupNotFound, http.StatusNotFound, "The consumer group never had a member, or was deleted (by the API or by expiry)."},
