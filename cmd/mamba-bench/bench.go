@@ -20,6 +20,7 @@ import (
 
 type benchOptions struct {
 	url            string
+	token          string
 	local          bool
 	localDir       string
 	redisFsync     string
@@ -110,6 +111,7 @@ index and the bucket stay bounded.
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.url, "url", o.url, "node to measure (ignored with --local)")
+	f.StringVar(&o.token, "token", "", "API token with the admin scope, for a node started with --auth (ignored with --local)")
 	f.BoolVar(&o.local, "local", false, "start a MinIO, Redis and node of its own on loopback")
 	f.StringVar(&o.localDir, "local-dir", "", "with --local: directory for the servers' data (default: a temporary directory, removed at the end)")
 	f.StringVar(&o.redisFsync, "redis-fsync", o.redisFsync, "with --local: Redis appendfsync policy (always, everysec or no)")
@@ -158,7 +160,7 @@ func (o benchOptions) config() (bench.MambaConfig, error) {
 		return bench.MambaConfig{}, fmt.Errorf("--node-cpu-profile needs --local")
 	}
 	return bench.MambaConfig{
-		URL: o.url, RedisAddr: o.redisAddr,
+		URL: o.url, Token: o.token, RedisAddr: o.redisAddr,
 		FlushInterval: o.flushIntv, FlushBytes: int64(o.flushBytes),
 		MessageSize: int(o.messageSize), Topics: o.topics, Partitions: o.partitions,
 		Producers: o.producers, Keys: o.keys, Groups: o.groups, Consumers: o.consumers,

@@ -21,6 +21,8 @@ type clientOptions struct {
 	output string
 	// caFile, certFile and keyFile are the TLS files for an https:// --url.
 	caFile, certFile, keyFile string
+	// token is the API token sent as a bearer token; never printed.
+	token string
 }
 
 func (o *clientOptions) addFlags(cmd *cobra.Command) {
@@ -29,6 +31,7 @@ func (o *clientOptions) addFlags(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&o.caFile, "ca-file", "", "PEM CA certificate(s) to trust for an https:// --url, besides the system's")
 	cmd.PersistentFlags().StringVar(&o.certFile, "cert-file", "", "PEM client certificate for a node that requires one (with --key-file)")
 	cmd.PersistentFlags().StringVar(&o.keyFile, "key-file", "", "PEM private key of --cert-file")
+	cmd.PersistentFlags().StringVar(&o.token, "token", "", "API token for a node started with --auth (prefer the environment variable: a flag shows in the process list)")
 	cliflag.DocumentEnv(cmd.PersistentFlags())
 	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := cliflag.BindEnv(cmd.Flags()); err != nil {
@@ -54,6 +57,9 @@ func (o *clientOptions) client(opts ...client.Opt) (*client.Client, error) {
 	}
 	if o.certFile != "" {
 		base = append(base, client.WithClientCertificate(o.certFile, o.keyFile))
+	}
+	if o.token != "" {
+		base = append(base, client.WithToken(o.token))
 	}
 	return client.New(o.url, append(base, opts...)...)
 }

@@ -51,6 +51,10 @@ survive a restart, clean or kill -9. Group offsets committed in the last
 chunks missing from the directory, dev does not start;
 --allow-missing-chunks starts it without the records up to them.
 
+With --auth the API wants API tokens, as mamba serve --auth does; dev
+creates an admin token at start and prints it (tokens live in the embedded
+Redis and end with the process).
+
 This is for development and tests: one process, one disk, no replication.
 Run mamba serve against MinIO or S3 and Redis for anything that matters.`,
 		Example: `  mamba dev
@@ -121,6 +125,15 @@ func runDev(ctx context.Context, o devOptions) error {
 	if o.tls.clientCA != "" {
 		curl += " --cert client.crt --key client.key"
 	}
+	tokenLine := ""
+	if o.auth {
+		tok, _, err := meta.CreateToken(ctx, "mamba dev", []string{metadata.ScopeAdmin})
+		if err != nil {
+			return fmt.Errorf("create the admin token: %w", err)
+		}
+		curl += " -H 'Authorization: Bearer " + tok + "'"
+		tokenLine = "Admin token (export MAMBA_TOKEN=... for the CLI): " + tok + "\n\n"
+	}
 	return serveWith(ctx, o.serveOptions, log, rdb, store, func(addr string) {
 		fmt.Fprintf(os.Stderr, `mamba dev: serving on %[4]s://%[1]s (data in %[2]s, embedded Redis on %[3]s)
 
@@ -129,8 +142,8 @@ func runDev(ctx context.Context, o devOptions) error {
     -d '{"records":[{"key":"customer-7","value":"hello"}]}'
   %[5]s '%[4]s://%[1]s/v1/topics/orders/partitions/1/records?offset=0'
 
-Stop with Ctrl-C.
-`, addr, o.dir, mr.Addr(), scheme, curl)
+%[6]sStop with Ctrl-C.
+`, addr, o.dir, mr.Addr(), scheme, curl, tokenLine)
 	})
 }
 

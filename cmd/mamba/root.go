@@ -15,7 +15,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newBenchCmd(), newDevCmd(), newRestoreCmd(), newDRCmd(), newTopicCmd(), newGroupCmd(), newProduceCmd(), newConsumeCmd())
+	root.AddCommand(newServeCmd(), newBenchCmd(), newDevCmd(), newRestoreCmd(), newDRCmd(), newTopicCmd(), newGroupCmd(), newProduceCmd(), newConsumeCmd(), newAuthCmd())
 	rejectUnknownSubcommands(root)
 	return root
 }

@@ -69,6 +69,8 @@ type serveOptions struct {
 	memoryLimit     string
 	tiering         tieringOptions
 	tls             tlsOptions
+	// auth turns on bearer-token authentication (docs/security.md).
+	auth bool
 }
 
 // defaultServeOptions are the defaults of serve's flags.
@@ -122,7 +124,11 @@ checkpoint if it holds the checkpoint lease, then exits.
 
 With --tls-cert and --tls-key the API is HTTPS only (TLS 1.2 or later), the
 certificate reloaded when its files change; --tls-client-ca also requires
-client certificates. The node has no authentication: see docs/security.md.
+client certificates. With --auth every request but /healthz and /readyz
+needs an API token (Authorization: Bearer) with the scope its route needs;
+create the first admin token with mamba auth token create --redis. Without
+--auth (the default) anyone reaching --listen can do everything: see
+docs/security.md.
 
 Every --checkpoint-interval one node (whichever holds a lease in Redis)
 writes a checkpoint of the metadata to checkpoints/ in the bucket, from
@@ -186,6 +192,7 @@ func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
 		"the oldest a chunk may be when its commit reaches Redis; garbage collection deletes uncommitted chunks only past it (same on every node)")
 	addTieringFlags(f, &o.tiering)
 	addTLSFlags(f, &o.tls)
+	f.BoolVar(&o.auth, "auth", o.auth, "require an API token (Authorization: Bearer) with the right scope on every request but /healthz and /readyz; see docs/security.md")
 }
 
 var nodeIDChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -383,8 +390,14 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	if err != nil {
 		return err
 	}
+	hopts := httpapi.Options{MaxRequestBytes: int64(o.maxRequestBytes), BodyReadTimeout: o.bodyTimeout}
+	if o.auth {
+		hopts.Tokens = meta
+	} else {
+		log.Warn("authentication is off: anyone who reaches the API can do everything (mamba serve --auth turns it on)", "listen", o.listen)
+	}
 	srv := &http.Server{
-		Handler:           httpapi.NewHandler(node, httpapi.Options{MaxRequestBytes: int64(o.maxRequestBytes), BodyReadTimeout: o.bodyTimeout}, reg, reg, log),
+		Handler:           httpapi.NewHandler(node, hopts, reg, reg, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       httpapi.DefaultMaxBodyTime,
 		// A response may wait for a long-poll or for a flush and its retries.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mambamq/mamba/client"
 	"github.com/mambamq/mamba/internal/certfile"
 	"github.com/mambamq/mamba/internal/embedredis"
@@ -34,19 +36,34 @@ func startTLSNode(t *testing.T, o tlsOptions) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(mr.Close)
+	so := testServeOptions("tls-test")
+	so.tls = o
+	return "https://" + startNodeWith(t, so, mr.Client)
+}
+
+// testServeOptions are serve's defaults for an in-process test node: a
+// free loopback port, fast flushes, no checkpoints.
+func testServeOptions(nodeID string) serveOptions {
 	so := defaultServeOptions()
 	so.listen = "127.0.0.1:0"
-	so.nodeID = "tls-test"
+	so.nodeID = nodeID
 	so.flushInterval = 5 * time.Millisecond
 	so.ckptInterval = 0
 	so.shutdownTimeout = 5 * time.Second
-	so.tls = o
+	return so
+}
+
+// startNodeWith runs a node in-process with the options so, on rdb and an
+// in-memory bucket, stopping it when the test ends, and returns its
+// host:port.
+func startNodeWith(t *testing.T, so serveOptions, rdb redis.UniversalClient) string {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serveWith(ctx, so, log, mr.Client, objectstore.NewMemory(), func(addr string) { addrs <- addr })
+		done <- serveWith(ctx, so, log, rdb, objectstore.NewMemory(), func(addr string) { addrs <- addr })
 	}()
 	select {
 	case addr := <-addrs:
@@ -56,7 +73,7 @@ func startTLSNode(t *testing.T, o tlsOptions) string {
 				t.Errorf("node: %v", err)
 			}
 		})
-		return "https://" + addr
+		return addr
 	case err := <-done:
 		cancel()
 		t.Fatalf("node did not start: %v", err)

@@ -80,7 +80,7 @@ func (r *mambaRun) readHistory(ctx context.Context) (*CatchUpResult, error) {
 		}
 	}
 	res := &CatchUpResult{Readers: cfg.CatchUpReaders, FetchBytes: cfg.CatchUpFetchBytes}
-	before, err := scrapeNode(ctx, r.hc, cfg.MetricsURL)
+	before, err := scrapeNode(ctx, r.hc, cfg.MetricsURL, cfg.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (r *mambaRun) readHistory(ctx context.Context) (*CatchUpResult, error) {
 	var wg sync.WaitGroup
 	for range cfg.CatchUpReaders {
 		wg.Go(func() {
-			c, err := client.New(cfg.URL)
+			c, err := cfg.client()
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
@@ -119,7 +119,7 @@ func (r *mambaRun) readHistory(ctx context.Context) (*CatchUpResult, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("bench: catch-up: %w", err)
 	}
-	after, err := scrapeNode(ctx, r.hc, cfg.MetricsURL)
+	after, err := scrapeNode(ctx, r.hc, cfg.MetricsURL, cfg.Token)
 	if err != nil {
 		return nil, err
 	}

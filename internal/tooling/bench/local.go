@@ -105,6 +105,7 @@ func StartLocal(ctx context.Context, opts LocalOptions) (l *Local, err error) {
 func (l *Local) Configure(cfg *MambaConfig) {
 	cfg.URL = l.Node.URL
 	cfg.MetricsURL = ""
+	cfg.Token = "" // the local node runs without --auth
 	cfg.NodePid = l.Node.Pid()
 	cfg.RedisAddr = l.Redis.Addr
 }

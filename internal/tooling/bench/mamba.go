@@ -24,6 +24,9 @@ type MambaConfig struct {
 	// URL is the node's HTTP API; MetricsURL its Prometheus endpoint
 	// (default URL + "/metrics").
 	URL, MetricsURL string
+	// Token, when set, is the API token sent to a node started with
+	// --auth (client.WithToken, and as a bearer token to MetricsURL).
+	Token string
 	// NodePid, when the node runs on this machine, gives its exact peak
 	// RSS over the window (VmHWM, reset when the window starts);
 	// otherwise the peak of RSS sampled every 500 ms is reported.
@@ -249,7 +252,7 @@ type mambaRun struct {
 func (r *mambaRun) run(ctx context.Context) (MambaResult, error) {
 	cfg := r.cfg
 	var err error
-	if r.admin, err = client.New(cfg.URL); err != nil {
+	if r.admin, err = cfg.client(); err != nil {
 		return MambaResult{}, err
 	}
 	defer r.admin.CloseIdleConnections()
@@ -304,7 +307,7 @@ func (r *mambaRun) run(ctx context.Context) (MambaResult, error) {
 			hwmReset = resetPeakRSS(cfg.NodePid) == nil
 		}
 		var err error // this runs in its own goroutine
-		if *s, err = scrapeNode(ctx, r.hc, cfg.MetricsURL); err != nil {
+		if *s, err = scrapeNode(ctx, r.hc, cfg.MetricsURL, cfg.Token); err != nil {
 			sampleErr = errors.Join(sampleErr, err)
 		}
 		if rc != nil {
@@ -402,7 +405,7 @@ func (r *mambaRun) sample(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if s, err := scrapeNode(ctx, r.hc, r.cfg.MetricsURL); err == nil {
+		if s, err := scrapeNode(ctx, r.hc, r.cfg.MetricsURL, r.cfg.Token); err == nil {
 			if rss := int64(s.rssBytes); r.win.counts(s.at) && rss > r.peakRSS.Load() {
 				r.peakRSS.Store(rss)
 			}
@@ -515,4 +518,13 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-timer.C:
 		return true
 	}
+}
+
+// client returns an SDK client of the node, with the token if there is
+// one.
+func (c MambaConfig) client(opts ...client.Opt) (*client.Client, error) {
+	if c.Token != "" {
+		opts = append(opts, client.WithToken(c.Token))
+	}
+	return client.New(c.URL, opts...)
 }

@@ -33,7 +33,7 @@ func (r *mambaRun) produce(ctx context.Context, id int) error {
 	if cfg.JSON {
 		opts = append(opts, client.WithJSON())
 	}
-	c, err := client.New(cfg.URL)
+	c, err := cfg.client()
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func (r *mambaRun) startConsumers(ctx context.Context) ([]*client.GroupConsumer,
 	for g := range r.cfg.Groups {
 		group := fmt.Sprintf("%s-%x-g%d", r.cfg.TopicPrefix, buf, g)
 		for range r.cfg.Consumers {
-			c, err := client.New(r.cfg.URL)
+			c, err := r.cfg.client()
 			if err != nil {
 				return out, err
 			}

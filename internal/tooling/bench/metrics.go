@@ -38,10 +38,13 @@ type nodeSample struct {
 }
 
 // scrapeNode reads the node's Prometheus metrics.
-func scrapeNode(ctx context.Context, hc *http.Client, metricsURL string) (nodeSample, error) {
+func scrapeNode(ctx context.Context, hc *http.Client, metricsURL, token string) (nodeSample, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
 	if err != nil {
 		return nodeSample{}, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

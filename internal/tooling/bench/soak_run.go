@@ -151,7 +151,7 @@ func LocalSoakProbes(l *Local, keyPrefix string, acked func() int64) (p SoakProb
 		IndexEntries:    meta.IndexEntries,
 		Bucket:          b.Usage,
 		Node: func(ctx context.Context) (SoakNode, error) {
-			s, err := scrapeNode(ctx, hc, metricsURL)
+			s, err := scrapeNode(ctx, hc, metricsURL, "")
 			return SoakNode{CheckpointSeconds: s.checkpointSeconds, RSSBytes: int64(s.rssBytes)}, err
 		},
 	}, func() { rdb.Close(); hc.CloseIdleConnections() }, nil

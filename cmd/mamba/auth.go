@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/mambamq/mamba/client"
+	"github.com/mambamq/mamba/internal/cliflag"
+	"github.com/mambamq/mamba/metadata"
+)
+
+// tokenOptions are the flags of mamba auth token: a node's API (the
+// client flags, with an admin --token), or with --redis the Redis the
+// nodes use, written directly (to bootstrap the first admin token).
+type tokenOptions struct {
+	clientOptions
+	redisURL  string
+	keyPrefix string
+}
+
+// tokenAdmin is what token commands call: the node's API or, with
+// --redis, the metadata store directly. Both run metadata's token code.
+type tokenAdmin interface {
+	create(ctx context.Context, name string, scopes []string) (string, client.Token, error)
+	list(ctx context.Context) ([]client.Token, error)
+	revoke(ctx context.Context, id string) error
+	close()
+}
+
+type apiTokenAdmin struct{ c *client.Client }
+
+func (a apiTokenAdmin) create(ctx context.Context, name string, scopes []string) (string, client.Token, error) {
+	return a.c.CreateToken(ctx, name, scopes)
+}
+func (a apiTokenAdmin) list(ctx context.Context) ([]client.Token, error) { return a.c.ListTokens(ctx) }
+func (a apiTokenAdmin) revoke(ctx context.Context, id string) error      { return a.c.RevokeToken(ctx, id) }
+func (a apiTokenAdmin) close()                                           {}
+
+type redisTokenAdmin struct {
+	rdb  *redis.Client
+	meta *metadata.Store
+}
+
+func tokenFromInfo(t metadata.TokenInfo) client.Token {
+	scopes := make([]string, len(t.Scopes))
+	for i, s := range t.Scopes {
+		scopes[i] = s.String()
+	}
+	return client.Token{ID: t.ID, Name: t.Name, Scopes: scopes, Created: t.Created}
+}
+
+func (a redisTokenAdmin) create(ctx context.Context, name string, scopes []string) (string, client.Token, error) {
+	raw, info, err := a.meta.CreateToken(ctx, name, scopes)
+	return raw, tokenFromInfo(info), err
+}
+
+func (a redisTokenAdmin) list(ctx context.Context) ([]client.Token, error) {
+	infos, err := a.meta.ListTokens(ctx)
+	out := make([]client.Token, len(infos))
+	for i, t := range infos {
+		out[i] = tokenFromInfo(t)
+	}
+	return out, err
+}
+func (a redisTokenAdmin) revoke(ctx context.Context, id string) error {
+	return a.meta.RevokeToken(ctx, id)
+}
+func (a redisTokenAdmin) close() { a.rdb.Close() }
+
+func (o *tokenOptions) admin() (tokenAdmin, error) {
+	if o.redisURL == "" {
+		c, err := o.client()
+		if err != nil {
+			return nil, err
+		}
+		return apiTokenAdmin{c}, nil
+	}
+	ropts, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	return redisTokenAdmin{rdb: rdb, meta: metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix})}, nil
+}
+
+func newAuthCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "auth", Short: "Manage API tokens (for nodes started with --auth)"}
+	tok := &cobra.Command{
+		Use:   "token",
+		Short: "Create, list and revoke API tokens",
+		Long: `Create, list and revoke the API tokens of nodes started with --auth.
+
+By default these commands call a node's API (--url) with an admin token
+(--token or MAMBA_TOKEN). With --redis they write to the Redis the nodes
+use, directly: that is how the first admin token is made, and how a lost
+admin token is replaced. A token is shown once, when it is created; Redis
+keeps only its SHA-256.
+
+Scopes: admin (everything), produce:PATTERN, consume:PATTERN (topics) and
+group:PATTERN (consumer groups), PATTERN a path.Match pattern such as
+orders-*. To rotate a token, create its successor, move its users to it,
+then revoke the old one; nodes refuse a revoked token within 5 seconds.`,
+		Example: `  mamba auth token create --redis redis://127.0.0.1:6379/0 --name root --scope admin
+  export MAMBA_TOKEN=mmb_...
+  mamba auth token create --name billing --scope consume:orders-* --scope group:billing
+  mamba auth token list
+  mamba auth token revoke 3f9c0a1b2c3d4e5f`,
+	}
+	var o tokenOptions
+	o.addFlags(tok)
+	tok.PersistentFlags().StringVar(&o.redisURL, "redis", "", "write to this Redis directly instead of calling --url (redis://[user:password@]host:port/db, rediss:// for TLS); for the first admin token")
+	tok.PersistentFlags().StringVar(&o.keyPrefix, "key-prefix", metadata.DefaultPrefix, "with --redis: the nodes' --key-prefix")
+	// addFlags documented the client flags' variables; these two are
+	// documented here (DocumentEnv twice would repeat the others').
+	for _, name := range []string{"redis", "key-prefix"} {
+		f := tok.PersistentFlags().Lookup(name)
+		f.Usage += " [$" + cliflag.EnvName(name) + "]"
+	}
+	var name string
+	var scopes []string
+	create := &cobra.Command{
+		Use:   "create --name NAME --scope SCOPE...",
+		Short: "Create a token and print it (the only time it is shown)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" || len(scopes) == 0 {
+				return errors.New("give --name and at least one --scope")
+			}
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			raw, t, err := a.create(cmd.Context(), name, scopes)
+			if err != nil {
+				return err
+			}
+			return o.print(cmd.OutOrStdout(), tokenJSON(t, raw), func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "%s\n", raw)
+				fmt.Fprintf(cmd.ErrOrStderr(), "created token %s (%s) with scopes %s; it is shown only this once\n", t.ID, t.Name, strings.Join(t.Scopes, " "))
+			})
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "what the token is for (free text, shown by list)")
+	create.Flags().StringArrayVar(&scopes, "scope", nil, "a scope: admin, produce:PATTERN, consume:PATTERN or group:PATTERN (repeatable)")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List tokens, without their secrets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			toks, err := a.list(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out := make([]map[string]any, len(toks))
+			for i, t := range toks {
+				out[i] = tokenJSON(t, "")
+			}
+			return o.print(cmd.OutOrStdout(), map[string]any{"tokens": out}, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCREATED")
+				for _, t := range toks {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Name, strings.Join(t.Scopes, " "), t.Created.Format(time.RFC3339))
+				}
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a token: nodes refuse it within 5 seconds",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := o.admin()
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if err := a.revoke(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked token %s\n", args[0])
+			return nil
+		},
+	}
+	tok.AddCommand(create, list, revoke)
+	cmd.AddCommand(tok)
+	return cmd
+}
+
+// tokenJSON is a token as -o json prints it; raw only on creation.
+func tokenJSON(t client.Token, raw string) map[string]any {
+	m := map[string]any{"id": t.ID, "name": t.Name, "scopes": t.Scopes, "created": t.Created.Format(time.RFC3339Nano)}
+	if raw != "" {
+		m["token"] = raw
+	}
+	return m
+}
