@@ -32,7 +32,9 @@
 //	                                    it unreferenced (see gc.go; bounded by the collector)
 //	mamba:gc:cursor              string last chunk key garbage collection examined
 //
-// Consumer groups have keys of their own, listed in groups.go.
+// Consumer groups have keys of their own, listed in groups.go; API tokens
+// too (mamba:{@auth}:..., tokens.go). Neither is in a Snapshot: a restore
+// gives back no token.
 //
 // Snapshot reads the topics, offsets, index, markers, idempotency records
 // and group offsets in one pass, and LoadSnapshot writes them back into an

@@ -22,12 +22,13 @@ import (
 // crypto/rand). The secret is shown once, when the token is created; Redis
 // keeps only its SHA-256, with the token's name, scopes and creation time:
 //
-//	mamba:{auth}:token:ID  hash  hash (hex SHA-256 of the secret), name,
-//	                             scopes (space-separated), created_ms
-//	mamba:{auth}:tokens    set   ids of all tokens
+//	mamba:{@auth}:token:ID  hash  hash (hex SHA-256 of the secret), name,
+//	                              scopes (space-separated), created_ms
+//	mamba:{@auth}:tokens    set   ids of all tokens
 //
-// Both keys share the hash tag {auth}, so creating and revoking a token are
-// one transaction even on Redis Cluster. Revoking deletes the token's hash
+// Both keys share the hash tag {@auth}, so creating and revoking a token
+// are one transaction even on Redis Cluster; no topic or group can have
+// that tag, since their names never hold '@'. Revoking deletes the token's hash
 // and its id from the set; nothing else removes them.
 //
 // VerifyToken looks the id up and compares the SHA-256 of the presented
@@ -162,8 +163,8 @@ func (t TokenInfo) Allows(kind, name string) bool {
 	return false
 }
 
-func (s *Store) tokenKey(id string) string { return s.prefix + ":{auth}:token:" + id }
-func (s *Store) tokensKey() string         { return s.prefix + ":{auth}:tokens" }
+func (s *Store) tokenKey(id string) string { return s.prefix + ":{@auth}:token:" + id }
+func (s *Store) tokensKey() string         { return s.prefix + ":{@auth}:tokens" }
 
 // ParseToken splits a token into its id and secret, or returns
 // ErrTokenInvalid.
