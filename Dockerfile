@@ -6,7 +6,9 @@
 #   docker build -t mamba:dev .
 #
 # The image runs `mamba serve` listening on :8080 (the API, /healthz,
-# /readyz and /metrics). Set the rest with MAMBA_* variables (every flag of
+# /readyz and /metrics). It refuses to start without MAMBA_AUTH=true (API
+# tokens) or MAMBA_INSECURE_NO_AUTH=true (no authentication), since :8080
+# is reachable from outside the container (docs/security.md). Set the rest with MAMBA_* variables (every flag of
 # `mamba serve` has one, docs/operations.md) and the bucket's credentials
 # with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (docs/objectstore.md).
 

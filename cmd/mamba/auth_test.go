@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +199,83 @@ func TestAuthSDK(t *testing.T) {
 	}
 	if err := ac.RevokeToken(ctx, tok.ID); !errors.Is(err, client.ErrTokenNotFound) {
 		t.Errorf("second RevokeToken = %v, want ErrTokenNotFound", err)
+	}
+}
+
+// TestServeRefusesOpenListenWithoutAuth checks that serve refuses a
+// --listen other machines can reach without --auth, before touching Redis
+// or the bucket, unless --insecure-no-auth says so.
+func TestServeRefusesOpenListenWithoutAuth(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		open   bool
+	}{
+		{":8080", true}, {"0.0.0.0:8080", true}, {"[::]:8080", true}, {"10.1.2.3:8080", true}, {"mamba.example:8080", true},
+		{"127.0.0.1:8080", false}, {"127.9.9.9:0", false}, {"[::1]:8080", false}, {"localhost:8080", false},
+	} {
+		if got := !isLoopbackListen(tc.listen); got != tc.open {
+			t.Errorf("isLoopbackListen(%q) = %v, want %v", tc.listen, !got, !tc.open)
+		}
+	}
+	// An unreachable Redis: the refusal must come first.
+	base := []string{"serve", "--bucket", "mem://", "--redis", "redis://127.0.0.1:1/0", "--listen", ":0"}
+	_, errOut, code := runCLI(t, "", base...)
+	if code != 1 || !strings.Contains(errOut, "--auth") || !strings.Contains(errOut, "--insecure-no-auth") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("serve --listen :0: exit %d, %q; want 1 and one line naming --auth and --insecure-no-auth", code, errOut)
+	}
+	_, errOut, code = runCLI(t, "", append(base, "--auth", "--insecure-no-auth")...)
+	if code != 1 || !strings.Contains(errOut, "contradict") {
+		t.Errorf("serve --auth --insecure-no-auth: exit %d, %q", code, errOut)
+	}
+	if err := checkListenAuth(serveOptions{listen: ":8080", insecureNoAuth: true}); err != nil {
+		t.Errorf("--insecure-no-auth: %v", err)
+	}
+	if err := checkListenAuth(serveOptions{listen: ":8080", auth: true}); err != nil {
+		t.Errorf("--auth: %v", err)
+	}
+}
+
+// TestDevAuth runs mamba dev --auth: the API wants a token, and one
+// created in its embedded Redis with mamba auth token create --redis works.
+func TestDevAuth(t *testing.T) {
+	nodeURL := fmt.Sprintf("http://127.0.0.1:%d", testserver.FreePort(t))
+	redisAddr := fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))
+	root := newRootCmd()
+	root.SetArgs([]string{"dev", "--auth", "--dir", t.TempDir(), "--listen", strings.TrimPrefix(nodeURL, "http://"), "--redis-listen", redisAddr})
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("mamba dev: %v", err)
+		}
+	})
+	anon, err := client.New(nodeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first answer may take a moment: the client retries until dev
+	// listens (its connect timeout).
+	if _, err := anon.ListTopics(ctx); !errors.Is(err, client.ErrUnauthenticated) {
+		t.Fatalf("ListTopics without a token = %v, want ErrUnauthenticated", err)
+	}
+	out, errOut, code := runCLI(t, "", "auth", "token", "create", "--redis", "redis://"+redisAddr+"/0", "--name", "dev", "--scope", "admin")
+	if code != 0 {
+		t.Fatalf("create in dev's Redis: exit %d, %q", code, errOut)
+	}
+	c, err := client.New(nodeURL, client.WithToken(strings.TrimSpace(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateTopic(ctx, "dev-auth", 1); err != nil {
+		t.Fatal(err)
+	}
+	// dev's own admin token, made at start, is there too.
+	toks, err := c.ListTokens(ctx)
+	if err != nil || len(toks) != 2 || toks[0].Name != "mamba dev" {
+		t.Errorf("ListTokens = %+v, %v; want dev's token first", toks, err)
 	}
 }

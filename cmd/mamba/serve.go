@@ -71,6 +71,8 @@ type serveOptions struct {
 	tls             tlsOptions
 	// auth turns on bearer-token authentication (docs/security.md).
 	auth bool
+	// insecureNoAuth lets serve listen beyond loopback without auth.
+	insecureNoAuth bool
 }
 
 // defaultServeOptions are the defaults of serve's flags.
@@ -127,8 +129,9 @@ certificate reloaded when its files change; --tls-client-ca also requires
 client certificates. With --auth every request but /healthz and /readyz
 needs an API token (Authorization: Bearer) with the scope its route needs;
 create the first admin token with mamba auth token create --redis. Without
---auth (the default) anyone reaching --listen can do everything: see
-docs/security.md.
+--auth (the default) anyone reaching --listen can do everything, so serve
+refuses a --listen other machines can reach (not loopback) unless --auth or
+--insecure-no-auth is given: see docs/security.md.
 
 Every --checkpoint-interval one node (whichever holds a lease in Redis)
 writes a checkpoint of the metadata to checkpoints/ in the bucket, from
@@ -169,6 +172,7 @@ nothing makes none.`,
 	f.DurationVar(&o.ckptInterval, "checkpoint-interval", o.ckptInterval, "how often a metadata checkpoint is written to the bucket (by one node at a time); 0 disables checkpoints")
 	f.IntVar(&o.ckptKept, "checkpoints-kept", o.ckptKept, "how many of the newest checkpoints stay in the bucket")
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "loopback address (for example 127.0.0.1:6060) serving net/http/pprof; empty disables it")
+	f.BoolVar(&o.insecureNoAuth, "insecure-no-auth", false, "serve a --listen other machines can reach without --auth: anyone who reaches it can do everything; only on a network you trust")
 	f.StringVar(&o.memoryLimit, "memory-limit", o.memoryLimit, "soft limit of the Go heap: auto (max-buffered-bytes + cache-bytes + catchup-cache-bytes + 64MiB), off, or a size; a GOMEMLIMIT variable wins")
 	cliflag.DocumentEnv(f)
 	return cmd
@@ -241,6 +245,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if o.bucket == "" {
 		return errors.New("--bucket (or MAMBA_BUCKET) is required, for example s3://mamba?endpoint=http://127.0.0.1:9000")
 	}
+	if err := checkListenAuth(o); err != nil {
+		return err
+	}
 	ropts, err := redis.ParseURL(o.redisURL)
 	if err != nil {
 		return fmt.Errorf("--redis: %w", err)
@@ -260,6 +267,35 @@ func runServe(ctx context.Context, o serveOptions) error {
 		defer stop()
 	}
 	return serveWith(ctx, o, log, rdb, store, nil)
+}
+
+// checkListenAuth refuses a --listen that other machines can reach
+// (anything but a loopback address or localhost) without --auth, unless
+// --insecure-no-auth says that is meant.
+func checkListenAuth(o serveOptions) error {
+	if o.auth && o.insecureNoAuth {
+		return errors.New("--auth and --insecure-no-auth contradict each other: give one")
+	}
+	if o.auth || o.insecureNoAuth || isLoopbackListen(o.listen) {
+		return nil
+	}
+	return fmt.Errorf("--listen %s can be reached from other machines and authentication is off, so anyone reaching it could read, write and delete everything: "+
+		"give --auth (API tokens; see docs/security.md), or --insecure-no-auth to serve without authentication on a network you trust", o.listen)
+}
+
+// isLoopbackListen reports whether a listen address is only reachable
+// from this machine: a loopback IP or localhost (":8080" and "0.0.0.0"
+// are every interface).
+func isLoopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // memoryHeadroom is what the auto memory limit allows on top of the
