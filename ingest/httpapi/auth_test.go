@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -294,5 +295,42 @@ func TestAuthOff(t *testing.T) {
 	}
 	if err := (Options{TokenCacheTTL: MaxTokenCacheTTL + 1}).Validate(); err == nil {
 		t.Error("Validate accepts a token cache ttl over the maximum")
+	}
+}
+
+// TestAuthTokenCache checks that a node trusts a verified token for at
+// most its cache lifetime: a token revoked behind its back (by another
+// node) still works at once, and stops working once the lifetime passed.
+func TestAuthTokenCache(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	store := metadata.New(rdb, metadata.Options{})
+	const ttl = 300 * time.Millisecond
+	at := newAPITest(t, Options{Tokens: store, TokenCacheTTL: ttl})
+	raw, info, err := store.CreateToken(t.Context(), "c", []string{"group:x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func() int { return at.do("GET", "/v1/topics", nil, "Authorization", "Bearer "+raw).Code }
+	cached := time.Now() // the cache entry is at least this recent
+	if c := list(); c != 200 {
+		t.Fatalf("first request: %d", c)
+	}
+	if err := store.RevokeToken(t.Context(), info.ID); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	if c := list(); c != 200 {
+		t.Fatalf("request right after a revocation elsewhere: %d, want 200 from the cache", c)
+	}
+	for list() == 200 {
+		if time.Since(revoked) > ttl+2*time.Second {
+			t.Fatal("the revoked token still works well past the cache lifetime")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	if d := time.Since(cached); d < ttl {
+		t.Errorf("the cached token was refused %v after it was verified, before the lifetime %v", d, ttl)
 	}
 }
