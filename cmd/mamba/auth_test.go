@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -240,19 +238,8 @@ func TestServeRefusesOpenListenWithoutAuth(t *testing.T) {
 func TestDevAuth(t *testing.T) {
 	nodeURL := fmt.Sprintf("http://127.0.0.1:%d", testserver.FreePort(t))
 	redisAddr := fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t))
-	root := newRootCmd()
-	root.SetArgs([]string{"dev", "--auth", "--dir", t.TempDir(), "--listen", strings.TrimPrefix(nodeURL, "http://"), "--redis-listen", redisAddr})
-	root.SetOut(io.Discard)
-	root.SetErr(io.Discard)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("mamba dev: %v", err)
-		}
-	})
+	startDev(t, "--auth", "--dir", t.TempDir(), "--listen", strings.TrimPrefix(nodeURL, "http://"), "--redis-listen", redisAddr)
+	ctx := t.Context()
 	anon, err := client.New(nodeURL)
 	if err != nil {
 		t.Fatal(err)

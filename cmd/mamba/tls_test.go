@@ -403,12 +403,11 @@ func TestTLSFlagErrors(t *testing.T) {
 	}
 }
 
-// TestDevTLS runs mamba dev with the TLS flags: the same HTTPS API.
-func TestDevTLS(t *testing.T) {
-	fx := newTLSFixture(t)
-	nodeURL := fmt.Sprintf("https://127.0.0.1:%d", testserver.FreePort(t))
+// startDev runs mamba dev with args in-process until the test ends.
+func startDev(t *testing.T, args ...string) {
+	t.Helper()
 	root := newRootCmd()
-	root.SetArgs([]string{"dev", "--dir", t.TempDir(), "--listen", hostOf(t, nodeURL), "--tls-cert", fx.server.CertFile, "--tls-key", fx.server.KeyFile})
+	root.SetArgs(append([]string{"dev"}, args...))
 	root.SetOut(io.Discard)
 	root.SetErr(io.Discard)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -420,6 +419,13 @@ func TestDevTLS(t *testing.T) {
 			t.Errorf("mamba dev: %v", err)
 		}
 	})
+}
+
+// TestDevTLS runs mamba dev with the TLS flags: the same HTTPS API.
+func TestDevTLS(t *testing.T) {
+	fx := newTLSFixture(t)
+	nodeURL := fmt.Sprintf("https://127.0.0.1:%d", testserver.FreePort(t))
+	startDev(t, "--dir", t.TempDir(), "--listen", hostOf(t, nodeURL), "--tls-cert", fx.server.CertFile, "--tls-key", fx.server.KeyFile)
 
 	c, err := client.New(nodeURL, client.WithCAFile(fx.caFile))
 	if err != nil {
