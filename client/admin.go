@@ -219,7 +219,9 @@ type GroupMember struct {
 type Assignment struct {
 	TopicPartition
 	// Lease is the fencing token under which the member commits offsets;
-	// a partition that changes hands gets a new, greater lease.
+	// a partition that changes hands gets a new, greater lease. Only the
+	// member's own join and heartbeat answers carry it (OnAssigned):
+	// DescribeGroup leaves it 0, since a lease authorizes commits.
 	Lease int64
 	// CommittedOffset is the next offset the group reads, or -1 when the
 	// group has committed none for the partition.

@@ -22,11 +22,13 @@ type apiJoinRequest struct {
 }
 
 type apiAssignment struct {
-	Topic           string `json:"topic"`
-	Partition       int32  `json:"partition"`
-	Lease           int64  `json:"lease"`
-	CommittedOffset int64  `json:"committed_offset"`
-	Revoking        bool   `json:"revoking"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Lease is in the member's own join and heartbeat answers only: a
+	// lease authorizes offset commits, so describe never shows it.
+	Lease           int64 `json:"lease,omitempty"`
+	CommittedOffset int64 `json:"committed_offset"`
+	Revoking        bool  `json:"revoking"`
 }
 
 type apiJoinResponse struct {
@@ -197,6 +199,11 @@ func (h *handler) describeGroup(w http.ResponseWriter, r *http.Request) error {
 	for _, m := range d.Members {
 		out.Members = append(out.Members, apiMember{MemberID: m.ID, Topics: m.Topics, SessionTimeoutMS: m.SessionTimeout.Milliseconds(),
 			ExpiresMS: m.Expires.UnixMilli(), Assignments: assignmentsToAPI(m.Assignments)})
+	}
+	for _, m := range out.Members {
+		for i := range m.Assignments {
+			m.Assignments[i].Lease = 0 // the member's own answers carry it
+		}
 	}
 	for _, o := range d.Offsets {
 		out.Offsets = append(out.Offsets, apiGroupOffset{Topic: o.Topic, Partition: o.Partition, CommittedOffset: o.Committed,
