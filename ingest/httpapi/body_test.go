@@ -214,32 +214,44 @@ func TestBodyBufferGrowsWithArrivingBytes(t *testing.T) {
 	}
 }
 
+// rawProduce opens a connection to a server of at's handler, sends the
+// headers of a JSON produce announcing contentLength bytes, runs send
+// (which writes what it likes of the body until answered is closed), and
+// returns the node's answer and the time from the headers to it.
+func rawProduce(t *testing.T, at *apiTest, contentLength int, send func(conn net.Conn, answered <-chan struct{})) (*http.Response, []byte, time.Duration) {
+	t.Helper()
+	srv := httptest.NewServer(at.handler)
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /v1/topics/orders/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", contentLength)
+	answered := make(chan struct{})
+	go send(conn, answered)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	close(answered)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	defer resp.Body.Close()
+	elapsed := time.Since(start)
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body, elapsed
+}
+
 // TestStalledBodyTimesOut sends the headers of a 16 MiB produce and 64
 // KiB of its body, then nothing: the node must answer 408
 // request_timeout after its body read timeout, not wait for the server's
 // whole-request timeout.
 func TestStalledBodyTimesOut(t *testing.T) {
 	at := newAPITest(t, Options{BodyReadTimeout: 300 * time.Millisecond})
-	srv := httptest.NewServer(at.handler)
-	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	start := time.Now()
-	fmt.Fprintf(conn, "POST /v1/topics/orders/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 16<<20-1)
-	if _, err := conn.Write(bytes.Repeat([]byte{' '}, 64<<10)); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer to a stalled body: %v", err)
-	}
-	defer resp.Body.Close()
-	elapsed := time.Since(start)
-	body, _ := io.ReadAll(resp.Body)
+	resp, body, elapsed := rawProduce(t, at, 16<<20-1, func(conn net.Conn, _ <-chan struct{}) {
+		_, _ = conn.Write(bytes.Repeat([]byte{' '}, 64<<10))
+	})
 	if resp.StatusCode != http.StatusRequestTimeout || !bytes.Contains(body, []byte(`"request_timeout"`)) {
 		t.Fatalf("answer %d %s, want 408 request_timeout", resp.StatusCode, body)
 	}
@@ -256,17 +268,7 @@ func TestStalledBodyTimesOut(t *testing.T) {
 // within MaxBodyTime, or the node answers 408.
 func TestTricklingBodyTimesOut(t *testing.T) {
 	at := newAPITest(t, Options{BodyReadTimeout: 300 * time.Millisecond, MaxBodyTime: 700 * time.Millisecond})
-	srv := httptest.NewServer(at.handler)
-	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	start := time.Now()
-	fmt.Fprintf(conn, "POST /v1/topics/orders/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
-	answered := make(chan struct{})
-	go func() {
+	resp, _, elapsed := rawProduce(t, at, 100000, func(conn net.Conn, answered <-chan struct{}) {
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -279,18 +281,11 @@ func TestTricklingBodyTimesOut(t *testing.T) {
 				}
 			}
 		}
-	}()
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	close(answered)
-	if err != nil {
-		t.Fatalf("no answer to a trickling body: %v", err)
-	}
-	defer resp.Body.Close()
+	})
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Fatalf("answer %d, want 408", resp.StatusCode)
 	}
-	if elapsed := time.Since(start); elapsed < 700*time.Millisecond || elapsed > 5*time.Second {
+	if elapsed < 700*time.Millisecond || elapsed > 5*time.Second {
 		t.Errorf("answered after %s, want just after the 700ms MaxBodyTime", elapsed)
 	}
 }
