@@ -2,7 +2,8 @@
 -- leave of a member, followed by a rebalance (Store.Join, Store.Sync,
 -- Store.LeaveGroup).
 --
--- KEYS[1] members hash  prefix:{g:G}:members  member id -> "topic,topic|session_ms"
+-- KEYS[1] members hash  prefix:{g:G}:members  member id ->
+--                                             "topic,topic|session_ms|key_sha256"
 -- KEYS[2] expiry zset   prefix:{g:G}:expiry   member id, scored by expiry (unix ms)
 -- KEYS[3] owners hash   prefix:{g:G}:owners   "topic/partition" -> "member|lease"
 -- KEYS[4] offsets hash  prefix:{g:G}:offsets  "topic/partition" -> committed offset
@@ -20,12 +21,13 @@
 -- member's topics, comma-separated, ARGV[5] session timeout ms, ARGV[6] n,
 -- then n pairs: topic, partition count, then the group's offset reset
 -- policy ('' keeps the group's, which is earliest when never set), then
--- optionally the most members the group may have and the most partitions
--- its topics may hold in all (a join over either is refused, with error
--- reply GROUP_MEMBERS_LIMIT or GROUP_PARTITIONS_LIMIT, before anything
--- changes; a member joining again is not counted twice); for
--- heartbeat optionally ARGV[4] n, then n pairs: topic/partition, lease of
--- partitions the member releases.
+-- the most members the group may have and the most partitions its topics
+-- may hold in all (a join over either is refused, with error reply
+-- GROUP_MEMBERS_LIMIT or GROUP_PARTITIONS_LIMIT, before anything changes;
+-- a member joining again is not counted twice), then the SHA-256 (hex) of
+-- the member's session key; for heartbeat and leave ARGV[4] the SHA-256
+-- (hex) of the session key presented, and for heartbeat ARGV[5] n, then n
+-- pairs: topic/partition, lease of partitions the member releases.
 --
 -- Returns, for join and heartbeat, the member's assignments after the
 -- rebalance as a flat array of quadruples: topic/partition, lease,
@@ -35,8 +37,10 @@
 -- revoking from others, else '0'); a join's followed by one more
 -- element, the group's offset reset policy; for leave an empty array.
 -- Error reply MEMBER_NOT_FOUND for a heartbeat or leave of a member that
--- is not in the group (it left, expired, or never joined); expired
--- members are still removed then, but nothing is rebalanced.
+-- is not in the group (it left, expired, or never joined), SESSION_INVALID
+-- for one whose key hash is not the member's (or is empty, or the member
+-- joined before keys existed); expired members are still removed then,
+-- but nothing else changes.
 --
 -- Invariants:
 -- * Every call that finds its member (or joins) raises KEYS[7] active to
@@ -92,6 +96,10 @@ local sessions = {}
 if action == 'join' then
   local n = tonumber(ARGV[6])
   local maxMembers, maxParts = tonumber(ARGV[8 + 2*n]), tonumber(ARGV[9 + 2*n])
+  local keyHash = ARGV[10 + 2*n]
+  if not keyHash or not string.match(keyHash, '^%x+$') then
+    return redis.error_reply('SESSION_INVALID')
+  end
   if maxMembers and redis.call('HEXISTS', KEYS[1], member) == 0 and redis.call('HLEN', KEYS[1]) >= maxMembers then
     return redis.error_reply('GROUP_MEMBERS_LIMIT')
   end
@@ -106,7 +114,7 @@ if action == 'join' then
     raw = redis.call('HGETALL', KEYS[1])
     for i = 1, #raw, 2 do
       if raw[i] ~= member then
-        for t in string.gmatch(string.match(raw[i+1], '^(.*)|'), '[^,]+') do
+        for t in string.gmatch(string.match(raw[i+1], '^[^|]*'), '[^,]+') do
           counts[t] = known[t] or 0
         end
       end
@@ -122,7 +130,7 @@ if action == 'join' then
     redis.call('HSET', KEYS[7], 'offset_reset', reset)
   end
   policy = redis.call('HGET', KEYS[7], 'offset_reset') or 'earliest'
-  redis.call('HSET', KEYS[1], member, ARGV[4] .. '|' .. ARGV[5])
+  redis.call('HSET', KEYS[1], member, ARGV[4] .. '|' .. ARGV[5] .. '|' .. keyHash)
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), member)
   for i = 1, n do
     redis.call('HSET', KEYS[6], ARGV[5 + 2*i], ARGV[6 + 2*i])
@@ -132,13 +140,17 @@ else
   if not v then
     return redis.error_reply('MEMBER_NOT_FOUND')
   end
+  local session, stored = string.match(v, '^[^|]*|(%d+)|?(%x*)$')
+  if stored == nil or stored == '' or stored ~= ARGV[4] then
+    return redis.error_reply('SESSION_INVALID')
+  end
   if action == 'heartbeat' then
-    redis.call('ZADD', KEYS[2], now + tonumber(string.match(v, '|(%d+)$')), member)
+    redis.call('ZADD', KEYS[2], now + tonumber(session), member)
     -- Releases: a partition the member owns under the lease named and
     -- was told to release becomes free.
-    local n = tonumber(ARGV[4] or '0') or 0
+    local n = tonumber(ARGV[5] or '0') or 0
     for i = 1, n do
-      local tp, lease = ARGV[3 + 2*i], ARGV[4 + 2*i]
+      local tp, lease = ARGV[4 + 2*i], ARGV[5 + 2*i]
       local r = redis.call('HGET', KEYS[8], tp)
       if r and string.match(r, '^(%d+)|') == lease and redis.call('HGET', KEYS[3], tp) == member .. '|' .. lease then
         redis.call('HDEL', KEYS[3], tp)
@@ -158,7 +170,7 @@ end
 local subs = {}
 local raw = redis.call('HGETALL', KEYS[1])
 for i = 1, #raw, 2 do
-  local m, topics, session = raw[i], string.match(raw[i+1], '^(.*)|(%d+)$')
+  local m, topics, session = raw[i], string.match(raw[i+1], '^([^|]*)|(%d+)')
   sessions[m] = tonumber(session)
   for t in string.gmatch(topics, '[^,]+') do
     subs[t] = subs[t] or {}
