@@ -28,6 +28,13 @@ import (
 //	                                  commit (unix ms); offset_reset -> policy
 //	mamba:{g:G}:revoking       hash   "topic/partition" -> "lease|deadline" of
 //	                                  partitions their owner must release
+//	mamba:{g:G}:assigned       hash   member id -> "topic/partition|lease,..."
+//	                                  while the group is settled (nothing
+//	                                  revoking, nobody expired since the
+//	                                  last rebalance); deleted by any
+//	                                  change, written anew by the next
+//	                                  rebalance. One entry per live member,
+//	                                  the group's partitions in all
 //
 // Every join, heartbeat and leave first expires members whose session ran
 // out, then rebalances: each topic's partitions are spread over the live
@@ -140,7 +147,7 @@ func (s *Store) groupKeys(group string) []string {
 	return []string{
 		s.groupKey(group, "members"), s.groupKey(group, "expiry"), s.groupKey(group, "owners"),
 		s.groupKey(group, "offsets"), s.groupKey(group, "lease"), s.groupKey(group, "topics"),
-		s.groupKey(group, "meta"), s.groupKey(group, "revoking"),
+		s.groupKey(group, "meta"), s.groupKey(group, "revoking"), s.groupKey(group, "assigned"),
 	}
 }
 

@@ -59,7 +59,7 @@ var groupDeleteCases = []groupDeleteCase{
 		setup: []groupOp{join("m1", 0, groupTopic)}, atSec: 10, cutoffSec: -1, wantDel: true,
 		wantKeys: map[string]string{
 			"mamba:groups": gone, groupKeys + "members": gone, groupKeys + "expiry": gone, groupKeys + "lease": gone,
-			groupKeys + "topics": gone, groupKeys + "owners": gone, groupKeys + "meta": gone,
+			groupKeys + "topics": gone, groupKeys + "owners": gone, groupKeys + "meta": gone, groupKeys + "assigned": gone,
 		},
 	},
 	{

@@ -153,13 +153,14 @@ var groupCases = []groupCase{
 		op:   join("m1", 0, groupTopic),
 		want: assignments("t", 0, 1, 1, 2, 2, 3, 3, 4),
 		wantKeys: map[string]string{
-			"mamba:groups":        "g",
-			groupKeys + "members": memberEntry("m1", "t"),
-			groupKeys + "expiry":  "1010000:m1",
-			groupKeys + "owners":  "t/0=m1|1 t/1=m1|2 t/2=m1|3 t/3=m1|4",
-			groupKeys + "meta":    "active=1000000",
-			groupKeys + "lease":   "4",
-			groupKeys + "topics":  "t=4",
+			groupKeys + "assigned": "m1=t/0|1,t/1|2,t/2|3,t/3|4",
+			"mamba:groups":         "g",
+			groupKeys + "members":  memberEntry("m1", "t"),
+			groupKeys + "expiry":   "1010000:m1",
+			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m1|3 t/3=m1|4",
+			groupKeys + "meta":     "active=1000000",
+			groupKeys + "lease":    "4",
+			groupKeys + "topics":   "t=4",
 		},
 	},
 	{
@@ -168,6 +169,7 @@ var groupCases = []groupCase{
 		op:    twoMembers[1],
 		want:  nil,
 		wantKeys: map[string]string{
+			groupKeys + "assigned": "<deleted>",
 			groupKeys + "members":  memberEntry("m1", "t") + " " + memberEntry("m2", "t"),
 			groupKeys + "expiry":   "1010000:m1 1015000:m2",
 			groupKeys + "meta":     "active=1005000",
@@ -190,6 +192,7 @@ var groupCases = []groupCase{
 		op:    release("m1", 6, 2, 3, 3, 4),
 		want:  assignments("t", 0, 1, 1, 2),
 		wantKeys: map[string]string{
+			groupKeys + "assigned": "m1=t/0|1,t/1|2 m2=t/2|5,t/3|6",
 			groupKeys + "expiry":   "1015000:m2 1016000:m1",
 			groupKeys + "meta":     "active=1006000",
 			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m2|5 t/3=m2|6",
@@ -230,6 +233,7 @@ var groupCases = []groupCase{
 		op:    heartbeat("m2", 15),
 		want:  assignments("t", 2, 5, 3, 6),
 		wantKeys: map[string]string{
+			groupKeys + "assigned": "m1=t/0|1,t/1|2 m2=t/2|5,t/3|6",
 			groupKeys + "expiry":   "1019000:m1 1025000:m2",
 			groupKeys + "meta":     "active=1015000",
 			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m2|5 t/3=m2|6",
@@ -243,6 +247,7 @@ var groupCases = []groupCase{
 		op:    heartbeat("m2", 10),
 		want:  assignments("t", 0, 5, 1, 6, 2, 7, 3, 8),
 		wantKeys: map[string]string{
+			groupKeys + "assigned": "m2=t/0|5,t/1|6,t/2|7,t/3|8",
 			groupKeys + "members":  memberEntry("m2", "t"),
 			groupKeys + "expiry":   "1020000:m2",
 			groupKeys + "meta":     "active=1010000",
@@ -256,6 +261,7 @@ var groupCases = []groupCase{
 		setup: twoMembers[:2],
 		op:    groupOp{action: "leave", member: "m1", atSec: 6},
 		wantKeys: map[string]string{
+			groupKeys + "assigned": "m2=t/0|5,t/1|6,t/2|7,t/3|8",
 			groupKeys + "members":  memberEntry("m2", "t"),
 			groupKeys + "expiry":   "1015000:m2",
 			groupKeys + "meta":     "active=1006000",
@@ -269,6 +275,7 @@ var groupCases = []groupCase{
 		setup: twoMembers[:2],
 		op:    groupOp{action: "leave", member: "m2", atSec: 6},
 		wantKeys: map[string]string{
+			groupKeys + "assigned": "m1=t/0|1,t/1|2,t/2|3,t/3|4",
 			groupKeys + "members":  memberEntry("m1", "t"),
 			groupKeys + "expiry":   "1010000:m1",
 			groupKeys + "meta":     "active=1006000",
@@ -309,8 +316,9 @@ var groupCases = []groupCase{
 		// The expired member is removed even though the call fails;
 		// its partitions move at the next successful call.
 		wantKeys: map[string]string{
-			groupKeys + "members": memberEntry("m2", "t"),
-			groupKeys + "expiry":  "1015000:m2",
+			groupKeys + "assigned": "<deleted>",
+			groupKeys + "members":  memberEntry("m2", "t"),
+			groupKeys + "expiry":   "1015000:m2",
 		},
 	},
 	{
@@ -319,11 +327,12 @@ var groupCases = []groupCase{
 		op:    groupOp{action: "heartbeat", member: "m2", atSec: 10},
 		want:  assignments("t", 0, 7, 1, 8, 2, 5, 3, 6),
 		wantKeys: map[string]string{
-			groupKeys + "members": memberEntry("m2", "t"),
-			groupKeys + "expiry":  "1020000:m2",
-			groupKeys + "owners":  "t/0=m2|7 t/1=m2|8 t/2=m2|5 t/3=m2|6",
-			groupKeys + "lease":   "8",
-			groupKeys + "meta":    "active=1010000",
+			groupKeys + "assigned": "m2=t/0|7,t/1|8,t/2|5,t/3|6",
+			groupKeys + "members":  memberEntry("m2", "t"),
+			groupKeys + "expiry":   "1020000:m2",
+			groupKeys + "owners":   "t/0=m2|7 t/1=m2|8 t/2=m2|5 t/3=m2|6",
+			groupKeys + "lease":    "8",
+			groupKeys + "meta":     "active=1010000",
 		},
 	},
 	{
@@ -331,10 +340,11 @@ var groupCases = []groupCase{
 		setup: twoMembers,
 		op:    groupOp{action: "leave", member: "m2", atSec: 1},
 		wantKeys: map[string]string{
-			groupKeys + "members": memberEntry("m1", "t"),
-			groupKeys + "expiry":  "1010000:m1",
-			groupKeys + "owners":  "t/0=m1|1 t/1=m1|2 t/2=m1|7 t/3=m1|8",
-			groupKeys + "lease":   "8",
+			groupKeys + "assigned": "m1=t/0|1,t/1|2,t/2|7,t/3|8",
+			groupKeys + "members":  memberEntry("m1", "t"),
+			groupKeys + "expiry":   "1010000:m1",
+			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m1|7 t/3=m1|8",
+			groupKeys + "lease":    "8",
 		},
 	},
 	{
@@ -349,12 +359,13 @@ var groupCases = []groupCase{
 		setup: []groupOp{join("m1", 0, groupTopic, otherTopic), join("m2", 0, groupTopic), release("m1", 0, 2, 3, 3, 4), commitOp(oc("u", 0, 9, 5))},
 		op:    groupOp{action: "leave", member: "m1", atSec: 1},
 		wantKeys: map[string]string{
-			groupKeys + "members": memberEntry("m2", "t"),
-			groupKeys + "expiry":  "1010000:m2",
-			groupKeys + "owners":  "t/0=m2|9 t/1=m2|10 t/2=m2|7 t/3=m2|8",
-			groupKeys + "lease":   "10",
-			groupKeys + "topics":  "t=4",
-			groupKeys + "meta":    "active=1001000",
+			groupKeys + "assigned": "m2=t/0|9,t/1|10,t/2|7,t/3|8",
+			groupKeys + "members":  memberEntry("m2", "t"),
+			groupKeys + "expiry":   "1010000:m2",
+			groupKeys + "owners":   "t/0=m2|9 t/1=m2|10 t/2=m2|7 t/3=m2|8",
+			groupKeys + "lease":    "10",
+			groupKeys + "topics":   "t=4",
+			groupKeys + "meta":     "active=1001000",
 		},
 	},
 	{

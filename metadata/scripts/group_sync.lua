@@ -15,6 +15,11 @@
 --                                             the owner under that lease must
 --                                             release the partition by the
 --                                             deadline (unix ms)
+-- KEYS[9] assigned hash prefix:{g:G}:assigned member id ->
+--                                             "topic/partition|lease,..." (or
+--                                             ''), each live member's
+--                                             partitions; exists only while
+--                                             the group is settled
 --
 -- ARGV[1] now (unix ms, the caller's clock), ARGV[2] action: join,
 -- heartbeat or leave, ARGV[3] member id; for join also ARGV[4] the
@@ -79,17 +84,31 @@
 --   built as strings (string.format '%d'): Lua 5.1 prints numbers of more
 --   than 14 digits in exponent form.
 -- * Who owns what does not depend on hash iteration order: members are
---   sorted by (partitions kept, descending; id) and partitions walked in
---   order. Only the numbering of new leases follows the order of KEYS[6].
--- * Bounded work: each call reads the group's hashes once and walks each
---   topic's partitions a fixed number of times; handing out free
---   partitions scans the topic's members for each, O(partitions x
---   members) as before.
+--   sorted by (partitions kept, descending; id), topics by name, and
+--   partitions walked in order.
+-- * Settled groups: KEYS[9] exists only when the last rebalance left no
+--   partition revoking (so every member holds its share and nothing is
+--   waiting), and nothing changed since. Removing an expired member
+--   deletes it (so does an offset reset that changes a lease,
+--   reset_offsets.lua); every rebalance writes it anew when it ends
+--   settled. A heartbeat of a member of a settled group that expires
+--   nobody changes no ownership, so it skips the rebalance and answers
+--   from the member's entry: O(expired + released + the member's
+--   partitions), whatever the group's size.
+-- * Bounded work otherwise: a rebalance (every join and leave, and a
+--   heartbeat while partitions are revoking or after a member expired)
+--   reads the group's hashes once, walks each topic's partitions a fixed
+--   number of times and hands free partitions out through a heap of the
+--   members below their share: O(partitions + members x log members +
+--   free partitions x log members).
 local now, action, member = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, m in ipairs(dead) do
   redis.call('HDEL', KEYS[1], m)
   redis.call('ZREM', KEYS[2], m)
+end
+if #dead > 0 then
+  redis.call('DEL', KEYS[9])
 end
 local policy = nil
 local sessions = {}
@@ -166,6 +185,51 @@ if now > tonumber(redis.call('HGET', KEYS[7], 'active') or '0') then
   redis.call('HSET', KEYS[7], 'active', now)
 end
 
+-- Calls cmd on key with args in slices of 1,000 (unpack is bounded by
+-- Lua's C stack), and returns the replies joined.
+local function chunked(cmd, key, args)
+  local out = {}
+  for from = 1, #args, 1000 do
+    local r = redis.call(cmd, key, unpack(args, from, math.min(from + 999, #args)))
+    if type(r) == 'table' then
+      for _, v in ipairs(r) do table.insert(out, v) end
+    end
+  end
+  return out
+end
+
+-- The member's partitions as the answer lists them, from tp|lease
+-- entries, none revoking.
+local function answer(entries)
+  local out, tps = {}, {}
+  for j, e in ipairs(entries) do tps[j] = string.match(e, '^(.*)|') end
+  local offs = {}
+  -- HMGET answers nil for a missing field; keep the positions.
+  for from = 1, #tps, 1000 do
+    local r = redis.call('HMGET', KEYS[4], unpack(tps, from, math.min(from + 999, #tps)))
+    for k = 1, math.min(1000, #tps - from + 1) do offs[from + k - 1] = r[k] end
+  end
+  for j, e in ipairs(entries) do
+    table.insert(out, tps[j])
+    table.insert(out, string.match(e, '|(%d+)$'))
+    table.insert(out, offs[j] or '-1')
+    table.insert(out, '0')
+  end
+  return out
+end
+
+-- A settled group: nothing to rebalance.
+if action == 'heartbeat' then
+  local mine = redis.call('HGET', KEYS[9], member)
+  if mine then
+    local entries = {}
+    for e in string.gmatch(mine, '[^,]+') do table.insert(entries, e) end
+    local out = answer(entries)
+    table.insert(out, '0')
+    return out
+  end
+end
+
 -- Who subscribes to what.
 local subs = {}
 local raw = redis.call('HGETALL', KEYS[1])
@@ -204,24 +268,66 @@ local function newLease()
   return string.format('%d', redis.call('INCR', KEYS[5]))
 end
 
+-- A heap of the members below their share, least held first (ties: the
+-- earlier in the sorted members), for handing out free partitions.
+local function heapLess(h, a, b)
+  if h.kept[h.ms[a]] ~= h.kept[h.ms[b]] then return h.kept[h.ms[a]] < h.kept[h.ms[b]] end
+  return a < b
+end
+local function heapPush(h, j)
+  table.insert(h, j)
+  local c = #h
+  while c > 1 do
+    local par = math.floor(c / 2)
+    if not heapLess(h, h[c], h[par]) then break end
+    h[c], h[par] = h[par], h[c]
+    c = par
+  end
+end
+local function heapPop(h)
+  local top = h[1]
+  h[1] = h[#h]
+  table.remove(h)
+  local c = 1
+  while true do
+    local l, r, m = 2 * c, 2 * c + 1, c
+    if l <= #h and heapLess(h, h[l], h[m]) then m = l end
+    if r <= #h and heapLess(h, h[r], h[m]) then m = r end
+    if m == c then break end
+    h[c], h[m] = h[m], h[c]
+    c = m
+  end
+  return top
+end
+
 -- Rebalance each topic over its subscribers. waiting: the member is
 -- below its share of some topic, until revoking partitions are released.
 local waiting = false
+local held = {} -- member -> its tp|lease entries, after the rebalance
+local topics, counts = {}, {}
 raw = redis.call('HGETALL', KEYS[6])
 for i = 1, #raw, 2 do
-  local topic, n = raw[i], tonumber(raw[i+1])
+  table.insert(topics, raw[i])
+  counts[raw[i]] = tonumber(raw[i+1])
+end
+table.sort(topics)
+for _, topic in ipairs(topics) do
+  local n = counts[topic]
   local ms = subs[topic]
+  local tps = {}
+  for p = 0, n - 1 do tps[p] = topic .. '/' .. p end
   if not ms then
     for p = 0, n - 1 do
-      redis.call('HDEL', KEYS[3], topic .. '/' .. p)
-      redis.call('HDEL', KEYS[8], topic .. '/' .. p)
+      redis.call('HDEL', KEYS[3], tps[p])
+      redis.call('HDEL', KEYS[8], tps[p])
+      owners[tps[p]] = nil
     end
     redis.call('HDEL', KEYS[6], topic)
   else
     local owned = {}
     for _, m in ipairs(ms) do owned[m] = 0 end
     for p = 0, n - 1 do
-      local o = owners[topic .. '/' .. p]
+      local o = owners[tps[p]]
       if o and owned[o.member] then owned[o.member] = owned[o.member] + 1 end
     end
     table.sort(ms, function(a, b)
@@ -239,12 +345,12 @@ for i = 1, #raw, 2 do
     -- partitions are revoked, or stay revoking until their deadline.
     local was, free = {}, {}
     for p = 0, n - 1 do
-      local o = owners[topic .. '/' .. p]
+      local o = owners[tps[p]]
       was[p] = o ~= nil and o.deadline ~= nil
     end
     for pass = 1, 2 do
       for p = 0, n - 1 do
-        local tp = topic .. '/' .. p
+        local tp = tps[p]
         local o = owners[tp]
         if not o then
           if pass == 2 then free[p] = true end
@@ -272,17 +378,27 @@ for i = 1, #raw, 2 do
     -- Free partitions go to members below their share; there are at
     -- least as many open places as free partitions, since revoking ones
     -- count towards no share.
+    local h = {ms = ms, kept = kept}
+    for j, m in ipairs(ms) do
+      if kept[m] < quota[m] then heapPush(h, j) end
+    end
     for p = 0, n - 1 do
       if free[p] then
-        local tp = topic .. '/' .. p
-        local best = nil
-        for _, m in ipairs(ms) do
-          if kept[m] < quota[m] and (best == nil or kept[m] < kept[best]) then best = m end
-        end
+        local tp = tps[p]
+        local j = heapPop(h)
+        local best = ms[j]
         local lease = newLease()
         redis.call('HSET', KEYS[3], tp, best .. '|' .. lease)
         owners[tp] = {member = best, lease = lease}
         kept[best] = kept[best] + 1
+        if kept[best] < quota[best] then heapPush(h, j) end
+      end
+    end
+    for p = 0, n - 1 do
+      local o = owners[tps[p]]
+      if o then
+        held[o.member] = held[o.member] or {}
+        table.insert(held[o.member], tps[p] .. '|' .. o.lease)
       end
     end
     if quota[member] and kept[member] < quota[member] then
@@ -291,20 +407,34 @@ for i = 1, #raw, 2 do
   end
 end
 
+-- Settled: write every live member's partitions, for the heartbeats
+-- that follow.
+redis.call('DEL', KEYS[9])
+if redis.call('HLEN', KEYS[8]) == 0 then
+  local fields = {}
+  for m, _ in pairs(sessions) do
+    table.insert(fields, m)
+    table.insert(fields, table.concat(held[m] or {}, ','))
+  end
+  chunked('HSET', KEYS[9], fields)
+end
+
 if action == 'leave' then
   return {}
 end
-local out = {}
-raw = redis.call('HGETALL', KEYS[3])
-for i = 1, #raw, 2 do
-  local m, lease = string.match(raw[i+1], '^(.*)|(%d+)$')
-  if m == member then
-    local off = redis.call('HGET', KEYS[4], raw[i]) or '-1'
-    table.insert(out, raw[i])
-    table.insert(out, lease)
-    table.insert(out, off)
-    table.insert(out, (owners[raw[i]] and owners[raw[i]].deadline) and '1' or '0')
+local mine, revoking = {}, {}
+for _, e in ipairs(held[member] or {}) do
+  local tp = string.match(e, '^(.*)|')
+  if owners[tp].deadline then
+    table.insert(revoking, e)
+  else
+    table.insert(mine, e)
   end
+end
+local out = answer(mine)
+for _, r in ipairs(answer(revoking)) do table.insert(out, r) end
+for j = 4, #out, 4 do
+  if j > 4 * #mine then out[j] = '1' end
 end
 table.insert(out, waiting and '1' or '0')
 if policy then
