@@ -28,13 +28,17 @@ import (
 //	                                  commit (unix ms); offset_reset -> policy
 //	mamba:{g:G}:revoking       hash   "topic/partition" -> "lease|deadline" of
 //	                                  partitions their owner must release
-//	mamba:{g:G}:assigned       hash   member id -> "topic/partition|lease,..."
-//	                                  while the group is settled (nothing
-//	                                  revoking, nobody expired since the
-//	                                  last rebalance); deleted by any
-//	                                  change, written anew by the next
-//	                                  rebalance. One entry per live member,
-//	                                  the group's partitions in all
+//	mamba:{g:G}:assigned       hash   member id -> its partitions, leases,
+//	                                  revoking flags and waiting, as the
+//	                                  last rebalance left them ("" -> the
+//	                                  earliest revocation deadline); an
+//	                                  expiry or a forced offset reset
+//	                                  deletes it, every rebalance writes it
+//	                                  anew, delete_group.lua removes it.
+//	                                  One entry per live member, every
+//	                                  subscribed partition once: at most
+//	                                  MaxGroupMembers entries and
+//	                                  MaxGroupPartitions partitions
 //
 // Every join, heartbeat and leave first expires members whose session ran
 // out, then rebalances: each topic's partitions are spread over the live
@@ -231,8 +235,8 @@ func (s *Store) Join(ctx context.Context, j GroupJoin) (Joined, error) {
 	if err := ValidateOffsetReset(j.OffsetReset); err != nil {
 		return Joined{}, fmt.Errorf("join group %s: %w", j.Group, err)
 	}
-	if j.SessionKey == "" {
-		return Joined{}, fmt.Errorf("join group %s: no session key", j.Group)
+	if j.SessionKey == "" || j.Member == "" {
+		return Joined{}, fmt.Errorf("join group %s: no member id or no session key", j.Group)
 	}
 	names := make([]string, len(j.Topics))
 	args := []any{j.Now.UnixMilli(), "join", j.Member, "", j.Session.Milliseconds(), len(j.Topics)}

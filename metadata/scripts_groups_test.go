@@ -153,7 +153,7 @@ var groupCases = []groupCase{
 		op:   join("m1", 0, groupTopic),
 		want: assignments("t", 0, 1, 1, 2, 2, 3, 3, 4),
 		wantKeys: map[string]string{
-			groupKeys + "assigned": "m1=t/0|1,t/1|2,t/2|3,t/3|4",
+			groupKeys + "assigned": "m1=0;t/0|1|0,t/1|2|0,t/2|3|0,t/3|4|0",
 			"mamba:groups":         "g",
 			groupKeys + "members":  memberEntry("m1", "t"),
 			groupKeys + "expiry":   "1010000:m1",
@@ -169,7 +169,7 @@ var groupCases = []groupCase{
 		op:    twoMembers[1],
 		want:  nil,
 		wantKeys: map[string]string{
-			groupKeys + "assigned": "<deleted>",
+			groupKeys + "assigned": "=1015000 m1=0;t/0|1|0,t/1|2|0,t/2|3|1,t/3|4|1 m2=1;",
 			groupKeys + "members":  memberEntry("m1", "t") + " " + memberEntry("m2", "t"),
 			groupKeys + "expiry":   "1010000:m1 1015000:m2",
 			groupKeys + "meta":     "active=1005000",
@@ -192,7 +192,7 @@ var groupCases = []groupCase{
 		op:    release("m1", 6, 2, 3, 3, 4),
 		want:  assignments("t", 0, 1, 1, 2),
 		wantKeys: map[string]string{
-			groupKeys + "assigned": "m1=t/0|1,t/1|2 m2=t/2|5,t/3|6",
+			groupKeys + "assigned": "m1=0;t/0|1|0,t/1|2|0 m2=0;t/2|5|0,t/3|6|0",
 			groupKeys + "expiry":   "1015000:m2 1016000:m1",
 			groupKeys + "meta":     "active=1006000",
 			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m2|5 t/3=m2|6",
@@ -233,7 +233,7 @@ var groupCases = []groupCase{
 		op:    heartbeat("m2", 15),
 		want:  assignments("t", 2, 5, 3, 6),
 		wantKeys: map[string]string{
-			groupKeys + "assigned": "m1=t/0|1,t/1|2 m2=t/2|5,t/3|6",
+			groupKeys + "assigned": "m1=0;t/0|1|0,t/1|2|0 m2=0;t/2|5|0,t/3|6|0",
 			groupKeys + "expiry":   "1019000:m1 1025000:m2",
 			groupKeys + "meta":     "active=1015000",
 			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m2|5 t/3=m2|6",
@@ -247,7 +247,7 @@ var groupCases = []groupCase{
 		op:    heartbeat("m2", 10),
 		want:  assignments("t", 0, 5, 1, 6, 2, 7, 3, 8),
 		wantKeys: map[string]string{
-			groupKeys + "assigned": "m2=t/0|5,t/1|6,t/2|7,t/3|8",
+			groupKeys + "assigned": "m2=0;t/0|5|0,t/1|6|0,t/2|7|0,t/3|8|0",
 			groupKeys + "members":  memberEntry("m2", "t"),
 			groupKeys + "expiry":   "1020000:m2",
 			groupKeys + "meta":     "active=1010000",
@@ -261,7 +261,7 @@ var groupCases = []groupCase{
 		setup: twoMembers[:2],
 		op:    groupOp{action: "leave", member: "m1", atSec: 6},
 		wantKeys: map[string]string{
-			groupKeys + "assigned": "m2=t/0|5,t/1|6,t/2|7,t/3|8",
+			groupKeys + "assigned": "m2=0;t/0|5|0,t/1|6|0,t/2|7|0,t/3|8|0",
 			groupKeys + "members":  memberEntry("m2", "t"),
 			groupKeys + "expiry":   "1015000:m2",
 			groupKeys + "meta":     "active=1006000",
@@ -275,7 +275,7 @@ var groupCases = []groupCase{
 		setup: twoMembers[:2],
 		op:    groupOp{action: "leave", member: "m2", atSec: 6},
 		wantKeys: map[string]string{
-			groupKeys + "assigned": "m1=t/0|1,t/1|2,t/2|3,t/3|4",
+			groupKeys + "assigned": "m1=0;t/0|1|0,t/1|2|0,t/2|3|0,t/3|4|0",
 			groupKeys + "members":  memberEntry("m1", "t"),
 			groupKeys + "expiry":   "1010000:m1",
 			groupKeys + "meta":     "active=1006000",
@@ -327,7 +327,7 @@ var groupCases = []groupCase{
 		op:    groupOp{action: "heartbeat", member: "m2", atSec: 10},
 		want:  assignments("t", 0, 7, 1, 8, 2, 5, 3, 6),
 		wantKeys: map[string]string{
-			groupKeys + "assigned": "m2=t/0|7,t/1|8,t/2|5,t/3|6",
+			groupKeys + "assigned": "m2=0;t/0|7|0,t/1|8|0,t/2|5|0,t/3|6|0",
 			groupKeys + "members":  memberEntry("m2", "t"),
 			groupKeys + "expiry":   "1020000:m2",
 			groupKeys + "owners":   "t/0=m2|7 t/1=m2|8 t/2=m2|5 t/3=m2|6",
@@ -340,7 +340,7 @@ var groupCases = []groupCase{
 		setup: twoMembers,
 		op:    groupOp{action: "leave", member: "m2", atSec: 1},
 		wantKeys: map[string]string{
-			groupKeys + "assigned": "m1=t/0|1,t/1|2,t/2|7,t/3|8",
+			groupKeys + "assigned": "m1=0;t/0|1|0,t/1|2|0,t/2|7|0,t/3|8|0",
 			groupKeys + "members":  memberEntry("m1", "t"),
 			groupKeys + "expiry":   "1010000:m1",
 			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m1|7 t/3=m1|8",
@@ -359,7 +359,7 @@ var groupCases = []groupCase{
 		setup: []groupOp{join("m1", 0, groupTopic, otherTopic), join("m2", 0, groupTopic), release("m1", 0, 2, 3, 3, 4), commitOp(oc("u", 0, 9, 5))},
 		op:    groupOp{action: "leave", member: "m1", atSec: 1},
 		wantKeys: map[string]string{
-			groupKeys + "assigned": "m2=t/0|9,t/1|10,t/2|7,t/3|8",
+			groupKeys + "assigned": "m2=0;t/0|9|0,t/1|10|0,t/2|7|0,t/3|8|0",
 			groupKeys + "members":  memberEntry("m2", "t"),
 			groupKeys + "expiry":   "1010000:m2",
 			groupKeys + "owners":   "t/0=m2|9 t/1=m2|10 t/2=m2|7 t/3=m2|8",

@@ -16,10 +16,12 @@
 --                                             release the partition by the
 --                                             deadline (unix ms)
 -- KEYS[9] assigned hash prefix:{g:G}:assigned member id ->
---                                             "topic/partition|lease,..." (or
---                                             ''), each live member's
---                                             partitions; exists only while
---                                             the group is settled
+--                                             "W;topic/partition|lease|R,...":
+--                                             each live member's partitions
+--                                             as the last rebalance left them
+--                                             (R 1 when revoking) and whether
+--                                             it waits (W); '' -> the earliest
+--                                             pending revocation deadline
 --
 -- ARGV[1] now (unix ms, the caller's clock), ARGV[2] action: join,
 -- heartbeat or leave, ARGV[3] member id; for join also ARGV[4] the
@@ -86,17 +88,18 @@
 -- * Who owns what does not depend on hash iteration order: members are
 --   sorted by (partitions kept, descending; id), topics by name, and
 --   partitions walked in order.
--- * Settled groups: KEYS[9] exists only when the last rebalance left no
---   partition revoking (so every member holds its share and nothing is
---   waiting), and nothing changed since. Removing an expired member
---   deletes it (so does an offset reset that changes a lease,
---   reset_offsets.lua); every rebalance writes it anew when it ends
---   settled. A heartbeat of a member of a settled group that expires
---   nobody changes no ownership, so it skips the rebalance and answers
---   from the member's entry: O(expired + released + the member's
---   partitions), whatever the group's size.
--- * Bounded work otherwise: a rebalance (every join and leave, and a
---   heartbeat while partitions are revoking or after a member expired)
+-- * The index: KEYS[9] is what the last rebalance left, and exists only
+--   while nothing changed since. Removing an expired member deletes it
+--   (so does an offset reset that changes a lease, reset_offsets.lua);
+--   every rebalance writes it anew. A heartbeat that expires nobody,
+--   releases nothing, and comes before the earliest revocation deadline
+--   would change no ownership, so it skips the rebalance and answers from
+--   the member's entry: O(the member's partitions), whatever the group's
+--   size. That is every heartbeat of a settled group, and, while
+--   partitions are revoking, those of the members that wait or are not
+--   involved.
+-- * Bounded work otherwise: a rebalance (every join and leave, a
+--   release, and a heartbeat after a member expired or a deadline passed)
 --   reads the group's hashes once, walks each topic's partitions a fixed
 --   number of times and hands free partitions out through a heap of the
 --   members below their share: O(partitions + members x log members +
@@ -198,11 +201,11 @@ local function chunked(cmd, key, args)
   return out
 end
 
--- The member's partitions as the answer lists them, from tp|lease
--- entries, none revoking.
+-- The member's partitions as the answer lists them, from its
+-- tp|lease|revoking entries.
 local function answer(entries)
   local out, tps = {}, {}
-  for j, e in ipairs(entries) do tps[j] = string.match(e, '^(.*)|') end
+  for j, e in ipairs(entries) do tps[j] = string.match(e, '^(.*)|%d+|[01]$') end
   local offs = {}
   -- HMGET answers nil for a missing field; keep the positions.
   for from = 1, #tps, 1000 do
@@ -210,22 +213,26 @@ local function answer(entries)
     for k = 1, math.min(1000, #tps - from + 1) do offs[from + k - 1] = r[k] end
   end
   for j, e in ipairs(entries) do
+    local lease, rev = string.match(e, '|(%d+)|([01])$')
     table.insert(out, tps[j])
-    table.insert(out, string.match(e, '|(%d+)$'))
+    table.insert(out, lease)
     table.insert(out, offs[j] or '-1')
-    table.insert(out, '0')
+    table.insert(out, rev)
   end
   return out
 end
 
--- A settled group: nothing to rebalance.
-if action == 'heartbeat' then
-  local mine = redis.call('HGET', KEYS[9], member)
-  if mine then
+-- Nothing changed since the last rebalance (KEYS[9] exists), this
+-- heartbeat releases nothing and no revocation deadline has passed: the
+-- rebalance would change nothing, so the member's entry is the answer.
+if action == 'heartbeat' and (tonumber(ARGV[5]) or 0) == 0 then
+  local idx = redis.call('HMGET', KEYS[9], member, '')
+  if idx[1] and (not idx[2] or tonumber(idx[2]) > now) then
+    local w, list = string.match(idx[1], '^([01]);(.*)$')
     local entries = {}
-    for e in string.gmatch(mine, '[^,]+') do table.insert(entries, e) end
+    for e in string.gmatch(list, '[^,]+') do table.insert(entries, e) end
     local out = answer(entries)
-    table.insert(out, '0')
+    table.insert(out, w)
     return out
   end
 end
@@ -302,8 +309,8 @@ end
 
 -- Rebalance each topic over its subscribers. waiting: the member is
 -- below its share of some topic, until revoking partitions are released.
-local waiting = false
-local held = {} -- member -> its tp|lease entries, after the rebalance
+local waits = {} -- member -> true when below its share of a topic
+local held = {} -- member -> its tp|lease|revoking entries, after the rebalance
 local topics, counts = {}, {}
 raw = redis.call('HGETALL', KEYS[6])
 for i = 1, #raw, 2 do
@@ -398,45 +405,38 @@ for _, topic in ipairs(topics) do
       local o = owners[tps[p]]
       if o then
         held[o.member] = held[o.member] or {}
-        table.insert(held[o.member], tps[p] .. '|' .. o.lease)
+        table.insert(held[o.member], tps[p] .. '|' .. o.lease .. '|' .. (o.deadline and '1' or '0'))
       end
     end
-    if quota[member] and kept[member] < quota[member] then
-      waiting = true
+    for _, m in ipairs(ms) do
+      if kept[m] < quota[m] then waits[m] = true end
     end
   end
 end
 
--- Settled: write every live member's partitions, for the heartbeats
--- that follow.
+-- The index for the heartbeats that follow: every live member's
+-- partitions and whether it waits, and under '' the earliest revocation
+-- deadline, when one is pending.
 redis.call('DEL', KEYS[9])
-if redis.call('HLEN', KEYS[8]) == 0 then
-  local fields = {}
-  for m, _ in pairs(sessions) do
-    table.insert(fields, m)
-    table.insert(fields, table.concat(held[m] or {}, ','))
-  end
-  chunked('HSET', KEYS[9], fields)
+local fields, first = {}, nil
+for m, _ in pairs(sessions) do
+  table.insert(fields, m)
+  table.insert(fields, (waits[m] and '1;' or '0;') .. table.concat(held[m] or {}, ','))
 end
+for _, o in pairs(owners) do
+  if o.deadline and (not first or o.deadline < first) then first = o.deadline end
+end
+if first then
+  table.insert(fields, '')
+  table.insert(fields, string.format('%d', first))
+end
+chunked('HSET', KEYS[9], fields)
 
 if action == 'leave' then
   return {}
 end
-local mine, revoking = {}, {}
-for _, e in ipairs(held[member] or {}) do
-  local tp = string.match(e, '^(.*)|')
-  if owners[tp].deadline then
-    table.insert(revoking, e)
-  else
-    table.insert(mine, e)
-  end
-end
-local out = answer(mine)
-for _, r in ipairs(answer(revoking)) do table.insert(out, r) end
-for j = 4, #out, 4 do
-  if j > 4 * #mine then out[j] = '1' end
-end
-table.insert(out, waiting and '1' or '0')
+local out = answer(held[member] or {})
+table.insert(out, waits[member] and '1' or '0')
 if policy then
   table.insert(out, policy)
 end
