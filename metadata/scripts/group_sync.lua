@@ -188,17 +188,12 @@ if now > tonumber(redis.call('HGET', KEYS[7], 'active') or '0') then
   redis.call('HSET', KEYS[7], 'active', now)
 end
 
--- Calls cmd on key with args in slices of 1,000 (unpack is bounded by
--- Lua's C stack), and returns the replies joined.
-local function chunked(cmd, key, args)
-  local out = {}
-  for from = 1, #args, 1000 do
-    local r = redis.call(cmd, key, unpack(args, from, math.min(from + 999, #args)))
-    if type(r) == 'table' then
-      for _, v in ipairs(r) do table.insert(out, v) end
-    end
+-- HSETs the field, value pairs of fields into key, 500 pairs a call
+-- (unpack is bounded by Lua's C stack).
+local function hsetAll(key, fields)
+  for from = 1, #fields, 1000 do
+    redis.call('HSET', key, unpack(fields, from, math.min(from + 999, #fields)))
   end
-  return out
 end
 
 -- The member's partitions as the answer lists them, from its
@@ -430,7 +425,7 @@ if first then
   table.insert(fields, '')
   table.insert(fields, string.format('%d', first))
 end
-chunked('HSET', KEYS[9], fields)
+hsetAll(KEYS[9], fields)
 
 if action == 'leave' then
   return {}
