@@ -77,7 +77,10 @@ func (gc *GroupConsumer) Commit(ctx context.Context) error {
 		gc.markCommitted(offsets)
 		return nil
 	}
-	if !errors.Is(err, ErrLeaseLost) {
+	// A member that expired (it stalled past its session) lost every
+	// lease with it: the heartbeat below finds it gone and joins again,
+	// and the commit fails as for lost leases.
+	if !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrMemberNotFound) {
 		return err
 	}
 	gc.memberMu.Lock()
