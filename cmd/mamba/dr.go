@@ -51,12 +51,14 @@ type drStatus struct {
 // recovery.CompareBuckets.
 func compareBuckets(ctx context.Context, source, target string, withReplication bool) (drStatus, error) {
 	var s drStatus
-	src, err := openBucket(ctx, source)
+	// Comparing lists keys and sizes only: no object is opened, so no
+	// encryption key is needed.
+	src, err := openBucket(ctx, source, "")
 	if err != nil {
 		return s, fmt.Errorf("source: %w", err)
 	}
 	defer objectstore.Close(src)
-	dst, err := openBucket(ctx, target)
+	dst, err := openBucket(ctx, target, "")
 	if err != nil {
 		return s, fmt.Errorf("target: %w", err)
 	}
@@ -228,6 +230,7 @@ environment variable shown beside it.`,
 	f.BoolVar(&o.restore.force, "force", false, "delete every key under --key-prefix before restoring, instead of refusing a Redis that has some")
 	f.DurationVar(&o.restore.dedupWindow, "dedup-window", o.restore.dedupWindow, "how long idempotency keys of replayed records are remembered, as given to mamba serve")
 	f.IntVar(&o.restore.concurrency, "concurrency", o.restore.concurrency, "chunk directories read from the bucket at once")
+	addEncryptionKeyFlag(f, &o.restore.encryptionKeyFile)
 	addAllowMissingChunksFlag(f, &o.restore.allowMissingChunks)
 	f.StringVar(&o.waitSource, "wait-in-sync-with", "", "URL of region A's bucket: wait until the replica is in sync with it before restoring")
 	f.DurationVar(&o.waitTimeout, "wait-timeout", o.waitTimeout, "how long --wait-in-sync-with waits before giving up")
