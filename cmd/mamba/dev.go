@@ -109,7 +109,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow, MaxCommitAge: o.maxCommitAge})
 	// serveWith instruments the store on the node's registry; the restore
 	// before it goes through the wrapper too, with nowhere to report.
-	sealed, err := sealStore(bucket.Instrument(store, nil), o.encryptionKeyFile)
+	sealed, _, err := sealStore(bucket.Instrument(store, nil), o.encryptionKeyFile)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/envelope"
 )
@@ -20,23 +21,28 @@ func addEncryptionKeyFlag(f *pflag.FlagSet, v *string) {
 	f.StringVar(v, "encryption-key-file", "", encryptionKeyFileUsage)
 }
 
-// sealStore returns store wrapped so that it seals what it writes with the
-// keyring of keyFile (or of the environment) and opens sealed objects it
-// reads; with no keyring it writes in the clear and names the key id of
-// any sealed object it cannot open.
-func sealStore(store objectstore.Store, keyFile string) (objectstore.Store, error) {
+// sealStore returns the instrumented store wrapped so that it seals what
+// it writes with the keyring of keyFile (or of the environment) and opens
+// sealed objects it reads; with no keyring it writes in the clear and names
+// the key id of any sealed object it cannot open. The metrics stay on the
+// instrumented store below the envelope, where they count the requests and
+// bytes the bucket really serves (header reads included); the envelope is
+// wrapped once more with unregistered metrics only so that components
+// which instrument the store they get (ingest, the checkpointer) take it
+// as it is instead of counting every call a second time.
+func sealStore(store *bucket.Instrumented, keyFile string) (objectstore.Store, *envelope.Keyring, error) {
 	ring, err := envelope.LoadKeyring(keyFile, os.LookupEnv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return envelope.New(store, ring), nil
+	return bucket.Instrument(envelope.New(store, ring), nil), ring, nil
 }
 
 // describeEncryption says which key seals new objects, for the start-up
 // log line.
-func describeEncryption(store objectstore.Store) string {
-	if s, ok := store.(*envelope.Store); ok && s.Keyring() != nil {
-		return fmt.Sprintf("active key %s of %d", s.Keyring().Active(), len(s.Keyring().IDs()))
+func describeEncryption(ring *envelope.Keyring) string {
+	if ring == nil {
+		return "off"
 	}
-	return "off"
+	return fmt.Sprintf("active key %s of %d", ring.Active(), len(ring.IDs()))
 }

@@ -128,7 +128,7 @@ func openBucket(ctx context.Context, rawURL, keyFile string) (objectstore.Store,
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := sealStore(bucket.Instrument(store, nil), keyFile)
+	sealed, _, err := sealStore(bucket.Instrument(store, nil), keyFile)
 	if err != nil {
 		objectstore.Close(store)
 		return nil, err

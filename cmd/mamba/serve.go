@@ -412,11 +412,11 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	// bucket call of the process is in mamba_objectstore_*. Encryption
 	// sits above it, so the metrics count the bytes and requests the
 	// store really serves.
-	store, err = sealStore(bucket.Instrument(store, reg), o.encryptionKeyFile)
+	store, ring, err := sealStore(bucket.Instrument(store, reg), o.encryptionKeyFile)
 	if err != nil {
 		return err
 	}
-	log.Info("encryption at rest", "node", describeEncryption(store))
+	log.Info("encryption at rest", "keys", describeEncryption(ring))
 	node, err := ingest.New(cfg, meta, store, reg, log)
 	if err != nil {
 		return err
