@@ -321,6 +321,9 @@ func serveCommandLine(o restoreOptions) string {
 	if o.dedupWindow != metadata.DefaultDedupWindow {
 		args = append(args, "--dedup-window", o.dedupWindow.String())
 	}
+	if o.encryptionKeyFile != "" {
+		args = append(args, "--encryption-key-file", shellQuote(o.encryptionKeyFile))
+	}
 	return strings.Join(append(args, "--node-id", "<node-b-1>"), " ")
 }
 
