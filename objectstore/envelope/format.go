@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -227,8 +228,15 @@ func seal(ring *Keyring, key string, plaintext []byte) ([]byte, *object, error) 
 // Open decrypts the whole envelope b of the object at key. Every segment
 // is authenticated and the last one must be the final one, so a truncated,
 // altered or reordered object fails with ErrCorrupt; a key the keyring
-// lacks fails with ErrUnknownKey, other key material with ErrWrongKey.
+// lacks fails with ErrUnknownKey, other key material with ErrWrongKey. b
+// is not modified.
 func Open(ring *Keyring, key string, b []byte) ([]byte, error) {
+	return openInPlace(ring, key, bytes.Clone(b))
+}
+
+// openInPlace is Open decrypting in b's own memory, which it overwrites:
+// for buffers the caller owns, such as a fresh GET's.
+func openInPlace(ring *Keyring, key string, b []byte) ([]byte, error) {
 	h, err := ParseHeader(key, b)
 	if err != nil {
 		return nil, err
@@ -251,40 +259,49 @@ func Open(ring *Keyring, key string, b []byte) ([]byte, error) {
 }
 
 // openSegments decrypts body, consecutive segments starting with segment
-// first. Every segment but the last must be full and not final. The last
-// one is final when it is short; when it is full it is tried as not final
-// first, then as final. It returns the plaintext and whether the final
-// segment was seen.
+// first, in place: it returns the plaintext at the start of body (whose
+// bytes it overwrites) and whether the final segment was seen. Every
+// segment but the last must be full and not final. The last one is final
+// when it is short; when it is full it is tried as not final first, then
+// as final.
 func (o *object) openSegments(key string, body []byte, first int64) ([]byte, bool, error) {
 	full := o.seg + TagSize
-	out := make([]byte, 0, len(body))
-	for i := first; len(body) > 0; i++ {
-		n := min(len(body), full)
-		ct := body[:n]
-		body = body[n:]
-		last := len(body) == 0
-		if n < TagSize {
-			return nil, false, corrupt(key, "segment %d is %d bytes, shorter than its tag", i, n)
+	n := 0 // plaintext bytes so far, at body[:n]
+	for i := first; ; i++ {
+		k := i - first
+		start := int(k) * full
+		if start >= len(body) {
+			return body[:n], false, nil
 		}
-		var err error
-		if n == full {
-			var pt []byte
-			pt, err = o.aead.Open(out, segmentNonce(i, false), ct, nil)
-			if err == nil {
-				out = pt
-				continue
-			}
-			if !last {
-				return nil, false, corrupt(key, "segment %d fails authentication", i)
-			}
-		} else if !last {
+		ct := body[start:min(start+full, len(body))]
+		last := start+len(ct) == len(body)
+		if len(ct) < TagSize {
+			return nil, false, corrupt(key, "segment %d is %d bytes, shorter than its tag", i, len(ct))
+		}
+		final := len(ct) < full
+		if final && !last {
 			return nil, false, corrupt(key, "segment %d is short but not the last", i)
 		}
-		pt, err := o.aead.Open(out, segmentNonce(i, true), ct, nil)
+		var saved []byte
+		if !final && last {
+			// Could be either; a failed Open clears its output, which
+			// here is the ciphertext, so keep a copy for the second try.
+			saved = bytes.Clone(ct)
+		}
+		// Decrypting in place needs the exact overlap GCM allows; the
+		// plaintext then moves down to follow the previous segment's.
+		pt, err := o.aead.Open(ct[:0], segmentNonce(i, final), ct, nil)
+		if err != nil && saved != nil {
+			final = true
+			copy(ct, saved)
+			pt, err = o.aead.Open(ct[:0], segmentNonce(i, true), ct, nil)
+		}
 		if err != nil {
 			return nil, false, corrupt(key, "segment %d fails authentication", i)
 		}
-		return pt, true, nil
+		n += copy(body[n:], pt)
+		if final {
+			return body[:n], true, nil
+		}
 	}
-	return out, false, nil
 }

@@ -81,7 +81,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil || !IsSealed(b) {
 		return b, err
 	}
-	return Open(s.ring, key, b)
+	return openInPlace(s.ring, key, b) // b is this call's own buffer
 }
 
 // GetRange reads plaintext bytes [off, off+length) of the object. For a
@@ -185,7 +185,7 @@ func (s *Store) readSealed(ctx context.Context, key string, obj *object, off, le
 		}
 		return nil, err
 	}
-	pt, final, err := obj.openSegments(key, body, first)
+	pt, final, err := obj.openSegments(key, body, first) // body is this call's own buffer
 	if err != nil {
 		return nil, err
 	}
