@@ -3,9 +3,11 @@ package envelope_test
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"testing"
 
 	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/internal/tooling/fuzzcorpus"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/envelope"
 )
@@ -39,44 +41,80 @@ func sampleChunk(tb testing.TB, value []byte) []byte {
 	return b
 }
 
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpus under testdata/fuzz")
+
+// openSeeds returns the seeds of FuzzOpen, sealed under fuzzRing for the
+// key chunks/x: valid envelopes (an empty object, a short one, a chunk of
+// two segments) and damaged ones. Sealing is random, so the committed
+// corpus is one draw of them.
+func openSeeds(tb testing.TB) []fuzzcorpus.Seed {
+	r := fuzzRing(tb)
+	seal := func(pt []byte) []byte {
+		b, err := envelope.Seal(r, "chunks/x", pt)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
+	ck := seal(sampleChunk(tb, bytes.Repeat([]byte("payload"), 2400)))
+	short := seal(sampleChunk(tb, []byte("v")))
+	flipped := bytes.Clone(short)
+	flipped[len(flipped)-20] ^= 1
+	badCRC := bytes.Clone(short)
+	badCRC[envelope.HeaderSize-1] ^= 1
+	return []fuzzcorpus.Seed{
+		{Name: "valid-empty", Data: seal(nil)},
+		{Name: "valid-short", Data: short},
+		{Name: "valid-chunk", Data: ck},
+		{Name: "edge-magic-only", Data: []byte("MMBE")},
+		{Name: "edge-header-only", Data: ck[:envelope.HeaderSize]},
+		{Name: "edge-truncated-segment", Data: short[:len(short)-1]},
+		{Name: "edge-truncated-at-boundary", Data: ck[:envelope.HeaderSize+1<<envelope.SegmentShift+envelope.TagSize]},
+		{Name: "edge-flipped", Data: flipped},
+		{Name: "edge-bad-header-crc", Data: badCRC},
+	}
+}
+
+// TestFuzzCorpus checks the committed seed corpus of FuzzOpen; with
+// -update-corpus it first writes a new one.
+func TestFuzzCorpus(t *testing.T) {
+	r := fuzzRing(t)
+	fuzzcorpus.Check(t, "FuzzOpen", openSeeds(t), *updateCorpus, func(b []byte) error {
+		_, err := envelope.Open(r, "chunks/x", b)
+		return err
+	}, envelope.ErrCorrupt)
+}
+
 // FuzzOpen feeds arbitrary bytes to the envelope decoder, whole and by
-// range, and the chunk decoder after it: no input may panic, an input that
-// opens reads the same by range as whole, and a chunk decoded from it
-// decodes as the plaintext chunk would.
+// ranges, and the chunk decoder after it: no input may panic, an input
+// that opens reads the same by range as whole, and its chunk (if it is
+// one) decodes batch by batch.
 func FuzzOpen(f *testing.F) {
 	r := fuzzRing(f)
-	ck := sampleChunk(f, bytes.Repeat([]byte("payload"), 2400))
-	for _, pt := range [][]byte{nil, []byte("x"), ck} {
-		sealed, err := envelope.Seal(r, "chunks/x", pt)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(sealed, int64(0), int64(64))
-		f.Add(sealed[:len(sealed)-1], int64(100), int64(1<<15))
-		f.Add(sealed[:envelope.HeaderSize], int64(0), int64(1))
-	}
-	f.Add([]byte("MMBE"), int64(0), int64(4))
-	f.Fuzz(func(t *testing.T, data []byte, off, length int64) {
+	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx := t.Context()
 		mem := objectstore.NewMemory()
 		if err := mem.Put(ctx, "chunks/x", data); err != nil {
 			t.Fatal(err)
 		}
-		s := envelope.New(mem, r)
 		whole, err := envelope.Open(r, "chunks/x", data)
-		if err != nil {
-			if !errors.Is(err, envelope.ErrCorrupt) && !errors.Is(err, envelope.ErrUnknownKey) && !errors.Is(err, envelope.ErrWrongKey) {
-				t.Fatalf("error wraps no sentinel: %v", err)
+		if err != nil && !errors.Is(err, envelope.ErrCorrupt) && !errors.Is(err, envelope.ErrUnknownKey) && !errors.Is(err, envelope.ErrWrongKey) {
+			t.Fatalf("error wraps no sentinel: %v", err)
+		}
+		s := envelope.New(mem, r)
+		n := int64(len(data))
+		for _, rg := range [][2]int64{{0, 64}, {100, 1 << 15}, {n / 3, n / 2}, {n - 1, 1}, {0, n}} {
+			got, rerr := s.GetRange(ctx, "chunks/x", max(rg[0], 0), rg[1])
+			if err != nil || !envelope.IsSealed(data) {
+				continue
+			}
+			want, werr := memWith(t, "chunks/x", whole).GetRange(ctx, "chunks/x", max(rg[0], 0), rg[1])
+			if !bytes.Equal(got, want) || (rerr == nil) != (werr == nil) {
+				t.Fatalf("GetRange(%d, %d) = %d bytes, %v; whole object gives %d bytes, %v", rg[0], rg[1], len(got), rerr, len(want), werr)
 			}
 		}
-		got, rerr := s.GetRange(ctx, "chunks/x", off, length)
-		if err == nil && envelope.IsSealed(data) {
-			want, werr := memWith(t, "chunks/x", whole).GetRange(ctx, "chunks/x", off, length)
-			if !bytes.Equal(got, want) || (rerr == nil) != (werr == nil) {
-				t.Fatalf("GetRange(%d, %d) = %d bytes, %v; whole object gives %d bytes, %v", off, length, len(got), rerr, len(want), werr)
-			}
-			c, cerr := chunk.Decode(whole)
-			if cerr == nil {
+		if err == nil {
+			if c, cerr := chunk.Decode(whole); cerr == nil {
 				for i := range c.Batches() {
 					_, _ = c.Batch(i)
 				}
