@@ -15,6 +15,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/mambamq/mamba/internal/tooling/testserver"
+	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore/envelope"
 )
 
@@ -170,5 +171,33 @@ func TestEncryptedBucketRestore(t *testing.T) {
 	}
 	if read != len(want) {
 		t.Fatalf("read %d records after restore, %d acknowledged", read, len(want))
+	}
+}
+
+// Bad key settings stop a command before it touches anything, and the
+// failover prints a serve command line that keeps the key file.
+func TestEncryptionKeyFlagErrors(t *testing.T) {
+	good := writeKeyFile(t, keyLine(t, "k1"))
+	bad := writeKeyFile(t, "k1:short\n")
+	for _, tc := range []struct {
+		env  string
+		args []string
+		want string
+	}{
+		{"", []string{"--encryption-key-file", filepath.Join(t.TempDir(), "missing")}, "encryption key file"},
+		{"", []string{"--encryption-key-file", bad}, "line 1"},
+		{"k1:" + base64.StdEncoding.EncodeToString(make([]byte, 32)), []string{"--encryption-key-file", good}, "give one"},
+		{"not-a-key", nil, envelope.EnvKey},
+	} {
+		t.Setenv(envelope.EnvKey, tc.env)
+		_, _, err := runMamba(t, append([]string{"restore", "--bucket", "mem://", "--redis", "redis://127.0.0.1:1/0"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("restore %v with %s=%q: %v, want an error naming %s", tc.args, envelope.EnvKey, tc.env, err, tc.want)
+		}
+	}
+	line := serveCommandLine(restoreOptions{bucket: "s3://b", redisURL: "redis://r:6379/0", keyPrefix: metadata.DefaultPrefix,
+		dedupWindow: metadata.DefaultDedupWindow, encryptionKeyFile: "/etc/mamba/keyring"})
+	if !strings.Contains(line, "--encryption-key-file /etc/mamba/keyring") {
+		t.Errorf("serve command line %q drops the key file", line)
 	}
 }
