@@ -8,42 +8,33 @@ import (
 	"github.com/mambamq/mamba/objectstore/envelope"
 )
 
-// BenchmarkSeal measures sealing an 8 MiB chunk (the default flush size)
-// and BenchmarkOpen opening it whole; BenchmarkGetRange reads one 64 KiB
-// batch of it by range from memory, with the data key cached, against the
-// same read of the plaintext.
-func BenchmarkSeal(b *testing.B) {
-	r, _ := ring(b, "k1")
-	data := make([]byte, 8<<20)
-	rand.Read(data)
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if _, err := envelope.Seal(r, "chunks/x", data); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkOpen(b *testing.B) {
-	r, _ := ring(b, "k1")
-	data := make([]byte, 8<<20)
-	rand.Read(data)
+// BenchmarkEnvelope measures sealing an 8 MiB chunk (the default flush
+// size) and opening it whole. BenchmarkGetRange reads one 64 KiB batch of
+// it by range from memory, with the data key cached, against the same read
+// of the plaintext.
+func BenchmarkEnvelope(b *testing.B) {
+	r, data := benchChunk(b)
 	sealed, err := envelope.Seal(r, "chunks/x", data)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if _, err := envelope.Open(r, "chunks/x", sealed); err != nil {
-			b.Fatal(err)
-		}
+	for name, fn := range map[string]func() ([]byte, error){
+		"seal": func() ([]byte, error) { return envelope.Seal(r, "chunks/x", data) },
+		"open": func() ([]byte, error) { return envelope.Open(r, "chunks/x", sealed) },
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := fn(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 func BenchmarkGetRange(b *testing.B) {
-	r, _ := ring(b, "k1")
-	data := make([]byte, 8<<20)
-	rand.Read(data)
+	r, data := benchChunk(b)
 	for _, tc := range []struct {
 		name  string
 		store objectstore.Store
@@ -65,4 +56,12 @@ func BenchmarkGetRange(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchChunk returns a keyring and 8 MiB of random bytes.
+func benchChunk(b *testing.B) (*envelope.Keyring, []byte) {
+	r, _ := ring(b, "k1")
+	data := make([]byte, 8<<20)
+	rand.Read(data)
+	return r, data
 }

@@ -85,16 +85,22 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 	}
 }
 
-// Both S3 clients, opened by URL with credentials from the environment,
-// reach a real MinIO and keep keys under the URL's prefix.
-func TestOpenS3AgainstMinIO(t *testing.T) {
-	m := testserver.StartMinIO(t)
-	bucket := m.CreateBucket(t, "byurl")
+// useCredentials gives both S3 clients m's root credentials through the
+// environment, and no shared AWS files.
+func useCredentials(t *testing.T, m *testserver.MinIO) {
 	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+}
+
+// Both S3 clients, opened by URL with credentials from the environment,
+// reach a real MinIO and keep keys under the URL's prefix.
+func TestOpenS3AgainstMinIO(t *testing.T) {
+	m := testserver.StartMinIO(t)
+	bucket := m.CreateBucket(t, "byurl")
+	useCredentials(t, m)
 	ctx := t.Context()
 	whole, err := storeurl.Open(ctx, fmt.Sprintf("s3://%s?endpoint=%s", bucket, m.Endpoint))
 	if err != nil {
@@ -129,11 +135,7 @@ func TestOpenS3AgainstMinIO(t *testing.T) {
 func TestOpenS3ServerSideEncryption(t *testing.T) {
 	m := testserver.StartMinIOWith(t, servers.MinIOOptions{KMSKey: "mamba-test-key"})
 	bucket := m.CreateBucket(t, "sse")
-	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	useCredentials(t, m)
 	ctx := t.Context()
 	admin := m.Client(t)
 	for _, tc := range []struct {
