@@ -37,14 +37,7 @@ func TestRestoreSealedCheckpoints(t *testing.T) {
 	}
 	p := &producer{t: t}
 	p.produce(a, "orders", []string{"one", "two", "three"}, "")
-	ckpt, err := recovery.NewCheckpointer(recovery.CheckpointConfig{NodeID: "node-a"}, meta, store, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := ckpt.Checkpoint(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := checkpointNow(t, meta, store)
 	good, err := store.Get(ctx, info.Key)
 	if err != nil {
 		t.Fatal(err)
