@@ -15,6 +15,7 @@ import (
 	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
+	"github.com/mambamq/mamba/objectstore/envelope"
 	"github.com/mambamq/mamba/recovery"
 )
 
@@ -40,11 +41,13 @@ type drBucket struct {
 }
 
 // drStatus is what dr status prints: recovery's report, with the buckets'
-// URLs (the outer Source and Target hide the report's in JSON).
+// URLs (the outer Source and Target hide the report's in JSON), and the
+// check of the encryption keys when there are keys to check.
 type drStatus struct {
 	Source drBucket `json:"source"`
 	Target drBucket `json:"target"`
 	recovery.ReplicaReport
+	Keys *drKeys `json:"keys,omitempty"`
 }
 
 // compareBuckets opens both buckets and compares them with
@@ -97,6 +100,18 @@ func printDRStatus(w io.Writer, s drStatus) {
 	for _, r := range s.Replication {
 		fmt.Fprintf(w, "replication: %s %s\n", r.Key, r.Status)
 	}
+	if k := s.Keys; k != nil {
+		switch {
+		case k.Error != "":
+			fmt.Fprintf(w, "keys:        cannot open %s: %s\n", k.Checkpoint, k.Error)
+		case k.KeyID != "":
+			fmt.Fprintf(w, "keys:        open %s (sealed under key id %s)\n", k.Checkpoint, k.KeyID)
+		case k.Checkpoint != "":
+			fmt.Fprintf(w, "keys:        %s is in the clear\n", k.Checkpoint)
+		default:
+			fmt.Fprintln(w, "keys:        no checkpoint to open")
+		}
+	}
 	if s.InSync {
 		fmt.Fprintln(w, "status:      in sync")
 	} else {
@@ -109,6 +124,10 @@ type drStatusOptions struct {
 	output         string
 	replication    bool
 	failBehind     bool
+	// encryptionKeyFile is --encryption-key-file: keys to try on the
+	// replica's newest checkpoint (empty: MAMBA_ENCRYPTION_KEY, else no
+	// check).
+	encryptionKeyFile string
 }
 
 func newDRStatusCmd() *cobra.Command {
@@ -144,6 +163,9 @@ with the environment variable shown beside it.`,
 	f.StringVarP(&o.output, "output", "o", o.output, "text or json")
 	f.BoolVar(&o.replication, "replication-status", o.replication, "ask the source store for the replication status of its newest objects")
 	f.BoolVar(&o.failBehind, "fail-behind", false, "exit with status 3 when the target is not in sync")
+	f.StringVar(&o.encryptionKeyFile, "encryption-key-file", "",
+		"keys of a bucket the nodes seal (see mamba serve): also check that they open the target's newest checkpoint, as a failover will need; "+
+			"without it "+envelope.EnvKey+" is used, and with neither nothing is opened")
 	cliflag.DocumentEnv(f)
 	return cmd
 }
@@ -163,6 +185,9 @@ func runDRStatus(ctx context.Context, o drStatusOptions, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
+	if s.Keys, err = checkReplicaKeys(ctx, o.target, o.encryptionKeyFile); err != nil {
+		return err
+	}
 	if o.output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -171,6 +196,9 @@ func runDRStatus(ctx context.Context, o drStatusOptions, stdout io.Writer) error
 		}
 	} else {
 		printDRStatus(stdout, s)
+	}
+	if s.Keys != nil && s.Keys.Error != "" {
+		return fmt.Errorf("the keys do not open the target's newest checkpoint %s: %s", s.Keys.Checkpoint, s.Keys.Error)
 	}
 	if o.failBehind && !s.InSync {
 		return errBehind

@@ -11,12 +11,15 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore/envelope"
+	"github.com/mambamq/mamba/objectstore/filestore"
 )
 
 // keyLine returns a keyring line for id with a random key.
@@ -199,5 +202,37 @@ func TestEncryptionKeyFlagErrors(t *testing.T) {
 		dedupWindow: metadata.DefaultDedupWindow, encryptionKeyFile: "/etc/mamba/keyring"})
 	if !strings.Contains(line, "--encryption-key-file /etc/mamba/keyring") {
 		t.Errorf("serve command line %q drops the key file", line)
+	}
+}
+
+// dr status with keys opens the replica's newest checkpoint, as a failover
+// will, and fails naming the key id when they cannot.
+func TestDRStatusChecksKeys(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := filestore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	k1 := keyLine(t, "k1")
+	ring, err := envelope.ParseKeyring([]byte(k1), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := bucket.CheckpointKey(time.Now(), "node-a")
+	if err := envelope.New(fs, ring).Put(t.Context(), key, []byte("checkpoint bytes")); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"dr", "status", "--source", "file://" + dir, "--target", "file://" + dir}
+	stdout, _, err := runMamba(t, append(args, "--encryption-key-file", writeKeyFile(t, k1))...)
+	if err != nil || !strings.Contains(stdout, "keys:        open "+key+" (sealed under key id k1)") {
+		t.Fatalf("dr status with the key: %v\n%s", err, stdout)
+	}
+	stdout, _, err = runMamba(t, append(args, "--encryption-key-file", writeKeyFile(t, keyLine(t, "k2")), "-o", "json")...)
+	if err == nil || !strings.Contains(err.Error(), `key id "k1" is not in the keyring`) || !strings.Contains(stdout, `"key_id": "k1"`) {
+		t.Fatalf("dr status without the key: %v\n%s", err, stdout)
+	}
+	if stdout, _, err := runMamba(t, args...); err != nil || strings.Contains(stdout, "keys:") {
+		t.Fatalf("dr status with no keys checks keys: %v\n%s", err, stdout)
 	}
 }
