@@ -42,6 +42,7 @@ type serveOptions struct {
 	encryptionKeyFile string
 	listen            string
 	redisURL          string
+	redisTLS          redisTLSOptions
 	bucket            string
 	nodeID            string
 	keyPrefix         string
@@ -76,6 +77,9 @@ type serveOptions struct {
 	auth bool
 	// insecureNoAuth lets serve listen beyond loopback without auth.
 	insecureNoAuth bool
+	// bootstrapTokenFile holds an admin token the node creates in Redis
+	// at start unless it exists (auth_bootstrap.go).
+	bootstrapTokenFile string
 }
 
 // defaultServeOptions are the defaults of serve's flags.
@@ -158,6 +162,7 @@ nothing makes none.`,
 	f := cmd.Flags()
 	addNodeFlags(f, &o)
 	f.StringVar(&o.redisURL, "redis", o.redisURL, "Redis URL (redis://[user:password@]host:port/db, rediss:// for TLS)")
+	addRedisTLSFlags(f, &o.redisTLS)
 	f.StringVar(&o.bucket, "bucket", "", "bucket URL: s3://bucket/prefix?endpoint=..., file:///dir or mem:// (see docs/objectstore.md); required")
 	f.StringVar(&o.nodeID, "node-id", o.nodeID, "this node's id in chunk names, unique per node (default: the host name)")
 	f.StringVar(&o.keyPrefix, "key-prefix", o.keyPrefix, "prefix of every Redis key, to share one Redis between deployments")
@@ -201,6 +206,7 @@ func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
 	addTieringFlags(f, &o.tiering)
 	addTLSFlags(f, &o.tls)
 	f.BoolVar(&o.auth, "auth", o.auth, "require an API token (Authorization: Bearer) with the right scope on every request but /healthz and /readyz; see docs/security.md")
+	f.StringVar(&o.bootstrapTokenFile, "bootstrap-token-file", "", "with --auth: a file holding a token made by mamba auth token generate, created in Redis as an admin token at start unless it exists (for deployments, and after a restore)")
 }
 
 var nodeIDChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -252,11 +258,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err := checkListenAuth(o); err != nil {
 		return err
 	}
-	ropts, err := redis.ParseURL(o.redisURL)
+	rdb, err := openRedis(o.redisURL, o.redisTLS, log)
 	if err != nil {
-		return fmt.Errorf("--redis: %w", err)
+		return err
 	}
-	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	store, err := storeurl.Open(ctx, o.bucket)
 	if err != nil {
@@ -374,6 +379,10 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	if err != nil {
 		return err
 	}
+	bootstrap, err := bootstrapToken(o)
+	if err != nil {
+		return err
+	}
 	cfg := ingest.Config{
 		NodeID:            o.nodeID,
 		FlushBytes:        int(o.flushBytes),
@@ -405,6 +414,10 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 		}
 	}
 	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow, MaxCommitAge: o.maxCommitAge})
+
+	if err := ensureBootstrapToken(ctx, bootstrap, meta, log); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	metrics.RegisterAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
