@@ -17,6 +17,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 
 	"github.com/mambamq/mamba/objectstore"
 )
@@ -42,6 +43,9 @@ type Config struct {
 	// MaxRetries bounds minio-go's own retries of one call. Zero means the
 	// client's default (10).
 	MaxRetries int
+	// SSE is the server-side encryption every Put asks for. The zero
+	// value asks for none.
+	SSE objectstore.SSE
 }
 
 // DefaultCredentials looks for credentials in this order: the environment
@@ -69,6 +73,7 @@ type Store struct {
 	client *minio.Client
 	core   minio.Core
 	bucket string
+	sse    encrypt.ServerSide // nil: none requested
 }
 
 var _ objectstore.Store = (*Store)(nil)
@@ -88,6 +93,10 @@ func New(cfg Config) (*Store, error) {
 	}
 	if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("minio store: endpoint %q must not have a path", cfg.Endpoint)
+	}
+	sse, err := serverSide(cfg.SSE)
+	if err != nil {
+		return nil, fmt.Errorf("minio store: %w", err)
 	}
 	creds := cfg.Credentials
 	if creds == nil {
@@ -110,7 +119,21 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("minio store: %w", err)
 	}
-	return &Store{client: client, core: minio.Core{Client: client}, bucket: cfg.Bucket}, nil
+	return &Store{client: client, core: minio.Core{Client: client}, bucket: cfg.Bucket, sse: sse}, nil
+}
+
+// serverSide maps sse to minio-go's form, nil for none.
+func serverSide(sse objectstore.SSE) (encrypt.ServerSide, error) {
+	if err := sse.Validate(); err != nil {
+		return nil, err
+	}
+	switch sse.Mode {
+	case objectstore.SSES3:
+		return encrypt.NewSSE(), nil
+	case objectstore.SSEKMS:
+		return encrypt.NewSSEKMS(sse.KMSKeyID, nil)
+	}
+	return nil, nil
 }
 
 // CheckBucket confirms that the bucket exists and the credentials can reach
@@ -133,7 +156,8 @@ func begin(ctx context.Context, op, key string) error {
 	return objectstore.ContextError(ctx, op, key)
 }
 
-// Put uploads data with a single PUT (a multipart upload above 64 MiB).
+// Put uploads data with a single PUT (a multipart upload above 64 MiB),
+// asking for the configured server-side encryption.
 //
 // The body is sent as UNSIGNED-PAYLOAD with its CRC-32C in
 // x-amz-checksum-crc32c, which the service checks before it stores the
@@ -146,8 +170,9 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 		return err
 	}
 	opts := minio.PutObjectOptions{
-		ContentType: "application/octet-stream",
-		PartSize:    partSize,
+		ContentType:          "application/octet-stream",
+		PartSize:             partSize,
+		ServerSideEncryption: s.sse,
 	}
 	if len(data) <= partSize {
 		var sum [4]byte

@@ -53,12 +53,16 @@ type Config struct {
 	// MaxAttempts bounds the SDK's own attempts per call. Zero means the
 	// SDK's default (3).
 	MaxAttempts int
+	// SSE is the server-side encryption every Put asks for. The zero
+	// value asks for none.
+	SSE objectstore.SSE
 }
 
 // Store is a bucket reached through aws-sdk-go-v2.
 type Store struct {
 	client *s3.Client
 	bucket string
+	sse    objectstore.SSE
 }
 
 var _ objectstore.Store = (*Store)(nil)
@@ -74,6 +78,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			return nil, fmt.Errorf("s3 store: endpoint %q is not an http or https URL", cfg.Endpoint)
 		}
+	}
+	if err := cfg.SSE.Validate(); err != nil {
+		return nil, fmt.Errorf("s3 store: %w", err)
 	}
 	var opts []func(*config.LoadOptions) error
 	if cfg.Region != "" {
@@ -105,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 	})
-	return &Store{client: client, bucket: cfg.Bucket}, nil
+	return &Store{client: client, bucket: cfg.Bucket, sse: cfg.SSE}, nil
 }
 
 // CheckBucket confirms that the bucket exists and the credentials can reach
@@ -124,7 +131,8 @@ func begin(ctx context.Context, op, key string) error {
 	return objectstore.ContextError(ctx, op, key)
 }
 
-// Put uploads data with one PutObject request.
+// Put uploads data with one PutObject request, asking for the configured
+// server-side encryption.
 //
 // The body is sent as UNSIGNED-PAYLOAD with its CRC-32C in
 // x-amz-checksum-crc32c, which S3 checks before it stores the object and
@@ -137,7 +145,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	}
 	var sum [4]byte
 	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(data, castagnoli))
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:            &s.bucket,
 		Key:               &key,
 		Body:              bytes.NewReader(data),
@@ -145,7 +153,17 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 		ContentType:       aws.String("application/octet-stream"),
 		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
 		ChecksumCRC32C:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
-	}, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+	}
+	switch s.sse.Mode {
+	case objectstore.SSES3:
+		in.ServerSideEncryption = types.ServerSideEncryptionAes256
+	case objectstore.SSEKMS:
+		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
+		if s.sse.KMSKeyID != "" {
+			in.SSEKMSKeyId = aws.String(s.sse.KMSKeyID)
+		}
+	}
+	_, err := s.client.PutObject(ctx, in, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	if err != nil {
 		return mapErr("put", key, err)
 	}

@@ -17,6 +17,10 @@
 //	path_style  true or false. Default: true when endpoint is set (MinIO
 //	            needs it), false otherwise (AWS virtual-hosted style).
 //	client      minio (default; minio-go v7) or aws (aws-sdk-go-v2).
+//	sse         server-side encryption of every write: s3 (SSE-S3) or kms
+//	            (SSE-KMS). Default: none requested (the bucket's default).
+//	sse_kms_key_id
+//	            the KMS key for sse=kms. Default: the service's default key.
 //
 // Credentials never go in the URL. Both clients read the standard
 // environment variables AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
@@ -100,10 +104,17 @@ func openS3(ctx context.Context, rawURL string, u *url.URL) (objectstore.Store, 
 	q := u.Query()
 	for name := range q {
 		switch name {
-		case "endpoint", "region", "path_style", "client":
+		case "endpoint", "region", "path_style", "client", "sse", "sse_kms_key_id":
 		default:
-			return nil, fmt.Errorf("store URL %q: unknown parameter %q (known: endpoint, region, path_style, client)", rawURL, name)
+			return nil, fmt.Errorf("store URL %q: unknown parameter %q (known: endpoint, region, path_style, client, sse, sse_kms_key_id)", rawURL, name)
 		}
+	}
+	sse := objectstore.SSE{Mode: objectstore.SSEMode(q.Get("sse")), KMSKeyID: q.Get("sse_kms_key_id")}
+	if q.Has("sse") && sse.Mode == objectstore.SSENone {
+		return nil, fmt.Errorf("store URL %q: sse is empty; use sse=s3 or sse=kms, or leave it out", rawURL)
+	}
+	if err := sse.Validate(); err != nil {
+		return nil, fmt.Errorf("store URL %q: %w", rawURL, err)
 	}
 	endpoint, region := q.Get("endpoint"), q.Get("region")
 	pathStyle := endpoint != ""
@@ -120,9 +131,9 @@ func openS3(ctx context.Context, rawURL string, u *url.URL) (objectstore.Store, 
 	)
 	switch client := q.Get("client"); client {
 	case "", "minio":
-		store, err = miniostore.New(miniostore.Config{Endpoint: endpoint, Bucket: u.Host, Region: region, PathStyle: pathStyle})
+		store, err = miniostore.New(miniostore.Config{Endpoint: endpoint, Bucket: u.Host, Region: region, PathStyle: pathStyle, SSE: sse})
 	case "aws":
-		store, err = s3store.New(ctx, s3store.Config{Endpoint: endpoint, Bucket: u.Host, Region: region, PathStyle: pathStyle})
+		store, err = s3store.New(ctx, s3store.Config{Endpoint: endpoint, Bucket: u.Host, Region: region, PathStyle: pathStyle, SSE: sse})
 	default:
 		return nil, fmt.Errorf("store URL %q: client=%q; use minio or aws", rawURL, client)
 	}

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minio/minio-go/v7"
+
+	"github.com/mambamq/mamba/internal/tooling/servers"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/filestore"
@@ -66,6 +69,12 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		"s3://bucket?path_style=maybe",
 		"s3://key:secret@bucket",
 		"s3://bucket?endpoint=ftp://host",
+		"s3://bucket?sse=aes",
+		"s3://bucket?sse=",
+		"s3://bucket?sse=SSE-S3",
+		"s3://bucket?sse=s3&sse_kms_key_id=k",
+		"s3://bucket?sse_kms_key_id=k",
+		"s3://bucket?sse=kms&sse_kms_key_id=bad%20id",
 		"://bad",
 	} {
 		if _, err := storeurl.Open(t.Context(), raw); err == nil {
@@ -76,16 +85,22 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 	}
 }
 
-// Both S3 clients, opened by URL with credentials from the environment,
-// reach a real MinIO and keep keys under the URL's prefix.
-func TestOpenS3AgainstMinIO(t *testing.T) {
-	m := testserver.StartMinIO(t)
-	bucket := m.CreateBucket(t, "byurl")
+// useCredentials gives both S3 clients m's root credentials through the
+// environment, and no shared AWS files.
+func useCredentials(t *testing.T, m *testserver.MinIO) {
 	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+}
+
+// Both S3 clients, opened by URL with credentials from the environment,
+// reach a real MinIO and keep keys under the URL's prefix.
+func TestOpenS3AgainstMinIO(t *testing.T) {
+	m := testserver.StartMinIO(t)
+	bucket := m.CreateBucket(t, "byurl")
+	useCredentials(t, m)
 	ctx := t.Context()
 	whole, err := storeurl.Open(ctx, fmt.Sprintf("s3://%s?endpoint=%s", bucket, m.Endpoint))
 	if err != nil {
@@ -108,6 +123,61 @@ func TestOpenS3AgainstMinIO(t *testing.T) {
 		for info, err := range s.List(ctx, "") {
 			if err != nil || info.Key != "chunks/1" {
 				t.Fatalf("%s list through prefix = %+v, %v", client, info, err)
+			}
+		}
+	}
+}
+
+// Both S3 clients ask for the server-side encryption the URL names on every
+// write, and MinIO (with a static KMS key) stores the objects encrypted:
+// its HEAD answer carries the x-amz-server-side-encryption header. Without
+// sse the same server stores them in the clear.
+func TestOpenS3ServerSideEncryption(t *testing.T) {
+	m := testserver.StartMinIOWith(t, servers.MinIOOptions{KMSKey: "mamba-test-key"})
+	bucket := m.CreateBucket(t, "sse")
+	useCredentials(t, m)
+	ctx := t.Context()
+	admin := m.Client(t)
+	for _, tc := range []struct {
+		params, header, keyID string
+	}{
+		{"", "", ""},
+		{"&sse=s3", "AES256", ""},
+		{"&sse=kms", "aws:kms", ""},
+		{"&sse=kms&sse_kms_key_id=" + m.KMSKeyName, "aws:kms", m.KMSKeyName},
+	} {
+		for _, client := range []string{"minio", "aws"} {
+			raw := fmt.Sprintf("s3://%s/%s?endpoint=%s&client=%s%s", bucket, client, m.Endpoint, client, tc.params)
+			s, err := storeurl.Open(ctx, raw)
+			if err != nil {
+				t.Fatalf("Open(%q): %v", raw, err)
+			}
+			key := "chunks/" + strings.NewReplacer("&", "", "=", "-").Replace(tc.params)
+			if tc.params == "" {
+				key = "chunks/plain"
+			}
+			data := []byte("secret value " + raw)
+			if err := s.Put(ctx, key, data); err != nil {
+				t.Fatalf("%s: put: %v", raw, err)
+			}
+			if got, err := s.Get(ctx, key); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s: get = %q, %v", raw, got, err)
+			}
+			if got, err := s.GetRange(ctx, key, 7, 5); err != nil || string(got) != "value" {
+				t.Fatalf("%s: get range = %q, %v", raw, got, err)
+			}
+			info, err := admin.StatObject(ctx, bucket, client+"/"+key, minio.StatObjectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := info.Metadata.Get("X-Amz-Server-Side-Encryption"); got != tc.header {
+				t.Errorf("%s: x-amz-server-side-encryption = %q, want %q", raw, got, tc.header)
+			}
+			if tc.keyID != "" {
+				got := info.Metadata.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id")
+				if !strings.HasSuffix(got, tc.keyID) {
+					t.Errorf("%s: KMS key id = %q, want %q", raw, got, tc.keyID)
+				}
 			}
 		}
 	}

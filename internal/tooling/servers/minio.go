@@ -2,6 +2,8 @@ package servers
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -19,30 +21,54 @@ type MinIO struct {
 	AccessKey, SecretKey string
 	// DataDir is the drive MinIO stores objects in.
 	DataDir string
+	// KMSKeyName is the name of the static KMS key MinIO was started
+	// with, empty when it has none.
+	KMSKeyName string
+}
+
+// MinIOOptions configures StartMinIOWith. The zero value is StartMinIO's.
+type MinIOOptions struct {
+	// KMSKey, when not empty, starts MinIO with a static KMS key
+	// (MINIO_KMS_SECRET_KEY) of that name and random key material, which
+	// SSE-S3 and SSE-KMS requests then use.
+	KMSKey string
 }
 
 // StartMinIO starts MinIO with its drive in dir/data and its log in
 // dir/minio.log; dir must exist. It returns once MinIO reports ready.
 func StartMinIO(dir string) (*MinIO, error) {
+	return StartMinIOWith(dir, MinIOOptions{})
+}
+
+// StartMinIOWith is StartMinIO with options.
+func StartMinIOWith(dir string, opts MinIOOptions) (*MinIO, error) {
 	bin, err := Binary("minio")
 	if err != nil {
 		return nil, fmt.Errorf("start minio: %w", err)
 	}
-	m := &MinIO{AccessKey: "mamba-test", SecretKey: "mamba-test-secret", DataDir: filepath.Join(dir, "data")}
+	m := &MinIO{AccessKey: "mamba-test", SecretKey: "mamba-test-secret", DataDir: filepath.Join(dir, "data"), KMSKeyName: opts.KMSKey}
+	env := []string{
+		"MINIO_ROOT_USER=" + m.AccessKey,
+		"MINIO_ROOT_PASSWORD=" + m.SecretKey,
+		"MINIO_BROWSER=off",
+		"MINIO_UPDATE=off",
+		"MINIO_CI=on",
+	}
+	if opts.KMSKey != "" {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("start minio: kms key: %w", err)
+		}
+		env = append(env, "MINIO_KMS_SECRET_KEY="+opts.KMSKey+":"+base64.StdEncoding.EncodeToString(key))
+	}
 	m.Process, err = startOnFreePort("minio", func(port int) (*Process, error) {
 		m.Addr = "127.0.0.1:" + strconv.Itoa(port)
 		m.Endpoint = "http://" + m.Addr
 		return &Process{
-			Name: "minio",
-			path: bin,
-			args: []string{"server", "--quiet", "--address", m.Addr, m.DataDir},
-			env: []string{
-				"MINIO_ROOT_USER=" + m.AccessKey,
-				"MINIO_ROOT_PASSWORD=" + m.SecretKey,
-				"MINIO_BROWSER=off",
-				"MINIO_UPDATE=off",
-				"MINIO_CI=on",
-			},
+			Name:    "minio",
+			path:    bin,
+			args:    []string{"server", "--quiet", "--address", m.Addr, m.DataDir},
+			env:     env,
 			logPath: filepath.Join(dir, "minio.log"),
 			ready:   m.ready,
 		}, nil
