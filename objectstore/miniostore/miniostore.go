@@ -5,6 +5,8 @@ package miniostore
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -46,6 +48,9 @@ type Config struct {
 	// SSE is the server-side encryption every Put asks for. The zero
 	// value asks for none.
 	SSE objectstore.SSE
+	// RootCAs, when not nil, are the CAs trusted for an https endpoint's
+	// certificate instead of the system's roots. Ignored with Transport.
+	RootCAs *x509.CertPool
 }
 
 // DefaultCredentials looks for credentials in this order: the environment
@@ -102,6 +107,15 @@ func New(cfg Config) (*Store, error) {
 	if creds == nil {
 		creds = DefaultCredentials()
 	}
+	transport := cfg.Transport
+	if transport == nil && cfg.RootCAs != nil {
+		tr, err := minio.DefaultTransport(true)
+		if err != nil {
+			return nil, fmt.Errorf("minio store: %w", err)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+		transport = tr
+	}
 	lookup := minio.BucketLookupAuto
 	if cfg.PathStyle {
 		lookup = minio.BucketLookupPath
@@ -111,7 +125,7 @@ func New(cfg Config) (*Store, error) {
 		Secure:       u.Scheme == "https",
 		Region:       cfg.Region,
 		BucketLookup: lookup,
-		Transport:    cfg.Transport,
+		Transport:    transport,
 		MaxRetries:   cfg.MaxRetries,
 		// Lets Put send its own x-amz-checksum-crc32c header.
 		TrailingHeaders: true,

@@ -6,6 +6,8 @@ package s3store
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -56,6 +58,9 @@ type Config struct {
 	// SSE is the server-side encryption every Put asks for. The zero
 	// value asks for none.
 	SSE objectstore.SSE
+	// RootCAs, when not nil, are the CAs trusted for an https endpoint's
+	// certificate instead of the system's roots. Ignored with HTTPClient.
+	RootCAs *x509.CertPool
 }
 
 // Store is a bucket reached through aws-sdk-go-v2.
@@ -89,8 +94,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
 	}
-	if cfg.HTTPClient != nil {
+	switch {
+	case cfg.HTTPClient != nil:
 		opts = append(opts, config.WithHTTPClient(cfg.HTTPClient))
+	case cfg.RootCAs != nil:
+		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+		})))
 	}
 	if cfg.MaxAttempts > 0 {
 		opts = append(opts, config.WithRetryMaxAttempts(cfg.MaxAttempts))

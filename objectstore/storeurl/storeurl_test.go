@@ -11,6 +11,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/mambamq/mamba/internal/tooling/servers"
+	"github.com/mambamq/mamba/internal/tooling/testcert"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/filestore"
@@ -179,6 +180,73 @@ func TestOpenS3ServerSideEncryption(t *testing.T) {
 					t.Errorf("%s: KMS key id = %q, want %q", raw, got, tc.keyID)
 				}
 			}
+		}
+	}
+}
+
+// Both S3 clients reach a MinIO serving HTTPS with a certificate of a
+// private CA when the URL names that CA (ca_file), and refuse it without:
+// put, get, ranged get and list go over TLS.
+func TestOpenS3OverTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "minio test CA")
+	caFile := ca.WriteCA(t, dir, "ca.pem")
+	pair := ca.Server(t, 3).Write(t, dir, "minio")
+	m := testserver.StartMinIOWith(t, servers.MinIOOptions{TLS: &servers.MinIOTLS{CertFile: pair.CertFile, KeyFile: pair.KeyFile, CAFile: caFile}})
+	if !strings.HasPrefix(m.Endpoint, "https://") {
+		t.Fatalf("endpoint %s is not https", m.Endpoint)
+	}
+	bucket := m.CreateBucket(t, "overtls")
+	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	ctx := t.Context()
+	for _, client := range []string{"minio", "aws"} {
+		raw := fmt.Sprintf("s3://%s/%s?endpoint=%s&client=%s&ca_file=%s", bucket, client, m.Endpoint, client, caFile)
+		s, err := storeurl.Open(ctx, raw)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", raw, err)
+		}
+		data := []byte("over TLS via " + client)
+		if err := s.Put(ctx, "chunks/1", data); err != nil {
+			t.Fatalf("%s put over TLS: %v", client, err)
+		}
+		if got, err := s.Get(ctx, "chunks/1"); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s get over TLS = %q, %v", client, got, err)
+		}
+		if got, err := s.GetRange(ctx, "chunks/1", 5, 3); err != nil || string(got) != "TLS" {
+			t.Fatalf("%s ranged get over TLS = %q, %v", client, got, err)
+		}
+		n := 0
+		for info, err := range s.List(ctx, "") {
+			if err != nil || info.Key != "chunks/1" {
+				t.Fatalf("%s list over TLS = %+v, %v", client, info, err)
+			}
+			n++
+		}
+		if n != 1 {
+			t.Fatalf("%s list over TLS: %d objects, want 1", client, n)
+		}
+		// Without the CA the certificate is not trusted.
+		plain, err := storeurl.Open(ctx, fmt.Sprintf("s3://%s/%s?endpoint=%s&client=%s", bucket, client, m.Endpoint, client))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := plain.Put(ctx, "chunks/2", data); err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Errorf("%s put without ca_file = %v; want a certificate error", client, err)
+		}
+		objectstore.Close(plain)
+		objectstore.Close(s)
+	}
+	for _, raw := range []string{
+		fmt.Sprintf("s3://%s?endpoint=http://127.0.0.1:9&ca_file=%s", bucket, caFile),
+		fmt.Sprintf("s3://%s?endpoint=%s&ca_file=%s", bucket, m.Endpoint, filepath.Join(dir, "missing.pem")),
+		fmt.Sprintf("s3://%s?endpoint=%s&ca_file=%s", bucket, m.Endpoint, pair.KeyFile),
+	} {
+		if _, err := storeurl.Open(ctx, raw); err == nil {
+			t.Errorf("Open(%q) succeeded", raw)
 		}
 	}
 }
