@@ -360,6 +360,9 @@ func serveCommandLine(o restoreOptions) string {
 	if o.encryptionKeyFile != "" {
 		args = append(args, "--encryption-key-file", shellQuote(o.encryptionKeyFile))
 	}
+	// Checkpoints hold no tokens: region B's nodes make their first admin
+	// token from the deployment's bootstrap token file.
+	args = append(args, "--auth", "--bootstrap-token-file", "<bootstrap-token-file>")
 	return strings.Join(append(args, "--node-id", "<node-b-1>"), " ")
 }
 
