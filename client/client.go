@@ -453,10 +453,11 @@ func parseAPIError(resp *http.Response, body []byte) *APIError {
 		Error struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
+			Quota   string `json:"quota"`
 		} `json:"error"`
 	}
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
-		e.Code, e.Message = eb.Error.Code, eb.Error.Message
+		e.Code, e.Message, e.Quota = eb.Error.Code, eb.Error.Message, eb.Error.Quota
 		return e
 	}
 	msg := strings.TrimSpace(string(body))
