@@ -66,6 +66,8 @@ var authCases = map[string]authCase{
 		right: []string{"admin"}, wrongs: [][]string{{"group:*"}}},
 	"DELETE /v1/auth/tokens/{id}": {method: "DELETE", target: "/v1/auth/tokens/{id}",
 		right: []string{"admin"}, wrongs: [][]string{{"group:*", "consume:*"}}},
+	"PATCH /v1/auth/tokens/{id}": {method: "PATCH", target: "/v1/auth/tokens/{id}", body: `{"quotas":{"fetch_bytes":1}}`,
+		right: []string{"admin"}, wrongs: [][]string{{"group:*", "consume:*", "produce:*"}}},
 	"GET /healthz": {method: "GET", target: "/healthz"},
 	"GET /readyz":  {method: "GET", target: "/readyz"},
 	"GET /metrics": {method: "GET", target: "/metrics", right: []string{"consume:x"}},
