@@ -255,7 +255,8 @@ func (t *tokenQuota) idle(now time.Time) bool {
 }
 
 // takeOne takes one event from lim, or returns the wait before one is
-// there (and takes nothing).
+// there (and takes nothing). The limiter's burst is at least 1, so one
+// event always fits.
 func takeOne(lim *rate.Limiter, now time.Time) time.Duration {
 	if lim == nil {
 		return 0
@@ -263,7 +264,7 @@ func takeOne(lim *rate.Limiter, now time.Time) time.Duration {
 	r := lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 || !r.OK() {
 		r.CancelAt(now)
-		return max(d, time.Second)
+		return d
 	}
 	return 0
 }
@@ -353,7 +354,7 @@ func (qt *quotaTable) admitProduce(id string, l quotaLimits, bodyBytes int64, ha
 		if key = t.keys.ReserveN(now, 1); !key.OK() || key.DelayFrom(now) > 0 {
 			d := key.DelayFrom(now)
 			key.CancelAt(now)
-			return nil, qt.refuse(quotaIdempotencyKeys, l[quotaIdempotencyKeys], max(d, time.Second))
+			return nil, qt.refuse(quotaIdempotencyKeys, l[quotaIdempotencyKeys], d)
 		}
 	}
 	if d := takeOne(t.requests, now); d > 0 {
