@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/mambamq/mamba/internal/wire"
 )
 
@@ -148,125 +146,127 @@ func (e *quotaError) Error() string {
 
 func (e *quotaError) Unwrap() error { return errQuotaExceeded }
 
-// debtBucket is a token bucket of bytes that may go into debt: a request
-// is let in while the bucket is not in debt, then charged what it cost,
-// however much, and the next one waits until the debt is paid. So the
-// rate holds on average whatever the request sizes, and fetches are
-// charged the bytes they answered, known only afterwards. (x/time/rate
-// refuses a charge over its burst, so it cannot do this.) Its burst is
-// one second of rate. The zero value is unlimited.
-type debtBucket struct {
-	rate   float64 // per second; 0 is unlimited
-	tokens float64 // at most rate (one second's worth); below 0 is debt
+// bucket is a token bucket that may go into debt, on which every quota
+// but long polls is kept. Byte quotas let a request in while the bucket
+// is not in debt, then charge it what it cost, however much, so that the
+// next waits until the debt is paid: the rate holds on average whatever
+// the request sizes, and fetches are charged the bytes they answered,
+// known only afterwards. Count quotas let a request in when a whole token
+// is there. A request that turns out to have cost nothing (an
+// idempotency key never created) is refunded.
+//
+// golang.org/x/time/rate does neither: its Limiter refuses a charge over
+// its burst, and a Reservation cancelled after its time to act restores
+// nothing.
+type bucket struct {
+	rate   float64 // tokens a second; 0 is unlimited
+	burst  float64 // most tokens held
+	tokens float64 // below 0 is debt
 	at     time.Time
 }
 
-func (b *debtBucket) advance(now time.Time) {
+func (b *bucket) advance(now time.Time) {
 	if now.After(b.at) {
-		b.tokens = min(b.rate, b.tokens+b.rate*now.Sub(b.at).Seconds())
+		b.tokens = min(b.burst, b.tokens+b.rate*now.Sub(b.at).Seconds())
 		b.at = now
 	}
 }
 
-// setRate changes the rate, keeping the tokens (up to the new burst);
-// from unlimited the bucket starts full.
-func (b *debtBucket) setRate(r int64, now time.Time) {
-	if b.rate == 0 {
-		*b = debtBucket{rate: float64(r), tokens: float64(r), at: now}
+// set changes the rate and burst, keeping the tokens (up to the new
+// burst); from unlimited the bucket starts full. A zero rate is
+// unlimited.
+func (b *bucket) set(rate, burst float64, now time.Time) {
+	if b.rate == 0 || rate == 0 {
+		*b = bucket{rate: rate, burst: burst, tokens: burst, at: now}
 		return
 	}
 	b.advance(now)
-	b.rate = float64(r)
-	b.tokens = min(b.tokens, b.rate)
+	b.rate, b.burst = rate, burst
+	b.tokens = min(b.tokens, burst)
 }
 
-// wait is zero when a request may go, else how long until the debt is
-// paid.
-func (b *debtBucket) wait(now time.Time) time.Duration {
+// wait is zero when the bucket holds need tokens, else how long until
+// it does.
+func (b *bucket) wait(need float64, now time.Time) time.Duration {
 	if b.rate == 0 {
 		return 0
 	}
 	b.advance(now)
-	if b.tokens >= 0 {
+	if b.tokens >= need {
 		return 0
 	}
-	return time.Duration(math.Ceil(-b.tokens / b.rate * float64(time.Second)))
+	return time.Duration(math.Ceil((need - b.tokens) / b.rate * float64(time.Second)))
 }
 
-func (b *debtBucket) charge(n int64, now time.Time) {
+// charge takes n tokens, into debt if need be.
+func (b *bucket) charge(n float64, now time.Time) {
 	if b.rate == 0 || n <= 0 {
 		return
 	}
 	b.advance(now)
-	b.tokens -= float64(n)
+	b.tokens -= n
 }
 
-func (b *debtBucket) full(now time.Time) bool {
+// refund gives n tokens back, up to the burst.
+func (b *bucket) refund(n float64, now time.Time) {
+	if b.rate == 0 {
+		return
+	}
+	b.advance(now)
+	b.tokens = min(b.burst, b.tokens+n)
+}
+
+func (b *bucket) full(now time.Time) bool {
 	if b.rate == 0 {
 		return true
 	}
 	b.advance(now)
-	return b.tokens >= b.rate
+	return b.tokens >= b.burst
 }
 
 // tokenQuota is one token's limiter state on this node. Guarded by the
 // quotaTable's mutex.
 type tokenQuota struct {
-	limits                   quotaLimits
-	produceBytes, fetchBytes debtBucket
-	// requests and keys are nil when unlimited.
-	requests, keys *rate.Limiter
-	longPolls      int64
-	used           time.Time
+	limits quotaLimits
+	// buckets are indexed by quotaKind; the long polls' is unused.
+	buckets   [numQuotas]bucket
+	longPolls int64
+	used      time.Time
 }
 
-// configure brings the limiters to limits, keeping what they hold.
+// configure brings the buckets to limits, keeping what they hold. Byte
+// and request quotas hold one second's worth (at least one request);
+// idempotency keys a whole window's.
 func (t *tokenQuota) configure(l quotaLimits, window time.Duration, now time.Time) {
 	if t.limits == l && !t.used.IsZero() {
 		return
 	}
 	t.limits = l
-	t.produceBytes.setRate(l[quotaProduceBytes], now)
-	t.fetchBytes.setRate(l[quotaFetchBytes], now)
-	t.requests = setLimiter(t.requests, float64(l[quotaProduceRequests]), l[quotaProduceRequests], now)
-	t.keys = setLimiter(t.keys, float64(l[quotaIdempotencyKeys])/window.Seconds(), l[quotaIdempotencyKeys], now)
-}
-
-// setLimiter returns lim set to r per second with the given burst, a new
-// (full) limiter if lim is nil, or nil when burst is 0 (unlimited).
-func setLimiter(lim *rate.Limiter, r float64, burst int64, now time.Time) *rate.Limiter {
-	if burst <= 0 {
-		return nil
+	for k, v := range l {
+		n := float64(v)
+		switch quotaKind(k) {
+		case quotaProduceBytes, quotaFetchBytes:
+			t.buckets[k].set(n, n, now)
+		case quotaProduceRequests:
+			t.buckets[k].set(n, max(n, 1), now)
+		case quotaIdempotencyKeys:
+			t.buckets[k].set(n/window.Seconds(), n, now)
+		}
 	}
-	b := int(min(max(burst, 1), math.MaxInt32))
-	if lim == nil {
-		return rate.NewLimiter(rate.Limit(r), b)
-	}
-	lim.SetLimitAt(now, rate.Limit(r))
-	lim.SetBurstAt(now, b)
-	return lim
 }
 
 // idle reports whether a new state would behave the same as t: no long
-// poll holds it and every limiter is full.
+// poll holds it and every bucket is full.
 func (t *tokenQuota) idle(now time.Time) bool {
-	full := func(lim *rate.Limiter) bool { return lim == nil || lim.TokensAt(now) >= float64(lim.Burst()) }
-	return t.longPolls == 0 && t.produceBytes.full(now) && t.fetchBytes.full(now) && full(t.requests) && full(t.keys)
-}
-
-// takeOne takes one event from lim, or returns the wait before one is
-// there (and takes nothing). The limiter's burst is at least 1, so one
-// event always fits.
-func takeOne(lim *rate.Limiter, now time.Time) time.Duration {
-	if lim == nil {
-		return 0
+	if t.longPolls > 0 {
+		return false
 	}
-	r := lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 || !r.OK() {
-		r.CancelAt(now)
-		return d
+	for k := range t.buckets {
+		if !t.buckets[k].full(now) {
+			return false
+		}
 	}
-	return 0
+	return true
 }
 
 // quotaTable is the limiter state of every token active on this node.
@@ -332,9 +332,9 @@ func (qt *quotaTable) refuse(k quotaKind, limit int64, wait time.Duration) error
 // refundKey.
 type produceAdmission struct {
 	qt    *quotaTable
-	id    string
-	key   *rate.Reservation // the idempotency key's, nil when none
-	bytes bool              // the body's bytes are charged already
+	t     *tokenQuota
+	key   bool // an idempotency key was taken
+	bytes bool // the body's bytes are charged already
 }
 
 // admitProduce admits a produce request of token id with the given
@@ -346,26 +346,23 @@ func (qt *quotaTable) admitProduce(id string, l quotaLimits, bodyBytes int64, ha
 	qt.mu.Lock()
 	defer qt.mu.Unlock()
 	t := qt.get(id, l, now)
-	if d := t.produceBytes.wait(now); d > 0 {
+	bytes, requests, keys := &t.buckets[quotaProduceBytes], &t.buckets[quotaProduceRequests], &t.buckets[quotaIdempotencyKeys]
+	if d := bytes.wait(0, now); d > 0 {
 		return nil, qt.refuse(quotaProduceBytes, l[quotaProduceBytes], d)
 	}
-	var key *rate.Reservation
-	if hasKey && t.keys != nil {
-		if key = t.keys.ReserveN(now, 1); !key.OK() || key.DelayFrom(now) > 0 {
-			d := key.DelayFrom(now)
-			key.CancelAt(now)
-			return nil, qt.refuse(quotaIdempotencyKeys, l[quotaIdempotencyKeys], d)
-		}
-	}
-	if d := takeOne(t.requests, now); d > 0 {
-		if key != nil {
-			key.CancelAt(now)
-		}
+	if d := requests.wait(1, now); d > 0 {
 		return nil, qt.refuse(quotaProduceRequests, l[quotaProduceRequests], d)
 	}
-	a := &produceAdmission{qt: qt, id: id, key: key}
+	if hasKey {
+		if d := keys.wait(1, now); d > 0 {
+			return nil, qt.refuse(quotaIdempotencyKeys, l[quotaIdempotencyKeys], d)
+		}
+		keys.charge(1, now)
+	}
+	requests.charge(1, now)
+	a := &produceAdmission{qt: qt, t: t, key: hasKey}
 	if bodyBytes >= 0 {
-		t.produceBytes.charge(bodyBytes, now)
+		bytes.charge(float64(bodyBytes), now)
 		a.bytes = true
 	}
 	return a, nil
@@ -377,37 +374,22 @@ func (a *produceAdmission) chargeBody(n int) {
 		return
 	}
 	a.bytes = true
-	a.qt.charge(a.id, quotaProduceBytes, int64(n))
+	now := a.qt.now()
+	a.qt.mu.Lock()
+	defer a.qt.mu.Unlock()
+	a.t.buckets[quotaProduceBytes].charge(float64(n), now)
 }
 
 // refundKey gives the idempotency key back: the request created none.
 func (a *produceAdmission) refundKey() {
-	if a == nil || a.key == nil {
+	if a == nil || !a.key {
 		return
 	}
+	a.key = false
 	now := a.qt.now()
 	a.qt.mu.Lock()
 	defer a.qt.mu.Unlock()
-	a.key.CancelAt(now)
-	a.key = nil
-}
-
-// charge takes n bytes from a byte quota of token id, if it still has
-// state.
-func (qt *quotaTable) charge(id string, k quotaKind, n int64) {
-	now := qt.now()
-	qt.mu.Lock()
-	defer qt.mu.Unlock()
-	t, ok := qt.m[id]
-	if !ok {
-		return
-	}
-	switch k {
-	case quotaProduceBytes:
-		t.produceBytes.charge(n, now)
-	case quotaFetchBytes:
-		t.fetchBytes.charge(n, now)
-	}
+	a.t.buckets[quotaIdempotencyKeys].refund(1, now)
 }
 
 // admitFetch admits a fetch of token id with the given quotas: refused
@@ -419,7 +401,7 @@ func (qt *quotaTable) admitFetch(id string, l quotaLimits, long bool) (done func
 	qt.mu.Lock()
 	defer qt.mu.Unlock()
 	t := qt.get(id, l, now)
-	if d := t.fetchBytes.wait(now); d > 0 {
+	if d := t.buckets[quotaFetchBytes].wait(0, now); d > 0 {
 		return nil, qt.refuse(quotaFetchBytes, l[quotaFetchBytes], d)
 	}
 	if long && l[quotaLongPolls] > 0 {
@@ -435,7 +417,7 @@ func (qt *quotaTable) admitFetch(id string, l quotaLimits, long bool) (done func
 		if long && l[quotaLongPolls] > 0 {
 			t.longPolls--
 		}
-		t.fetchBytes.charge(answered, now)
+		t.buckets[quotaFetchBytes].charge(float64(answered), now)
 	}, nil
 }
 

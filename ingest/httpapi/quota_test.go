@@ -40,47 +40,58 @@ func wantRefused(t *testing.T, err error, kind quotaKind, wait time.Duration) {
 	}
 }
 
-func TestDebtBucket(t *testing.T) {
+func TestBucket(t *testing.T) {
 	c := newFakeClock()
-	var b debtBucket
-	if b.wait(c.now()) != 0 || !b.full(c.now()) {
+	var b bucket
+	if b.wait(1, c.now()) != 0 || !b.full(c.now()) {
 		t.Fatal("an unlimited bucket refuses")
 	}
 	b.charge(1<<40, c.now())
-	if b.wait(c.now()) != 0 {
+	if b.wait(0, c.now()) != 0 {
 		t.Fatal("an unlimited bucket went into debt")
 	}
-	b.setRate(100, c.now())
-	if !b.full(c.now()) || b.wait(c.now()) != 0 {
+	b.set(100, 100, c.now())
+	if !b.full(c.now()) || b.wait(100, c.now()) != 0 || b.wait(101, c.now()) != 10*time.Millisecond {
 		t.Fatal("a new bucket is not full")
 	}
-	// 300 bytes from 100 in hand: 200 of debt, two seconds at 100/s.
+	// 300 from 100 in hand: 200 of debt, two seconds at 100/s.
 	b.charge(300, c.now())
-	if w := b.wait(c.now()); w != 2*time.Second {
-		t.Fatalf("wait after 200 bytes of debt at 100/s = %v, want 2s", w)
+	if w := b.wait(0, c.now()); w != 2*time.Second {
+		t.Fatalf("wait after 200 of debt at 100/s = %v, want 2s", w)
 	}
 	c.add(1500 * time.Millisecond)
-	if w := b.wait(c.now()); w != 500*time.Millisecond {
+	if w := b.wait(0, c.now()); w != 500*time.Millisecond {
 		t.Fatalf("wait 1.5s later = %v, want 500ms", w)
 	}
 	c.add(500 * time.Millisecond)
-	if w := b.wait(c.now()); w != 0 || b.full(c.now()) {
+	if w := b.wait(0, c.now()); w != 0 || b.full(c.now()) {
 		t.Fatalf("debt paid: wait %v, full %v; want 0 and not full", w, b.full(c.now()))
 	}
-	// It refills to one second's worth and no more.
+	// It refills to its burst and no more; a refund does not pass it.
 	c.add(time.Hour)
+	b.refund(50, c.now())
 	if !b.full(c.now()) || b.tokens != 100 {
-		t.Fatalf("after an hour: tokens %v, want 100", b.tokens)
+		t.Fatalf("after an hour and a refund: tokens %v, want 100", b.tokens)
 	}
-	// A lower rate keeps the bucket within the new burst; a higher one
-	// keeps what it holds.
-	b.setRate(10, c.now())
+	b.charge(30, c.now())
+	b.refund(20, c.now())
+	if b.tokens != 90 {
+		t.Fatalf("tokens after charging 30 and refunding 20 = %v, want 90", b.tokens)
+	}
+	// A lower burst keeps the bucket within it; a higher one keeps what
+	// it holds; lifting the limit forgets the debt.
+	b.set(10, 10, c.now())
 	if b.tokens != 10 {
-		t.Fatalf("tokens after lowering the rate to 10 = %v", b.tokens)
+		t.Fatalf("tokens after lowering the burst to 10 = %v", b.tokens)
 	}
-	b.setRate(1000, c.now())
+	b.set(1000, 1000, c.now())
 	if b.tokens != 10 || b.full(c.now()) {
-		t.Fatalf("tokens after raising the rate to 1000 = %v", b.tokens)
+		t.Fatalf("tokens after raising the burst to 1000 = %v", b.tokens)
+	}
+	b.charge(5000, c.now())
+	b.set(0, 0, c.now())
+	if b.wait(1, c.now()) != 0 {
+		t.Fatal("a lifted limit still refuses")
 	}
 }
 
@@ -166,17 +177,19 @@ func TestQuotaIdempotencyKeys(t *testing.T) {
 // TestQuotaRefusalTakesNothing checks that a request refused by one
 // quota is not charged by the others.
 func TestQuotaRefusalTakesNothing(t *testing.T) {
-	qt, _, _ := newTestQuotaTable(Quotas{ProduceRequests: 1, IdempotencyKeys: 1}, time.Minute)
+	qt, _, _ := newTestQuotaTable(Quotas{ProduceRequests: 2, IdempotencyKeys: 1}, time.Minute)
 	l := qt.defaults
-	if _, err := qt.admitProduce("a", l, 10, false); err != nil {
+	if _, err := qt.admitProduce("a", l, 10, true); err != nil {
 		t.Fatal(err)
 	}
-	// Refused by produce_requests: the key it reserved is given back.
+	// Refused for its key, it takes no request: one is left.
 	_, err := qt.admitProduce("a", l, 10, true)
-	wantRefused(t, err, quotaProduceRequests, time.Second)
-	if got := qt.m["a"].keys.TokensAt(qt.now()); got != 1 {
-		t.Fatalf("keys left after a refusal = %v, want 1", got)
+	wantRefused(t, err, quotaIdempotencyKeys, time.Minute)
+	if _, err := qt.admitProduce("a", l, 10, false); err != nil {
+		t.Fatalf("the request left: %v", err)
 	}
+	_, err = qt.admitProduce("a", l, 10, false)
+	wantRefused(t, err, quotaProduceRequests, 500*time.Millisecond)
 }
 
 func TestQuotaFetch(t *testing.T) {
