@@ -335,7 +335,8 @@ func (r *request) String() string { return r.method + " " + r.path }
 
 // do sends r, retrying idempotent requests on retryable errors up to the
 // client's max attempts (and, while the server was never reached, up to
-// the connect timeout). Each retry is logged at warn level. Errors are
+// the connect timeout; and not past the retry timeout to wait for a
+// Retry-After). Each retry is logged at warn level. Errors are
 // *APIError for error answers, a *transportError when no complete answer
 // came (holding an *UnreachableError when no connection could be made),
 // or ctx's error.
@@ -351,6 +352,11 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 		}
 		wait := c.retry.delay(attempt, err)
 		if c.neverReached(err) && c.retryLeft(err, start, 0) <= wait {
+			return nil, err
+		}
+		if ae, ok := errors.AsType[*APIError](err); ok && ae.RetryAfter > 0 && c.retryLeft(err, start, c.retryTimeout) <= wait {
+			// A Retry-After past the retry timeout (a quota far
+			// exceeded): waiting for it would only delay the error.
 			return nil, err
 		}
 		c.log.Warn("mamba: retrying request", "request", r.String(), "attempt", attempt, "backoff", wait, "err", err)
