@@ -43,9 +43,10 @@ const (
 	// DefaultQuotaIdempotencyKeys is produce requests with an
 	// Idempotency-Key per dedup window (the SDK sends one with every
 	// request): 500 a second over the default 10-minute window. Each
-	// key is a Redis record of about 200 bytes for the window, so a
-	// token costs Redis at most about 120 MB (twice the quota: a full
-	// burst, then a window's refill).
+	// key is a Redis record of about 230 bytes (SDK keys, measured with
+	// INFO memory) kept for the window, so one token on one node holds
+	// at most about 140 MB of Redis in keys: twice the quota, a full
+	// burst and then a window's refill.
 	DefaultQuotaIdempotencyKeys = 300_000
 )
 
