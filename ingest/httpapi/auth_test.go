@@ -107,11 +107,19 @@ type authTest struct {
 
 func newAuthTest(t *testing.T) *authTest {
 	t.Helper()
+	return newAuthTestWith(t, Options{TokenCacheTTL: -1})
+}
+
+// newAuthTestWith is newAuthTest with the given options, Tokens set to
+// the test's store.
+func newAuthTestWith(t *testing.T, opts Options) *authTest {
+	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	store := metadata.New(rdb, metadata.Options{})
-	return &authTest{apiTest: newAPITest(t, Options{Tokens: store, TokenCacheTTL: -1}), store: store}
+	opts.Tokens = store
+	return &authTest{apiTest: newAPITest(t, opts), store: store}
 }
 
 func (at *authTest) token(t *testing.T, scopes ...string) (raw, id string) {

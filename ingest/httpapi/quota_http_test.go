@@ -9,25 +9,18 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/ingest"
 	"github.com/mambamq/mamba/internal/wire"
-	"github.com/mambamq/mamba/metadata"
 )
 
 // newQuotaTest is a handler over a scripted service with authentication
 // on, tokens in a miniredis, and the given default quotas.
 func newQuotaTest(t *testing.T, defaults Quotas) *authTest {
 	t.Helper()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	store := metadata.New(rdb, metadata.Options{})
-	return &authTest{apiTest: newAPITest(t, Options{Tokens: store, Quotas: defaults}), store: store}
+	return newAuthTestWith(t, Options{Quotas: defaults})
 }
 
 // quotaToken creates a token with the given scopes and own quotas and
@@ -184,12 +177,8 @@ func TestQuotaHTTPLongPolls(t *testing.T) {
 // TestQuotaHTTPTokenAPI sets quotas on creation, shows them, changes them
 // with PATCH (applied on this node at once) and refuses bad ones.
 func TestQuotaHTTPTokenAPI(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	store := metadata.New(rdb, metadata.Options{})
-	at := newAPITest(t, Options{Tokens: store, Quotas: Quotas{FetchBytes: 1 << 20}})
-	admin, _, err := store.CreateToken(t.Context(), "root", []string{"admin"})
+	at := newQuotaTest(t, Quotas{FetchBytes: 1 << 20})
+	admin, _, err := at.store.CreateToken(t.Context(), "root", []string{"admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
