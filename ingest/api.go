@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/internal/membudget"
 	"github.com/mambamq/mamba/metadata"
 )
 
@@ -100,6 +101,13 @@ type ProduceRequest struct {
 	// overloaded, shutting down). The caller must not reuse those bytes
 	// before. The HTTP layer uses it to recycle request bodies.
 	Release func()
+	// Memory, when not nil, is what the caller reserved from the node's
+	// memory budget (Node.Budget) for this request's body and decoded
+	// records. The Service takes it over: it keeps it, grown to the
+	// request's buffered size, until the request is answered, or
+	// releases it at once when it refuses the request. When nil the
+	// Service reserves on its own.
+	Memory *membudget.Reservation
 }
 
 // RecordResult is where one produced record went. Offset is -1 under
@@ -137,6 +145,11 @@ type FetchResult struct {
 	NextOffset     int64
 	HighWatermark  int64
 	LogStartOffset int64
+	// Memory, when not nil, holds what the node reserved from its memory
+	// budget for reading and decoding Records (kind Fetch). The caller
+	// owns it: it may grow it for the response it builds, and must
+	// release it once it no longer holds the records.
+	Memory *membudget.Reservation
 }
 
 // TopicConfig is what a caller sets when creating a topic.
