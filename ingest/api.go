@@ -23,7 +23,8 @@ var (
 	ErrInvalidRequest = errors.New("invalid request") // 400 invalid_request
 	// ErrTooLarge: a request or record over the configured limits.
 	ErrTooLarge = errors.New("payload too large") // 413 payload_too_large
-	// ErrOverloaded: the node's buffer is full; retry after RetryAfter.
+	// ErrOverloaded: the node's buffer or memory budget is full; retry
+	// after RetryAfter.
 	ErrOverloaded = errors.New("overloaded") // 429 overloaded
 	// ErrUnavailable: the bucket or Redis could not be reached before the
 	// deadline. Nothing the failed request sent was indexed, unless the
