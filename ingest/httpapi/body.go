@@ -42,8 +42,7 @@ func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bod
 		return nil, nil
 	}
 	start := time.Now()
-	src := &deadlineReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w),
-		timeout: h.opts.BodyReadTimeout, until: start.Add(h.opts.MaxBodyTime)}
+	src := h.bodySource(w, r)
 	var body []byte
 	var err error
 	if pool != nil {
@@ -52,9 +51,7 @@ func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bod
 		body, err = readAllHint(src, r.ContentLength, mem)
 	}
 	if err == errMemoryFull {
-		// Answer on a connection that stays usable: the client is still
-		// sending.
-		_, _ = io.Copy(io.Discard, src)
+		_, _ = io.Copy(io.Discard, src) // as discardBody does
 		return nil, err
 	}
 	if err != nil {
@@ -70,6 +67,21 @@ func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bod
 		return nil, invalidf("the request body could not be read to its end (the connection failed or the body is shorter than its Content-Length)")
 	}
 	return body, nil
+}
+
+// bodySource is r's body, cut off past MaxRequestBytes and by the body
+// read deadlines (deadlineReader).
+func (h *handler) bodySource(w http.ResponseWriter, r *http.Request) io.Reader {
+	return &deadlineReader{r: http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes), rc: http.NewResponseController(w),
+		timeout: h.opts.BodyReadTimeout, until: time.Now().Add(h.opts.MaxBodyTime)}
+}
+
+// discardBody reads the rest of r's body through a small buffer and drops
+// it, so that a client still sending gets the answer on a connection
+// that stays usable; a client that stops sending is cut off by the body
+// read deadlines.
+func (h *handler) discardBody(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, h.bodySource(w, r))
 }
 
 // deadlineReader sets the connection's read deadline before each read of

@@ -98,7 +98,7 @@ func (h *handler) produce(w http.ResponseWriter, r *http.Request) error {
 			// Refuse before the body takes memory, but read it (through
 			// a small buffer) so that the client, still sending, gets
 			// the answer on a connection that stays usable.
-			_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
+			h.discardBody(w, r)
 			return err
 		}
 	}
