@@ -186,8 +186,15 @@ func (b *bucket) set(rate, burst float64, now time.Time) {
 	b.tokens = min(b.tokens, burst)
 }
 
+// maxQuotaDebt bounds a bucket's debt to this much of its rate: charges
+// made after admission (fetch bytes, bodies without a Content-Length) can
+// pile up while many requests run at once, and a token that did so waits
+// at most this long, never an unbounded (or overflowing) time.
+const maxQuotaDebt = 5 * time.Minute
+
 // wait is zero when the bucket holds need tokens, else how long until
-// it does.
+// it does, at most maxQuotaDebt (needs are 0 or 1: byte quotas admit
+// while not in debt, then charge).
 func (b *bucket) wait(need float64, now time.Time) time.Duration {
 	if b.rate == 0 {
 		return 0
@@ -196,16 +203,18 @@ func (b *bucket) wait(need float64, now time.Time) time.Duration {
 	if b.tokens >= need {
 		return 0
 	}
-	return time.Duration(math.Ceil((need - b.tokens) / b.rate * float64(time.Second)))
+	secs := min((need-b.tokens)/b.rate, maxQuotaDebt.Seconds())
+	return time.Duration(math.Ceil(secs * float64(time.Second)))
 }
 
-// charge takes n tokens, into debt if need be.
+// charge takes n tokens, into debt if need be, down to maxQuotaDebt's
+// worth.
 func (b *bucket) charge(n float64, now time.Time) {
 	if b.rate == 0 || n <= 0 {
 		return
 	}
 	b.advance(now)
-	b.tokens -= n
+	b.tokens = max(b.tokens-n, -b.rate*maxQuotaDebt.Seconds())
 }
 
 // refund gives n tokens back, up to the burst.

@@ -353,3 +353,29 @@ func BenchmarkQuotaAdmit(b *testing.B) {
 		}
 	})
 }
+
+// TestBucketDebtBounded: charges made after admission can pile up, but a
+// bucket's debt stops at maxQuotaDebt of its rate, so the wait stays
+// positive and at most maxQuotaDebt, even at 1 byte a second after
+// 300 answers of 32 MiB (which overflowed time.Duration before).
+func TestBucketDebtBounded(t *testing.T) {
+	c := newFakeClock()
+	var b bucket
+	b.set(1, 1, c.now())
+	for range 300 {
+		b.charge(32<<20, c.now())
+	}
+	w := b.wait(0, c.now())
+	if w <= 0 || w > maxQuotaDebt {
+		t.Fatalf("wait after 300 x 32 MiB at 1/s = %v, want in (0, %v]", w, maxQuotaDebt)
+	}
+	c.add(maxQuotaDebt)
+	if w := b.wait(0, c.now()); w != 0 {
+		t.Errorf("wait once maxQuotaDebt has passed = %v, want 0", w)
+	}
+	// A request bigger than anything the rate allows soon still gets a
+	// finite, positive wait.
+	if w := b.wait(1e18, c.now()); w <= 0 {
+		t.Errorf("wait for 1e18 tokens = %v, want positive", w)
+	}
+}
