@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/mambamq/mamba/chunk"
@@ -102,17 +103,40 @@ func binaryRecordSize(rec *ingest.FetchedRecord) int64 {
 	return int64(size)
 }
 
-// jsonFetchRecordSize estimates what a record costs in a JSON fetch
-// response: its wire.JSONRecord (base64 or text copies of its bytes; text
-// full of characters JSON escapes takes more) and
+// jsonFetchRecordSize bounds what a record costs in a JSON fetch
+// response: its wire.JSONRecord (base64 or text copies of its bytes, the
+// longer of the two, text counted as escaped) and
 // its share of the encoded response and of the buffer it grows in (up to
 // twice the encoding).
 func jsonFetchRecordSize(rec *ingest.FetchedRecord) int64 {
-	// Text is never longer than base64 but for escaped characters.
-	text := func(b []byte) int64 { return int64(len(b)+2) / 3 * 4 }
+	text := func(b []byte) int64 { return max(int64(len(b)+2)/3*4, jsonTextLen(b)) }
 	size := 160 + 3*(text(rec.Key)+text(rec.Value))
 	for _, hdr := range rec.Headers {
 		size += 32 + 3*(int64(len(hdr.Name))+text(hdr.Value))
 	}
 	return size
+}
+
+// jsonTextLen is the length of b as the body of a JSON string, as
+// encoding/json writes it with HTML escaping off: 6 for a control
+// character (\u00XX, at most) and for an invalid byte (\ufffd) or U+2028
+// and U+2029 (\u2028), 2 for a quote or backslash, the rune's own bytes
+// otherwise.
+func jsonTextLen(b []byte) int64 {
+	var n int64
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		switch {
+		case r < 0x20:
+			n += 6
+		case r == '"' || r == '\\':
+			n += 2
+		case (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029':
+			n += 6
+		default:
+			n += int64(size)
+		}
+		b = b[size:]
+	}
+	return n
 }

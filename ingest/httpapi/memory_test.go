@@ -3,7 +3,9 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -181,5 +183,35 @@ func TestFetchResponseReservesItsSize(t *testing.T) {
 			t.Fatalf("%s: %d bytes reserved after the fetch was answered, want only the other holder's %d", name, all, tc.held)
 		}
 		other.Release()
+	}
+}
+
+// TestJSONTextLenBounds: jsonTextLen is never below what the JSON encoder
+// the node answers with (HTML escaping off) makes of the bytes, for text
+// of control characters, quotes, invalid UTF-8, U+2028 and random bytes.
+func TestJSONTextLenBounds(t *testing.T) {
+	inputs := [][]byte{
+		bytes.Repeat([]byte{0x01}, 1000), bytes.Repeat([]byte(`"\`), 500), bytes.Repeat([]byte{0xff}, 1000),
+		bytes.Repeat([]byte("\u2028"), 300), []byte("plain text"), bytes.Repeat([]byte("\u00e9\n\t<>&"), 100),
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		b := make([]byte, rnd.IntN(300))
+		for i := range b {
+			b[i] = byte(rnd.UintN(256))
+		}
+		inputs = append(inputs, b)
+	}
+	for _, in := range inputs {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(string(in)); err != nil {
+			t.Fatal(err)
+		}
+		encoded := int64(buf.Len() - 3) // quotes and newline
+		if got := jsonTextLen(in); got < encoded {
+			t.Fatalf("jsonTextLen(%q) = %d, the encoder made %d", in, got, encoded)
+		}
 	}
 }
