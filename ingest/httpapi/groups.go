@@ -127,6 +127,7 @@ func (h *handler) joinGroup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/v1/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(j.Member))
+	w.Header().Set("Cache-Control", "no-store") // it carries the session key
 	h.writeJSON(w, http.StatusCreated, apiJoinResponse{MemberID: j.Member, SessionKey: j.SessionKey, Assignments: assignmentsToAPI(j.Assignments), Waiting: j.Waiting, OffsetReset: j.OffsetReset})
 	return nil
 }

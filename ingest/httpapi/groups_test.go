@@ -62,3 +62,22 @@ func TestDeleteGroupThroughNode(t *testing.T) {
 		t.Fatalf("delete a bad name: %d %s", status, code)
 	}
 }
+
+// TestJoinAnswerNotCached: the join answer carries the member's session
+// key, so caches are told not to keep it.
+func TestJoinAnswerNotCached(t *testing.T) {
+	n := startNode(t, ingest.Config{})
+	if _, err := n.CreateTopic(t.Context(), ingest.TopicConfig{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(NewHandler(n, Options{}, nil, nil, nil))
+	defer srv.Close()
+	resp, err := srv.Client().Post(srv.URL+"/v1/groups/g/members", "application/json", strings.NewReader(`{"topics":["orders"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("join: %d, Cache-Control %q; want 201 and no-store", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+}
