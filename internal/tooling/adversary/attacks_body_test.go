@@ -1,0 +1,169 @@
+package adversary
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mambamq/mamba/internal/wire"
+)
+
+const (
+	jsonType   = "application/json"
+	binaryType = "application/vnd.mamba.v1+binary"
+)
+
+// attacks is the suite, in the order it runs.
+func attacks() []attack {
+	return []attack{
+		{name: "header-flood", bodies: 2 * 11 * MiB, run: headerFlood},
+		{name: "empty-records", bodies: 3*16*MiB + 5*MiB, run: emptyRecords},
+		{name: "stalled-bodies", bodies: stalledConns * MiB, run: stalledBodies},
+		{name: "chunked-bodies", bodies: 2 * 17 * MiB, run: chunkedBodies},
+		{name: "group-join-caps", run: groupJoinCaps},
+		{name: "hostile-names", run: hostileNames},
+		{name: "long-poll-flood", run: longPollFlood},
+		{name: "idempotency-key-flood", run: idempotencyKeyFlood},
+		{name: "tokens", run: tokenAttack},
+		{name: "5xx-bodies", noHonest: true, run: serverErrorBodies},
+	}
+}
+
+// headerRecords is a JSON produce body of n records, each with perRecord
+// headers of unique three-character names (62^3 names exist).
+func headerRecords(n, perRecord int) []byte {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	var b bytes.Buffer
+	b.WriteString(`{"records":[`)
+	for r := range n {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"value":"v","headers":{`)
+		for h := range perRecord {
+			if h > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('"')
+			b.WriteByte(alphabet[h%62])
+			b.WriteByte(alphabet[h/62%62])
+			b.WriteByte(alphabet[h/(62*62)%62])
+			b.WriteString(`":""`)
+		}
+		b.WriteString(`}}`)
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
+}
+
+// headerFlood sends, while honest producers use another topic, the body
+// that once failed every request sharing its chunk: 7 records of 149,000
+// unique header names (1,043,000 headers, each record just under 1 MiB),
+// which is within every limit and must be committed without failing
+// anyone; and the same with 8 records, over the 1,048,576 headers a
+// request may hold, which must be refused alone with 413.
+func headerFlood(ctx context.Context, t *testing.T, e *env) {
+	c := e.as(e.tokens.Attacker)
+	within, over := headerRecords(7, 149_000), headerRecords(8, 149_000)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		a, err := c.Do(ctx, http.MethodPost, "/v1/topics/attack-a/records", jsonType, within)
+		expect(t, fmt.Sprintf("7 records of 149,000 headers (%d bytes)", len(within)), a, err, http.StatusOK, "")
+	})
+	wg.Go(func() {
+		a, err := c.Do(ctx, http.MethodPost, "/v1/topics/attack-b/records", jsonType, over)
+		expect(t, fmt.Sprintf("8 records of 149,000 headers (%d bytes)", len(over)), a, err, http.StatusRequestEntityTooLarge, wire.CodePayloadTooLarge)
+	})
+	wg.Wait()
+}
+
+// emptyRecords sends three 16 MiB JSON bodies of empty records at once
+// (5.6 million records each, over the 1,048,576 a request may hold) and a
+// binary body of exactly 1,048,576 empty records (5 MiB, within the count
+// but, at 284 bytes a record in memory, over the node's whole buffer).
+func emptyRecords(ctx context.Context, t *testing.T, e *env) {
+	c := e.as(e.tokens.Attacker)
+	var js bytes.Buffer
+	js.WriteString(`{"records":[{}`)
+	for js.Len() < int(limits.MaxRequestBytes)-8 {
+		js.WriteString(`,{}`)
+	}
+	js.WriteString(`]}`)
+	bin := wire.AppendProduceRequest(nil, make([]wire.ProduceRecord, wire.MaxRecords))
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			a, err := c.Do(ctx, http.MethodPost, "/v1/topics/attack-a/records", jsonType, js.Bytes())
+			expect(t, fmt.Sprintf("JSON body %d: %d bytes of empty records", i, js.Len()), a, err, http.StatusRequestEntityTooLarge, wire.CodePayloadTooLarge)
+		})
+	}
+	wg.Go(func() {
+		a, err := c.Do(ctx, http.MethodPost, "/v1/topics/attack-a/records", binaryType, bin)
+		expect(t, fmt.Sprintf("binary body of %d empty records (%d bytes)", wire.MaxRecords, len(bin)), a, err,
+			http.StatusRequestEntityTooLarge, wire.CodePayloadTooLarge)
+	})
+	wg.Wait()
+}
+
+// stalledConns is how many connections stalledBodies opens.
+const stalledConns = 40
+
+// stalledBodies opens 40 connections that announce a 16 MiB body, send
+// 1 MiB of it and stop: each must get 408 within the body read timeout
+// (plus slack), holding no more than the bytes that came. In the long
+// run, a body that trickles a byte at a time, never idle for the read
+// timeout, must still get 408 at the whole-body limit (2 minutes).
+func stalledBodies(ctx context.Context, t *testing.T, e *env) {
+	c := e.as(e.tokens.Attacker)
+	prefix := append([]byte(`{"records":[{"value":"`), bytes.Repeat([]byte("x"), MiB-22)...)
+	head := "POST /v1/topics/attack-a/records HTTP/1.1\r\nContent-Type: " + jsonType +
+		"\r\nContent-Length: " + strconv.Itoa(int(limits.MaxRequestBytes))
+	var wg sync.WaitGroup
+	for i := range stalledConns {
+		wg.Go(func() {
+			a, err := c.Raw(ctx, head, Stall(prefix))
+			if err == nil && a.Elapsed > bodyReadTimeout+5*time.Second {
+				t.Errorf("stalled body %d: answered after %v, body read timeout %v", i, a.Elapsed, bodyReadTimeout)
+			}
+			if i == 0 || err != nil || !a.Is(http.StatusRequestTimeout, wire.CodeRequestTimeout) {
+				expect(t, fmt.Sprintf("stalled body %d (1 MiB of 16 MiB)", i), a, err, http.StatusRequestTimeout, wire.CodeRequestTimeout)
+			}
+		})
+	}
+	if long() {
+		wg.Go(func() {
+			a, err := c.Raw(ctx, head, Trickle(prefix, bodyReadTimeout/2))
+			expect(t, "trickling body", a, err, http.StatusRequestTimeout, wire.CodeRequestTimeout)
+		})
+	}
+	wg.Wait()
+}
+
+// chunkedBodies sends bodies without Content-Length, which no early
+// check sees: a 17 MiB chunked body must get 413 once 16 MiB arrived, a
+// chunked body that stalls 408, and a small chunked body is produced.
+func chunkedBodies(ctx context.Context, t *testing.T, e *env) {
+	c := e.as(e.tokens.Attacker)
+	head := "POST /v1/topics/attack-a/records HTTP/1.1\r\nContent-Type: " + jsonType + "\r\nTransfer-Encoding: chunked"
+	big := append([]byte(`{"records":[{"value":"`), bytes.Repeat([]byte("x"), 17*MiB)...)
+	big = append(big, `"}]}`...)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		a, err := c.Raw(ctx, head, Chunked(big, 64<<10))
+		expect(t, "chunked body of 17 MiB", a, err, http.StatusRequestEntityTooLarge, wire.CodePayloadTooLarge)
+	})
+	wg.Go(func() {
+		a, err := c.Raw(ctx, head, Stall([]byte("100000\r\n"+`{"records":[{"value":"`)))
+		expect(t, "chunked body that stalls", a, err, http.StatusRequestTimeout, wire.CodeRequestTimeout)
+	})
+	wg.Go(func() {
+		a, err := c.Raw(ctx, head, Chunked([]byte(`{"records":[{"value":"small"}]}`), 7))
+		expect(t, "small chunked body", a, err, http.StatusOK, "")
+	})
+	wg.Wait()
+}
