@@ -29,13 +29,14 @@ var (
 	deleteGroupScript   = mustScript("delete_group.lua")
 	forgetOffsetsScript = mustScript("forget_offsets.lua")
 	resetOffsetsScript  = mustScript("reset_offsets.lua")
+	ensureTokenScript   = mustScript("ensure_token.lua")
 )
 
 // scripts lists every script, for Load.
 var scripts = []*redis.Script{
 	commitScript, createTopicScript, deleteTopicScript, groupSyncScript, commitOffsetsScript,
 	acquireScript, releaseScript, setMaxScript, trimScript, updateTopicScript,
-	deleteGroupScript, forgetOffsetsScript, resetOffsetsScript,
+	deleteGroupScript, forgetOffsetsScript, resetOffsetsScript, ensureTokenScript,
 }
 
 // mustScript reads an embedded script. A missing file is a build mistake,

@@ -193,7 +193,7 @@ then revoke the old one; nodes refuse a revoked token within 5 seconds.`,
 			return nil
 		},
 	}
-	tok.AddCommand(create, list, revoke)
+	tok.AddCommand(create, list, revoke, newTokenGenerateCmd())
 	cmd.AddCommand(tok)
 	return cmd
 }

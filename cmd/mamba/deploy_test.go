@@ -478,6 +478,7 @@ func TestDeployCompose(t *testing.T) {
 	sort.Strings(names)
 
 	var mambas []string
+	nodes, tokenJobs := map[string]map[string]any{}, map[string]map[string]any{}
 	nodeIDs := map[string]string{}
 	redisFound, drRedis, drMinio, drReplication := false, false, false, false
 	for _, name := range names {
@@ -516,7 +517,12 @@ func TestDeployCompose(t *testing.T) {
 		if !isMamba {
 			continue
 		}
+		if len(cmdline) >= 3 && cmdline[0] == "auth" && cmdline[2] == "generate" {
+			tokenJobs[name] = svc
+			continue
+		}
 		mambas = append(mambas, name)
+		nodes[name] = svc
 		checkListen(t, where, env["MAMBA_LISTEN"], port)
 		for _, k := range []string{"MAMBA_BUCKET", "MAMBA_REDIS", "MAMBA_NODE_ID", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
 			if env[k] == "" {
@@ -545,6 +551,7 @@ func TestDeployCompose(t *testing.T) {
 	if len(mambas) < 2 {
 		t.Errorf("%s: want at least two mamba services (built from the Dockerfile), found %q", compose.file, mambas)
 	}
+	checkComposeAuth(t, compose.file, nodes, tokenJobs)
 	if !redisFound {
 		t.Errorf("%s: no redis service", compose.file)
 	}
@@ -838,6 +845,7 @@ func TestDeployKubernetes(t *testing.T) {
 		}
 	}
 	checkListen(t, where, env["MAMBA_LISTEN"], port)
+	checkKubernetesAuth(t, where, env, c, pod, kustomization)
 
 	// Ports and probes.
 	portNames := map[string]string{}

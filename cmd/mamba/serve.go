@@ -73,6 +73,9 @@ type serveOptions struct {
 	auth bool
 	// insecureNoAuth lets serve listen beyond loopback without auth.
 	insecureNoAuth bool
+	// bootstrapTokenFile holds an admin token the node creates in Redis
+	// at start unless it exists (auth_bootstrap.go).
+	bootstrapTokenFile string
 }
 
 // defaultServeOptions are the defaults of serve's flags.
@@ -197,6 +200,7 @@ func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
 	addTieringFlags(f, &o.tiering)
 	addTLSFlags(f, &o.tls)
 	f.BoolVar(&o.auth, "auth", o.auth, "require an API token (Authorization: Bearer) with the right scope on every request but /healthz and /readyz; see docs/security.md")
+	f.StringVar(&o.bootstrapTokenFile, "bootstrap-token-file", "", "with --auth: a file holding a token made by mamba auth token generate, created in Redis as an admin token at start unless it exists (for deployments, and after a restore)")
 }
 
 var nodeIDChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -427,6 +431,9 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 		return err
 	}
 	hopts := httpapi.Options{MaxRequestBytes: int64(o.maxRequestBytes), BodyReadTimeout: o.bodyTimeout}
+	if err := ensureBootstrapToken(ctx, o, meta, log); err != nil {
+		return err
+	}
 	if o.auth {
 		hopts.Tokens = meta
 	} else {
