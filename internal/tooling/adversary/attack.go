@@ -37,8 +37,9 @@ func (a Answer) String() string {
 // "" asks for a success without an error body.
 func (a Answer) Is(status int, code string) bool { return a.Status == status && a.Code == code }
 
-// maxAnswerBytes bounds how much of an answer is kept.
-const maxAnswerBytes = 1 << 20
+// maxAnswerBytes bounds how much of an answer is kept: a join's answer
+// lists up to 10,000 assignments.
+const maxAnswerBytes = 16 << 20
 
 // readAnswer reads resp into an Answer, parsing an error body.
 func readAnswer(resp *http.Response, start time.Time) (Answer, error) {

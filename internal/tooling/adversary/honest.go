@@ -84,8 +84,11 @@ type Honest struct {
 type HonestReport struct {
 	Acked, Read int
 	// Lost acknowledged records were not read; Misplaced were read at
-	// another position than they were acknowledged with.
-	Lost, Misplaced int
+	// another position than they were acknowledged with. Unacked were
+	// read but never acknowledged (their send failed), or come from no
+	// producer of this run; UnackedSample names a few.
+	Lost, Misplaced, Unacked int
+	UnackedSample            []string
 	// ProduceErrors and FetchErrors are calls that failed in the end
 	// (after the SDK's retries).
 	ProduceErrors, FetchErrors []error
@@ -95,8 +98,8 @@ type HonestReport struct {
 }
 
 func (r HonestReport) String() string {
-	return fmt.Sprintf("acked %d, read %d, lost %d, misplaced %d, produce errors %d, fetch errors %d, 5xx %d, 429 %d",
-		r.Acked, r.Read, r.Lost, r.Misplaced, len(r.ProduceErrors), len(r.FetchErrors), r.Server5xx, r.TooMany)
+	return fmt.Sprintf("acked %d, read %d, lost %d, misplaced %d, read unacknowledged %d %q, produce errors %d, fetch errors %d, 5xx %d, 429 %d",
+		r.Acked, r.Read, r.Lost, r.Misplaced, r.Unacked, r.UnackedSample, len(r.ProduceErrors), len(r.FetchErrors), r.Server5xx, r.TooMany)
 }
 
 // StartHonest starts producers and consumers on topic (which has
@@ -146,7 +149,9 @@ func StartHonest(ctx context.Context, url, topic string, partitions, producers i
 	return h, nil
 }
 
-// send produces one record at a time until ctx ends.
+// send produces one record at a time until ctx ends. Each record it
+// starts is waited for (up to a minute) even when ctx ends meanwhile, so
+// every record sent is either acknowledged or failed, never in doubt.
 func (h *Honest) send(ctx context.Context, p *client.Producer, id int) {
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -155,14 +160,15 @@ func (h *Honest) send(ctx context.Context, p *client.Producer, id int) {
 	}()
 	for seq := 0; ctx.Err() == nil; seq++ {
 		v := fmt.Sprintf("honest %s p%d s%d", h.run, id, seq)
-		res, err := p.Produce(ctx, client.Record{Topic: h.Topic, Value: []byte(v)})
+		recCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		res, err := p.Produce(recCtx, client.Record{Topic: h.Topic, Value: []byte(v)})
+		cancel()
 		h.mu.Lock()
-		switch {
-		case err == nil:
+		if err == nil {
 			h.acked[v] = position{res.Partition, res.Offset}
 			close(h.changed)
 			h.changed = make(chan struct{})
-		case ctx.Err() == nil:
+		} else {
 			h.failed = append(h.failed, fmt.Errorf("%s: %w", v, err))
 		}
 		h.mu.Unlock()
@@ -246,6 +252,14 @@ func (h *Honest) Stop(ctx context.Context) (HonestReport, error) {
 	defer h.mu.Unlock()
 	r := HonestReport{Acked: len(h.acked), Read: len(h.read), ProduceErrors: h.failed, FetchErrors: h.readErr,
 		Server5xx: h.Producer.Server.Load() + h.Consumer.Server.Load(), TooMany: h.Producer.TooMany.Load() + h.Consumer.TooMany.Load()}
+	for v := range h.read {
+		if _, ok := h.acked[v]; !ok {
+			r.Unacked++
+			if len(r.UnackedSample) < 3 {
+				r.UnackedSample = append(r.UnackedSample, v)
+			}
+		}
+	}
 	for v, a := range h.acked {
 		got, ok := h.read[v]
 		switch {

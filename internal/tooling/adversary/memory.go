@@ -31,6 +31,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
+
+	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/wire"
 )
 
 // MiB is a mebibyte.
@@ -60,13 +64,22 @@ func (l Limits) Args() []string {
 }
 
 // Bound is the node's configured memory bound while bodyBytes of request
-// bodies are being read at once: its buffer, its two caches and those
-// bodies (each body buffer may be up to twice the bytes that arrived, as
-// buffers grow by doubling). What a node holds beyond this (the Go
-// runtime, its binary, connections, decoding in flight) is RSSAllowance.
-func (l Limits) Bound(bodyBytes int64) int64 {
-	return l.MaxBufferedBytes + l.CacheBytes + l.CatchUpCacheBytes + 2*bodyBytes
+// bodies are being read and decoders produce requests are being decoded
+// at once: its buffer, its two caches, those bodies (each body buffer may
+// be up to twice the bytes that arrived, as buffers grow by doubling), and
+// DecodeBytes for each decoder, which no setting bounds yet. What a node
+// holds beyond this (the Go runtime, its binary, connections) is
+// RSSAllowance.
+func (l Limits) Bound(bodyBytes int64, decoders int) int64 {
+	return l.MaxBufferedBytes + l.CacheBytes + l.CatchUpCacheBytes + 2*bodyBytes + int64(decoders)*DecodeBytes
 }
+
+// DecodeBytes is what decoding one produce request of the most records a
+// request may hold can take before the request is refused or admitted:
+// an array of wire.MaxRecords decoded records, twice (the JSON decoder's
+// array while append grows it, the binary decoder's records and their
+// conversion).
+const DecodeBytes = 2 * wire.MaxRecords * int64(unsafe.Sizeof(ingest.ProduceRecord{}))
 
 // RSSAllowance is the stated constant a node's resident memory may exceed
 // its Bound by: an idle node is about 30 MiB resident, and the garbage
