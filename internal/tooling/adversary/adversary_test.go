@@ -229,8 +229,11 @@ func runAttack(t *testing.T, e *env, a attack, run int) {
 
 func checkHonest(t *testing.T, r HonestReport) {
 	t.Helper()
-	if r.Lost > 0 || r.Misplaced > 0 {
-		t.Errorf("honest records lost or misplaced: %v", r)
+	if r.Lost > 0 || r.Misplaced > 0 || r.Unacked > 0 {
+		t.Errorf("honest records lost, misplaced or read unacknowledged: %v", r)
+	}
+	if r.Acked == 0 {
+		t.Error("no honest record was acknowledged")
 	}
 	if r.Server5xx > 0 {
 		t.Errorf("honest clients got %d answers 5xx", r.Server5xx)

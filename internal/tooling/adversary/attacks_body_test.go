@@ -21,7 +21,7 @@ const (
 // attacks is the suite, in the order it runs.
 func attacks() []attack {
 	return []attack{
-		{name: "header-flood", bodies: 2 * 11 * MiB, run: headerFlood},
+		{name: "header-flood", bodies: 2 * 11 * MiB, decoders: 1, run: headerFlood},
 		{name: "empty-records", bodies: int64(jsonFloods())*16*MiB + 5*MiB, decoders: jsonFloods() + 1, run: emptyRecords},
 		{name: "stalled-bodies", bodies: stalledConns * MiB, run: stalledBodies},
 		{name: "chunked-bodies", bodies: 2 * 17 * MiB, run: chunkedBodies},
