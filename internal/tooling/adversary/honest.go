@@ -76,7 +76,8 @@ type Honest struct {
 	next    map[int32]int64 // each consumer's position
 	failed  []error
 	readErr []error
-	// changed is closed and replaced on every acknowledgement.
+	// changed is closed and replaced on every acknowledgement and every
+	// fetch.
 	changed chan struct{}
 }
 
@@ -212,6 +213,8 @@ func (h *Honest) tail(ctx context.Context, pc *client.PartitionConsumer, p int32
 			h.read[string(r.Value)] = position{r.Partition, r.Offset}
 		}
 		h.next[p] = pc.Position()
+		close(h.changed)
+		h.changed = make(chan struct{})
 		h.mu.Unlock()
 	}
 }
@@ -227,23 +230,25 @@ func (h *Honest) Stop(ctx context.Context) (HonestReport, error) {
 	if err != nil {
 		return HonestReport{}, fmt.Errorf("describe %s: %w", h.Topic, err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for caughtUp := false; !caughtUp; {
-		caughtUp = true
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for {
+		caughtUp := true
 		h.mu.Lock()
 		for _, ps := range d.PartitionStats {
 			caughtUp = caughtUp && h.next[ps.Partition] >= ps.HighWatermark
 		}
+		ch := h.changed
 		h.mu.Unlock()
-		if !caughtUp && time.Now().After(deadline) {
-			return HonestReport{}, errors.New("the honest consumers did not reach the high watermarks within 30s")
+		if caughtUp {
+			break
 		}
-		if !caughtUp {
-			select {
-			case <-ctx.Done():
-				return HonestReport{}, ctx.Err()
-			case <-time.After(20 * time.Millisecond): // polling the consumers' positions
-			}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return HonestReport{}, errors.New("the honest consumers did not reach the high watermarks within 30s")
+		case <-ctx.Done():
+			return HonestReport{}, ctx.Err()
 		}
 	}
 	h.stopConsume()
@@ -252,22 +257,31 @@ func (h *Honest) Stop(ctx context.Context) (HonestReport, error) {
 	defer h.mu.Unlock()
 	r := HonestReport{Acked: len(h.acked), Read: len(h.read), ProduceErrors: h.failed, FetchErrors: h.readErr,
 		Server5xx: h.Producer.Server.Load() + h.Consumer.Server.Load(), TooMany: h.Producer.TooMany.Load() + h.Consumer.TooMany.Load()}
-	for v := range h.read {
-		if _, ok := h.acked[v]; !ok {
-			r.Unacked++
-			if len(r.UnackedSample) < 3 {
-				r.UnackedSample = append(r.UnackedSample, v)
+	r.Lost, r.Misplaced, r.Unacked, r.UnackedSample = compare(h.acked, h.read)
+	return r, nil
+}
+
+// compare checks what was read against what was acknowledged: lost
+// acknowledged records were not read, misplaced ones were read at another
+// position, unacked ones were read and never acknowledged (sample names a
+// few).
+func compare(acked, read map[string]position) (lost, misplaced, unacked int, sample []string) {
+	for v := range read {
+		if _, ok := acked[v]; !ok {
+			unacked++
+			if len(sample) < 3 {
+				sample = append(sample, v)
 			}
 		}
 	}
-	for v, a := range h.acked {
-		got, ok := h.read[v]
+	for v, a := range acked {
+		got, ok := read[v]
 		switch {
 		case !ok:
-			r.Lost++
+			lost++
 		case got != a:
-			r.Misplaced++
+			misplaced++
 		}
 	}
-	return r, nil
+	return lost, misplaced, unacked, sample
 }

@@ -76,3 +76,16 @@ func TestProbeKeepsSlowestAndFailures(t *testing.T) {
 		t.Errorf("failing: %v, %v", s, s.FirstErr)
 	}
 }
+
+// The honest clients' check finds each way a record can go wrong.
+func TestCompareFindsLossMisplacementAndStrays(t *testing.T) {
+	acked := map[string]position{"a": {0, 0}, "b": {0, 1}, "c": {1, 0}}
+	read := map[string]position{"a": {0, 0}, "b": {1, 1}, "x": {1, 2}}
+	lost, misplaced, unacked, sample := compare(acked, read)
+	if lost != 1 || misplaced != 1 || unacked != 1 || len(sample) != 1 || sample[0] != "x" {
+		t.Errorf("lost %d, misplaced %d, unacked %d %q; want 1, 1, 1 [x]", lost, misplaced, unacked, sample)
+	}
+	if lost, misplaced, unacked, _ := compare(acked, acked); lost+misplaced+unacked != 0 {
+		t.Errorf("a log equal to the acknowledgements: lost %d, misplaced %d, unacked %d", lost, misplaced, unacked)
+	}
+}
