@@ -25,7 +25,7 @@ func attacks() []attack {
 		{name: "empty-records", bodies: int64(jsonFloods())*16*MiB + 5*MiB, decoders: jsonFloods() + 1, run: emptyRecords},
 		{name: "stalled-bodies", bodies: stalledConns * MiB, run: stalledBodies},
 		{name: "chunked-bodies", bodies: 2 * 17 * MiB, run: chunkedBodies},
-		{name: "group-join-caps", run: groupJoinCaps},
+		{name: "group-join-caps", pingBound: joinPingLatency, run: groupJoinCaps},
 		{name: "hostile-names", run: hostileNames},
 		{name: "long-poll-flood", run: longPollFlood},
 		{name: "idempotency-key-flood", run: idempotencyKeyFlood},
