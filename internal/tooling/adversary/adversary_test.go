@@ -160,7 +160,7 @@ type attack struct {
 	// pingBound replaces maxPingLatency for an attack that makes Redis
 	// run a script of documented, bounded cost.
 	pingBound time.Duration
-	run      func(ctx context.Context, t *testing.T, e *env)
+	run       func(ctx context.Context, t *testing.T, e *env)
 }
 
 // TestAttacks runs every attack against a freshly restarted node (so that
