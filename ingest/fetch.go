@@ -19,9 +19,16 @@ const (
 	MaxFetchBytes          = 32 << 20
 	// fetchIndexEntries is how many index entries one fetch looks up.
 	fetchIndexEntries = 64
-	// recheckInterval bounds a long-poll's sleep between index checks, in
-	// case a commit announcement was lost while Redis reconnected.
-	recheckInterval = time.Second
+	// recheckInterval bounds a long-poll's sleep between index checks.
+	// Commit announcements wake long-polls; after a reconnect of the
+	// subscription every long-poll is woken too (announcements may have
+	// been missed while it was down), so this timer only covers an
+	// announcement go-redis dropped on a stalled node, and costs a Redis
+	// lookup per waiting fetch per interval.
+	recheckInterval = 5 * time.Second
+	// overCapWait is how long a fetch past MaxLongPolls waits, without a
+	// slot or a wake-up, before it answers what there is (nothing).
+	overCapWait = time.Second
 )
 
 // Fetch returns committed records of one partition from req.Offset on. At
@@ -80,7 +87,7 @@ func (n *Node) Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
 				n.longPolls.Add(-1)
 				n.waiters.remove(req.Topic, req.Partition, wake)
 				n.metrics.longPollsRefused.Inc()
-				t := time.NewTimer(min(remaining, recheckInterval))
+				t := time.NewTimer(min(remaining, overCapWait))
 				defer t.Stop()
 				select {
 				case <-t.C:
@@ -180,6 +187,20 @@ func (w *waiters) wake(topic string, p int32) {
 	w.mu.Unlock()
 	for ch := range set {
 		close(ch)
+	}
+}
+
+// wakeAll releases every waiting fetch, to look again: the commit
+// subscription was made again after a reconnect.
+func (w *waiters) wakeAll() {
+	w.mu.Lock()
+	m := w.m
+	w.m = make(map[waitKey]map[chan struct{}]struct{})
+	w.mu.Unlock()
+	for _, set := range m {
+		for ch := range set {
+			close(ch)
+		}
 	}
 }
 

@@ -41,8 +41,8 @@ func TestLongPollsCapped(t *testing.T) {
 	if err != nil || len(res.Records) != 0 {
 		t.Fatalf("third long-poll: %d records, %v; want an empty answer", len(res.Records), err)
 	}
-	if d := time.Since(start); d < recheckInterval/2 || d > 5*time.Second {
-		t.Errorf("the third long-poll answered after %s; want about %s", d, recheckInterval)
+	if d := time.Since(start); d < overCapWait/2 || d > 5*time.Second {
+		t.Errorf("the third long-poll answered after %s; want about %s", d, overCapWait)
 	}
 	if got := n.longPolls.Load(); got != 2 {
 		t.Errorf("%d slots held after the shortened poll, want 2", got)
@@ -65,5 +65,32 @@ func TestLongPollsCapped(t *testing.T) {
 	// The slots are free again.
 	if _, err := n.Fetch(ctx, FetchRequest{Topic: "t", Partition: 0, Offset: 1, Wait: 50 * time.Millisecond}); err != nil {
 		t.Errorf("a long-poll after the slots were released: %v", err)
+	}
+}
+
+// TestWakeAll: wakeAll releases every waiting fetch, of every partition,
+// and leaves no waiter registered.
+func TestWakeAll(t *testing.T) {
+	w := newWaiters()
+	chs := []chan struct{}{w.add("a", 0), w.add("a", 0), w.add("a", 1), w.add("b", 3)}
+	w.wakeAll()
+	for i, ch := range chs {
+		select {
+		case <-ch:
+		default:
+			t.Errorf("waiter %d not woken", i)
+		}
+	}
+	if len(w.m) != 0 {
+		t.Errorf("%d partitions still have waiters", len(w.m))
+	}
+	// A waiter removed after wakeAll is a no-op, and new waiters work.
+	w.remove("a", 0, chs[0])
+	ch := w.add("a", 0)
+	w.wake("a", 0)
+	select {
+	case <-ch:
+	default:
+		t.Error("a waiter added after wakeAll is not woken by wake")
 	}
 }

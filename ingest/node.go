@@ -139,7 +139,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer sub.Close()
 	wg.Go(func() {
-		_ = sub.Run(ctx, func(e metadata.CommitEvent) { n.waiters.wake(e.Topic, e.Partition) })
+		_ = sub.Run(ctx, func(e metadata.CommitEvent) { n.waiters.wake(e.Topic, e.Partition) }, n.waiters.wakeAll)
 	})
 
 	commitQueue := make(chan *pendingChunk, 64)

@@ -128,30 +128,49 @@ func (s *Store) SubscribeCommits(ctx context.Context) (*CommitSubscription, erro
 
 // Run calls fn for every commit until ctx ends or the subscription is
 // closed. Delivery is at most once: while the connection is down (the
-// client reconnects by itself) events are missed, so waiters should also
-// re-check on a timer. fn runs on Run's goroutine and should not block.
-func (c *CommitSubscription) Run(ctx context.Context, fn func(CommitEvent)) error {
-	ch := c.sub.Channel()
+// client reconnects by itself) events are missed. resubscribed (if not
+// nil) is called each time the subscription is made again after such a
+// reconnect, so that waiters can look again for what they may have
+// missed; they should also re-check on a slow timer, since go-redis drops
+// a message it cannot hand to Run within a minute. fn and resubscribed run
+// on Run's goroutine and should not block.
+func (c *CommitSubscription) Run(ctx context.Context, fn func(CommitEvent), resubscribed func()) error {
+	ch := c.sub.ChannelWithSubscriptions()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case msg, ok := <-ch:
+		case m, ok := <-ch:
 			if !ok {
 				return nil
 			}
-			topic, list, found := strings.Cut(msg.Payload, "\t")
-			if !found {
-				continue
-			}
-			for pair := range strings.SplitSeq(list, ",") {
-				p, hw, _ := strings.Cut(pair, ":")
-				pi, err1 := strconv.ParseInt(p, 10, 32)
-				hwi, err2 := strconv.ParseInt(hw, 10, 64)
-				if err1 == nil && err2 == nil {
-					fn(CommitEvent{Topic: topic, Partition: int32(pi), HighWatermark: hwi})
+			switch msg := m.(type) {
+			case *redis.Subscription:
+				// SubscribeCommits consumed the first confirmation:
+				// any other one follows a reconnect.
+				if msg.Kind == "subscribe" && resubscribed != nil {
+					resubscribed()
 				}
+			case *redis.Message:
+				parseCommit(msg.Payload, fn)
 			}
+		}
+	}
+}
+
+// parseCommit calls fn for each partition of a commit announcement
+// ("topic\tpartition:hw,partition:hw"), skipping malformed pairs.
+func parseCommit(payload string, fn func(CommitEvent)) {
+	topic, list, found := strings.Cut(payload, "\t")
+	if !found {
+		return
+	}
+	for pair := range strings.SplitSeq(list, ",") {
+		p, hw, _ := strings.Cut(pair, ":")
+		pi, err1 := strconv.ParseInt(p, 10, 32)
+		hwi, err2 := strconv.ParseInt(hw, 10, 64)
+		if err1 == nil && err2 == nil {
+			fn(CommitEvent{Topic: topic, Partition: int32(pi), HighWatermark: hwi})
 		}
 	}
 }

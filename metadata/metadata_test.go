@@ -278,7 +278,7 @@ func TestSubscribeCommits(t *testing.T) {
 	}
 	defer sub.Close()
 	events := make(chan metadata.CommitEvent, 10)
-	go sub.Run(ctx, func(e metadata.CommitEvent) { events <- e })
+	go sub.Run(ctx, func(e metadata.CommitEvent) { events <- e }, nil)
 	if _, err := s.Commit(ctx, tp, "c1", []metadata.Batch{{Partition: 2, Records: 7, Offset: 0, Length: 1}}); err != nil {
 		t.Fatal(err)
 	}

@@ -257,7 +257,7 @@ func testCommitAnnounces(t *testing.T, e *scriptEnv, _ string) {
 		case events <- e:
 		default:
 		}
-	})
+	}, nil)
 	if got, want := <-events, (metadata.CommitEvent{Topic: "t", Partition: 2, HighWatermark: 3}); got != want {
 		t.Fatalf("first event = %+v, want %+v", got, want)
 	}

@@ -23,6 +23,7 @@ type tokenOptions struct {
 	clientOptions
 	redisURL  string
 	keyPrefix string
+	redisTLS  redisTLSOptions
 }
 
 // tokenAdmin is what token commands call: the node's API or, with
@@ -82,11 +83,10 @@ func (o *tokenOptions) admin() (tokenAdmin, error) {
 		}
 		return apiTokenAdmin{c}, nil
 	}
-	ropts, err := redis.ParseURL(o.redisURL)
+	rdb, err := openRedis(o.redisURL, o.redisTLS, nil)
 	if err != nil {
-		return nil, fmt.Errorf("--redis: %w", err)
+		return nil, err
 	}
-	rdb := redis.NewClient(ropts)
 	return redisTokenAdmin{rdb: rdb, meta: metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix})}, nil
 }
 
@@ -117,9 +117,10 @@ then revoke the old one; nodes refuse a revoked token within 5 seconds.`,
 	o.addFlags(tok)
 	tok.PersistentFlags().StringVar(&o.redisURL, "redis", "", "write to this Redis directly instead of calling --url (redis://[user:password@]host:port/db, rediss:// for TLS); for the first admin token")
 	tok.PersistentFlags().StringVar(&o.keyPrefix, "key-prefix", metadata.DefaultPrefix, "with --redis: the nodes' --key-prefix")
-	// addFlags documented the client flags' variables; these two are
+	addRedisTLSFlags(tok.PersistentFlags(), &o.redisTLS)
+	// addFlags documented the client flags' variables; these are
 	// documented here (DocumentEnv twice would repeat the others').
-	for _, name := range []string{"redis", "key-prefix"} {
+	for _, name := range []string{"redis", "key-prefix", "redis-ca-file", "redis-cert-file", "redis-key-file"} {
 		f := tok.PersistentFlags().Lookup(name)
 		f.Usage += " [$" + cliflag.EnvName(name) + "]"
 	}

@@ -224,6 +224,7 @@ environment variable shown beside it.`,
 	f := cmd.Flags()
 	f.StringVar(&o.restore.bucket, "bucket", "", "URL of the replica bucket in region B (see docs/objectstore.md); required")
 	f.StringVar(&o.restore.redisURL, "redis", "", "URL of region B's Redis, to restore into; required")
+	addRedisTLSFlags(f, &o.restore.redisTLS)
 	f.StringVar(&o.restore.keyPrefix, "key-prefix", o.restore.keyPrefix, "prefix of every Redis key, as given to mamba serve")
 	f.BoolVar(&o.restore.force, "force", false, "delete every key under --key-prefix before restoring, instead of refusing a Redis that has some")
 	f.DurationVar(&o.restore.dedupWindow, "dedup-window", o.restore.dedupWindow, "how long idempotency keys of replayed records are remembered, as given to mamba serve")
@@ -312,6 +313,13 @@ func serveCommandLine(o restoreOptions) string {
 		}
 	}
 	args := []string{"mamba", "serve", "--bucket", shellQuote(o.bucket), "--redis", shellQuote(redisURL)}
+	for _, f := range []struct{ flag, path string }{
+		{"--redis-ca-file", o.redisTLS.caFile}, {"--redis-cert-file", o.redisTLS.certFile}, {"--redis-key-file", o.redisTLS.keyFile},
+	} {
+		if f.path != "" {
+			args = append(args, f.flag, shellQuote(f.path))
+		}
+	}
 	if o.keyPrefix != metadata.DefaultPrefix {
 		args = append(args, "--key-prefix", shellQuote(o.keyPrefix))
 	}

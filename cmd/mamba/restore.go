@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -24,6 +23,7 @@ import (
 
 type restoreOptions struct {
 	redisURL    string
+	redisTLS    redisTLSOptions
 	bucket      string
 	keyPrefix   string
 	force       bool
@@ -85,6 +85,7 @@ beside it.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.redisURL, "redis", o.redisURL, "Redis URL to restore into (redis://[user:password@]host:port/db, rediss:// for TLS)")
+	addRedisTLSFlags(f, &o.redisTLS)
 	f.StringVar(&o.bucket, "bucket", "", "bucket URL to restore from: s3://bucket/prefix?endpoint=..., file:///dir (see docs/objectstore.md); required")
 	f.StringVar(&o.keyPrefix, "key-prefix", o.keyPrefix, "prefix of every Redis key, as given to mamba serve")
 	f.BoolVar(&o.force, "force", false, "delete every key under --key-prefix before restoring, instead of refusing a Redis that has some")
@@ -137,11 +138,10 @@ func restoreBucket(ctx context.Context, o restoreOptions, stderr io.Writer) (*re
 	if o.concurrency < 1 || o.concurrency > 1024 {
 		return nil, refusedf("--concurrency %d: want 1 to 1024", o.concurrency)
 	}
-	ropts, err := redis.ParseURL(o.redisURL)
+	rdb, err := openRedis(o.redisURL, o.redisTLS, nil)
 	if err != nil {
-		return nil, refusedf("--redis: %w", err)
+		return nil, refused(err)
 	}
-	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	store, err := openBucket(ctx, o.bucket)
 	if err != nil {

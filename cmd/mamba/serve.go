@@ -39,6 +39,7 @@ import (
 type serveOptions struct {
 	listen          string
 	redisURL        string
+	redisTLS        redisTLSOptions
 	bucket          string
 	nodeID          string
 	keyPrefix       string
@@ -158,6 +159,7 @@ nothing makes none.`,
 	f := cmd.Flags()
 	addNodeFlags(f, &o)
 	f.StringVar(&o.redisURL, "redis", o.redisURL, "Redis URL (redis://[user:password@]host:port/db, rediss:// for TLS)")
+	addRedisTLSFlags(f, &o.redisTLS)
 	f.StringVar(&o.bucket, "bucket", "", "bucket URL: s3://bucket/prefix?endpoint=..., file:///dir or mem:// (see docs/objectstore.md); required")
 	f.StringVar(&o.nodeID, "node-id", o.nodeID, "this node's id in chunk names, unique per node (default: the host name)")
 	f.StringVar(&o.keyPrefix, "key-prefix", o.keyPrefix, "prefix of every Redis key, to share one Redis between deployments")
@@ -252,11 +254,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err := checkListenAuth(o); err != nil {
 		return err
 	}
-	ropts, err := redis.ParseURL(o.redisURL)
+	rdb, err := openRedis(o.redisURL, o.redisTLS, log)
 	if err != nil {
-		return fmt.Errorf("--redis: %w", err)
+		return err
 	}
-	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	store, err := storeurl.Open(ctx, o.bucket)
 	if err != nil {

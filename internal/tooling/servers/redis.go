@@ -20,10 +20,11 @@ type RedisOptions struct {
 	TLS *RedisTLS
 }
 
-// RedisTLS is the server's certificate for its TLS port. Clients are not
-// asked for certificates.
+// RedisTLS is the server's certificate for its TLS port. Clients are
+// asked for certificates (signed by CAFile) only if RequireClientCert.
 type RedisTLS struct {
 	CertFile, KeyFile, CAFile string
+	RequireClientCert         bool
 }
 
 // Redis is a redis-server on loopback.
@@ -66,7 +67,7 @@ func StartRedis(dir string, opts RedisOptions) (*Redis, error) {
 			}
 			r.TLSAddr = "127.0.0.1:" + strconv.Itoa(tlsPort)
 			args = append(args, "--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", opts.TLS.CertFile,
-				"--tls-key-file", opts.TLS.KeyFile, "--tls-ca-cert-file", opts.TLS.CAFile, "--tls-auth-clients", "no")
+				"--tls-key-file", opts.TLS.KeyFile, "--tls-ca-cert-file", opts.TLS.CAFile, "--tls-auth-clients", tlsAuthClients(opts.TLS.RequireClientCert))
 		}
 		if opts.AppendFsync != "" {
 			args = append(args, "--appendonly", "yes", "--appendfsync", opts.AppendFsync)
@@ -109,4 +110,11 @@ func redisPing(ctx context.Context, addr string) error {
 		return fmt.Errorf("PING answered %q", reply)
 	}
 	return nil
+}
+
+func tlsAuthClients(require bool) string {
+	if require {
+		return "yes"
+	}
+	return "no"
 }
