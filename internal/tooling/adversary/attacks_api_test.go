@@ -183,25 +183,37 @@ func infoField(info, name string) string {
 	return name + " unknown"
 }
 
-// serverErrorBodies stops MinIO and produces: the 503 that comes once
-// the write timeout passes must be the fixed text, naming no object key,
-// bucket, address or Redis detail, and carry a request id.
+// serverErrorBodies stops MinIO and produces, then stops Redis and
+// describes a topic: each 503 must be the fixed text, naming no object
+// key, bucket, address or Redis detail, and carry a request id.
 func serverErrorBodies(ctx context.Context, t *testing.T, e *env) {
 	c := e.as(e.tokens.Attacker)
 	e.minio.Kill()
-	defer func() {
-		if err := e.minio.Start(); err != nil {
-			t.Fatal(err)
-		}
-	}()
 	a, err := c.Do(ctx, http.MethodPost, "/v1/topics/attack-a/records", jsonType, []byte(`{"records":[{"value":"x"}]}`))
+	if err := e.minio.Start(); err != nil {
+		t.Fatal(err)
+	}
 	expect(t, "produce while the bucket is down", a, err, http.StatusServiceUnavailable, wire.CodeUnavailable)
-	for _, leak := range []string{"chunks/", "mamba-adversary", e.minio.Addr, "127.0.0.1", "redis", "dial", "connection refused", "{"} {
+	checkFixedText(t, a, e)
+	e.redis.Kill()
+	a, err = c.Do(ctx, http.MethodGet, "/v1/topics/attack-b", "", nil)
+	if err := e.redis.Start(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "describe while Redis is down", a, err, http.StatusServiceUnavailable, wire.CodeUnavailable)
+	checkFixedText(t, a, e)
+}
+
+// checkFixedText fails the test if a 5xx message names anything internal.
+func checkFixedText(t *testing.T, a Answer, e *env) {
+	t.Helper()
+	for _, leak := range []string{"chunks/", "mamba-adversary", e.minio.Addr, e.redis.Addr, "127.0.0.1", "redis", "dial",
+		"connection refused", "{", "mamba:"} {
 		if strings.Contains(strings.ToLower(a.Message), strings.ToLower(leak)) {
-			t.Errorf("the 503 message %q carries %q", a.Message, leak)
+			t.Errorf("the %d message %q carries %q", a.Status, a.Message, leak)
 		}
 	}
 	if a.RequestID == "" || a.Header.Get("X-Request-Id") != a.RequestID {
-		t.Errorf("the 503 carries request id %q, header %q", a.RequestID, a.Header.Get("X-Request-Id"))
+		t.Errorf("the %d carries request id %q, header %q", a.Status, a.RequestID, a.Header.Get("X-Request-Id"))
 	}
 }

@@ -30,7 +30,7 @@ func attacks() []attack {
 		{name: "long-poll-flood", run: longPollFlood},
 		{name: "idempotency-key-flood", run: idempotencyKeyFlood},
 		{name: "tokens", run: tokenAttack},
-		{name: "5xx-bodies", noHonest: true, run: serverErrorBodies},
+		{name: "5xx-bodies", outage: true, run: serverErrorBodies},
 	}
 }
 
