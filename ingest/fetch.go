@@ -20,10 +20,11 @@ const (
 	// fetchIndexEntries is how many index entries one fetch looks up.
 	fetchIndexEntries = 64
 	// recheckInterval bounds a long-poll's sleep between index checks.
-	// Commit announcements wake long-polls; after a reconnect of the
-	// subscription every long-poll is woken too (announcements may have
-	// been missed while it was down), so this timer only covers an
-	// announcement go-redis dropped on a stalled node, and costs a Redis
+	// Commit announcements wake long-polls, and so does the commit
+	// subscription whenever announcements may have been missed: after a
+	// reconnect, and every second while it hears nothing, not even its own
+	// beat (metadata.StaleAfter). This timer is the last resort (an
+	// announcement go-redis dropped on a stalled node); it costs a Redis
 	// lookup per waiting fetch per interval.
 	recheckInterval = 5 * time.Second
 	// overCapWait is how long a fetch past MaxLongPolls waits, without a

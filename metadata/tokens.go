@@ -314,6 +314,8 @@ func (s *Store) RevokeToken(ctx context.Context, id string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		del = p.Del(ctx, s.tokenKey(id))
 		p.SRem(ctx, s.tokensKey(), id)
+		// Remembered so that EnsureToken never brings it back.
+		p.SAdd(ctx, s.revokedKey(), id)
 		return nil
 	})
 	if err != nil {

@@ -10,9 +10,16 @@ import (
 	"time"
 )
 
-// ErrTokenConflict is returned by EnsureToken when a token with the same
-// id but another secret exists.
-var ErrTokenConflict = errors.New("a token with this id and another secret exists")
+// EnsureToken errors.
+var (
+	// ErrTokenConflict is returned by EnsureToken when a token with the
+	// same id but another secret exists.
+	ErrTokenConflict = errors.New("a token with this id and another secret exists")
+	// ErrTokenRevoked is returned by EnsureToken for a token revoked
+	// before: a revocation lasts, even for a bootstrap token whose file
+	// still names it.
+	ErrTokenRevoked = errors.New("token revoked")
+)
 
 // BootstrapTokenName is the name EnsureToken gives the bootstrap token.
 const BootstrapTokenName = "bootstrap"
@@ -40,9 +47,11 @@ func GenerateToken() (string, error) {
 //
 // Nodes call it at start with their --bootstrap-token-file, so a new
 // deployment, or one whose Redis was rebuilt by restore (checkpoints hold
-// no tokens), has an admin token its operators already know. Revoking it
-// lasts only until a node starts with it again: rotate it by replacing the
-// file, restarting the nodes, then revoking the old id.
+// no tokens), has an admin token its operators already know. A token
+// revoked before is not created again (ErrTokenRevoked): revocations are
+// remembered in the set prefix:{@auth}:revoked.
+func (s *Store) revokedKey() string { return s.prefix + ":{@auth}:revoked" }
+
 func (s *Store) EnsureToken(ctx context.Context, raw string) (TokenInfo, bool, error) {
 	id, secret, err := ParseToken(raw)
 	if err != nil {
@@ -50,11 +59,13 @@ func (s *Store) EnsureToken(ctx context.Context, raw string) (TokenInfo, bool, e
 	}
 	info := TokenInfo{ID: id, Name: BootstrapTokenName, Scopes: []Scope{{Kind: ScopeAdmin}},
 		Created: time.Now().UTC().Truncate(time.Millisecond)}
-	res, err := ensureTokenScript.Run(ctx, s.rdb, []string{s.tokenKey(id), s.tokensKey()},
+	res, err := ensureTokenScript.Run(ctx, s.rdb, []string{s.tokenKey(id), s.tokensKey(), s.revokedKey()},
 		id, hashSecret(secret), info.Name, ScopeAdmin, info.Created.UnixMilli()).Text()
 	switch {
 	case err != nil && strings.Contains(err.Error(), "TOKEN_CONFLICT"):
 		return TokenInfo{}, false, fmt.Errorf("%w: %s", ErrTokenConflict, id)
+	case err != nil && strings.Contains(err.Error(), "TOKEN_REVOKED"):
+		return TokenInfo{}, false, fmt.Errorf("%w: %s", ErrTokenRevoked, id)
 	case err != nil:
 		return TokenInfo{}, false, unavailable("ensure token", err)
 	case res == "CREATED":

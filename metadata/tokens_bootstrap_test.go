@@ -9,8 +9,8 @@ import (
 )
 
 // TestEnsureToken creates a bootstrap token once, leaves it alone when
-// ensured again (even after its name would differ), refuses another
-// secret under the same id, and re-creates it after a revoke.
+// ensured again, refuses another secret under the same id, and does not
+// bring it back after a revoke.
 func TestEnsureToken(t *testing.T) {
 	for _, eng := range engines {
 		t.Run(eng.name, func(t *testing.T) {
@@ -59,8 +59,11 @@ func TestEnsureToken(t *testing.T) {
 			if err := s.RevokeToken(ctx, id); err != nil {
 				t.Fatal(err)
 			}
-			if _, created, err := s.EnsureToken(ctx, raw); err != nil || !created {
-				t.Errorf("EnsureToken after revoke = %v, %v; want it created again", created, err)
+			if _, created, err := s.EnsureToken(ctx, raw); !errors.Is(err, metadata.ErrTokenRevoked) || created {
+				t.Errorf("EnsureToken after revoke = %v, %v; want ErrTokenRevoked", created, err)
+			}
+			if _, err := s.VerifyToken(ctx, raw); !errors.Is(err, metadata.ErrTokenInvalid) {
+				t.Errorf("VerifyToken of the revoked bootstrap token = %v, want ErrTokenInvalid", err)
 			}
 			// Nothing in Redis holds the secret.
 			for _, k := range env.rdb.Keys(ctx, "*").Val() {

@@ -76,6 +76,9 @@ func (a redisTokenAdmin) revoke(ctx context.Context, id string) error {
 func (a redisTokenAdmin) close() { a.rdb.Close() }
 
 func (o *tokenOptions) admin() (tokenAdmin, error) {
+	if o.redisURL == "" && o.redisTLS.set() {
+		return nil, errors.New("--redis-ca-file, --redis-cert-file and --redis-key-file apply only with --redis")
+	}
 	if o.redisURL == "" {
 		c, err := o.client()
 		if err != nil {

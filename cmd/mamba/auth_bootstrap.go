@@ -47,35 +47,48 @@ func readTokenFile(path string) (string, error) {
 	return raw, nil
 }
 
-// ensureBootstrapToken creates the token of --bootstrap-token-file in
-// Redis as an admin token unless it is there, retrying for up to
-// bootstrapWait while Redis is unreachable (a node may start before it).
-func ensureBootstrapToken(ctx context.Context, o serveOptions, meta *metadata.Store, log *slog.Logger) error {
+// bootstrapToken reads --bootstrap-token-file, before anything starts:
+// "" without the flag.
+func bootstrapToken(o serveOptions) (string, error) {
 	if o.bootstrapTokenFile == "" {
-		return nil
+		return "", nil
 	}
 	if !o.auth {
-		return errors.New("--bootstrap-token-file needs --auth: without it no token is asked for")
+		return "", errors.New("--bootstrap-token-file needs --auth: without it no token is asked for")
 	}
 	raw, err := readTokenFile(o.bootstrapTokenFile)
 	if err != nil {
-		return fmt.Errorf("--bootstrap-token-file: %w", err)
+		return "", fmt.Errorf("--bootstrap-token-file: %w", err)
+	}
+	return raw, nil
+}
+
+// ensureBootstrapToken creates raw (from bootstrapToken) in Redis as an
+// admin token unless it is there, retrying for up to bootstrapWait while
+// Redis is unreachable (a node may start before it). A token revoked
+// since is not created again: the node starts and logs it.
+func ensureBootstrapToken(ctx context.Context, raw string, meta *metadata.Store, log *slog.Logger) error {
+	if raw == "" {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, bootstrapWait)
 	defer cancel()
 	var info metadata.TokenInfo
 	var created bool
-	err = retry.Policy{Retryable: func(err error) bool { return errors.Is(err, metadata.ErrUnavailable) }}.Do(ctx, func(ctx context.Context) error {
+	err := retry.Policy{Retryable: func(err error) bool { return errors.Is(err, metadata.ErrUnavailable) }}.Do(ctx, func(ctx context.Context) error {
+		var err error
 		info, created, err = meta.EnsureToken(ctx, raw)
 		return err
 	})
 	switch {
+	case errors.Is(err, metadata.ErrTokenRevoked):
+		log.Error("the token of --bootstrap-token-file was revoked, so it is not created again; put a new one (mamba auth token generate) in the file", "error", err)
 	case errors.Is(err, metadata.ErrTokenConflict):
 		return fmt.Errorf("--bootstrap-token-file: %w; revoke it (mamba auth token revoke) or generate another file", err)
 	case err != nil:
 		return fmt.Errorf("--bootstrap-token-file: %w", err)
 	case created:
-		log.Info("created the bootstrap admin token", "id", info.ID, "file", o.bootstrapTokenFile)
+		log.Info("created the bootstrap admin token", "id", info.ID)
 	default:
 		log.Info("bootstrap admin token present", "id", info.ID, "name", info.Name)
 	}
@@ -98,12 +111,12 @@ Redis rebuilt by mamba restore (checkpoints hold no tokens) gets one back.
 With --file the token is written to a new file readable only by its owner;
 an existing file is left as it is (so running generate again keeps the
 deployment's token), and its path printed on stderr.`,
-		Example: `  mamba auth token generate > bootstrap-token
+		Example: `  mamba auth token generate --file bootstrap-token
   kubectl -n mamba create secret generic mamba-bootstrap-token --from-file=token=bootstrap-token
   mamba auth token generate --file /run/mamba/bootstrap-token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, name := range []string{"url", "token", "redis", "key-prefix"} {
+			for _, name := range []string{"url", "token", "redis", "key-prefix", "redis-ca-file", "redis-cert-file", "redis-key-file"} {
 				if cmd.Flags().Changed(name) {
 					return fmt.Errorf("--%s does not apply: generate stores the token nowhere", name)
 				}

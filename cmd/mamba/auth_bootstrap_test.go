@@ -1,7 +1,6 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,13 +89,9 @@ func TestBootstrapTokenFile(t *testing.T) {
 		}
 	}
 
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	t.Cleanup(func() { rdb.Close() })
-	meta := metadata.New(rdb, metadata.Options{})
-	log := slog.New(slog.DiscardHandler)
 	so := testServeOptions("boot-c")
 	so.bootstrapTokenFile = file
-	if err := ensureBootstrapToken(t.Context(), so, meta, log); err == nil || !strings.Contains(err.Error(), "needs --auth") {
+	if _, err := bootstrapToken(so); err == nil || !strings.Contains(err.Error(), "needs --auth") {
 		t.Errorf("file without --auth: %v", err)
 	}
 	so.auth = true
@@ -106,13 +101,41 @@ func TestBootstrapTokenFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		so.bootstrapTokenFile = p
-		err := ensureBootstrapToken(t.Context(), so, meta, log)
+		_, err := bootstrapToken(so)
 		if err == nil || (content != "" && strings.Contains(err.Error(), content[:5])) {
 			t.Errorf("%s file: %v; want a refusal that does not show the content", name, err)
 		}
 	}
 	so.bootstrapTokenFile = filepath.Join(t.TempDir(), "missing")
-	if err := ensureBootstrapToken(t.Context(), so, meta, log); err == nil {
+	if _, err := bootstrapToken(so); err == nil {
 		t.Error("a missing file was accepted")
+	}
+
+	// Revoked, the token is not created again by a node that starts with
+	// it: the node starts, and the token stays refused.
+	c, err := client.New(urls[0], client.WithToken(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := c.CreateToken(t.Context(), "second admin", []string{"admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := metadata.ParseToken(raw)
+	if err := c.RevokeToken(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	so = testServeOptions("boot-d")
+	so.auth, so.bootstrapTokenFile = true, file
+	u := "http://" + startNodeWith(t, so, rdb)
+	admin, err := client.New(u, client.WithToken(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, err := admin.ListTokens(t.Context())
+	if err != nil || len(toks) != 1 || toks[0].Name != "second admin" {
+		t.Errorf("tokens after a node started with a revoked bootstrap token = %+v, %v; want only the second admin", toks, err)
 	}
 }

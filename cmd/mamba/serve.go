@@ -375,6 +375,10 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	if err != nil {
 		return err
 	}
+	bootstrap, err := bootstrapToken(o)
+	if err != nil {
+		return err
+	}
 	cfg := ingest.Config{
 		NodeID:            o.nodeID,
 		FlushBytes:        int(o.flushBytes),
@@ -407,6 +411,10 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	}
 	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow, MaxCommitAge: o.maxCommitAge})
 
+	if err := ensureBootstrapToken(ctx, bootstrap, meta, log); err != nil {
+		return err
+	}
+
 	reg := prometheus.NewRegistry()
 	metrics.RegisterAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The node and the checkpointer share one instrumented store: every
@@ -432,9 +440,6 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 		return err
 	}
 	hopts := httpapi.Options{MaxRequestBytes: int64(o.maxRequestBytes), BodyReadTimeout: o.bodyTimeout}
-	if err := ensureBootstrapToken(ctx, o, meta, log); err != nil {
-		return err
-	}
 	if o.auth {
 		hopts.Tokens = meta
 	} else {
