@@ -134,7 +134,7 @@ func startEnv(t *testing.T) *env {
 	if _, err := e.admin.CreateTopic(ctx, honestTopic, 2); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"attack-a", "attack-b"} {
+	for _, name := range []string{"attack-a", "attack-b", "attack-c"} {
 		if _, err := e.admin.CreateTopic(ctx, name, 1); err != nil {
 			t.Fatal(err)
 		}

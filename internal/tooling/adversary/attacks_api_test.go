@@ -97,11 +97,7 @@ func hostileNames(ctx context.Context, t *testing.T, e *env) {
 // at most about a second, so the flood holds no more than the cap.
 func longPollFlood(ctx context.Context, t *testing.T, e *env) {
 	c := e.as(e.tokens.Attacker)
-	d, err := e.admin.DescribeTopic(ctx, "attack-b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := fmt.Sprintf("/v1/topics/attack-b/partitions/0/records?offset=%d&wait_ms=%d", d.PartitionStats[0].HighWatermark, maxWait.Milliseconds())
+	path := fmt.Sprintf("/v1/topics/attack-b/partitions/0/records?offset=%d&wait_ms=%d", highWatermark(ctx, t, e, "attack-b"), maxWait.Milliseconds())
 	const polls = 4 * maxLongPolls
 	var wg sync.WaitGroup
 	var early atomic.Int64

@@ -67,19 +67,51 @@ func headerRecords(n, perRecord int) []byte {
 // which is within every limit and must be committed without failing
 // anyone; and the same with 8 records, over the 1,048,576 headers a
 // request may hold, which must be refused alone with 413.
+//
+// The 7 records go with ack=buffered, so that their 202 says they are in
+// the open chunk; two records to a third topic follow at once, within the
+// flush interval, one with ack=buffered (once answered 202 and then lost
+// with the chunk) and one durable (once answered 500): both must be
+// committed, and so must the flood.
 func headerFlood(ctx context.Context, t *testing.T, e *env) {
 	c := e.as(e.tokens.Attacker)
 	within, over := headerRecords(7, 149_000), headerRecords(8, 149_000)
+	fromA, fromC := highWatermark(ctx, t, e, "attack-a"), highWatermark(ctx, t, e, "attack-c")
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		a, err := c.Do(ctx, http.MethodPost, "/v1/topics/attack-a/records", jsonType, within)
-		expect(t, fmt.Sprintf("7 records of 149,000 headers (%d bytes)", len(within)), a, err, http.StatusOK, "")
-	})
 	wg.Go(func() {
 		a, err := c.Do(ctx, http.MethodPost, "/v1/topics/attack-b/records", jsonType, over)
 		expect(t, fmt.Sprintf("8 records of 149,000 headers (%d bytes)", len(over)), a, err, http.StatusRequestEntityTooLarge, wire.CodePayloadTooLarge)
 	})
+	a, err := c.Do(ctx, http.MethodPost, "/v1/topics/attack-a/records?ack=buffered", jsonType, within)
+	expect(t, fmt.Sprintf("7 records of 149,000 headers (%d bytes), ack=buffered", len(within)), a, err, http.StatusAccepted, "")
+	wg.Go(func() {
+		a, err := c.Do(ctx, http.MethodPost, "/v1/topics/attack-c/records?ack=buffered", jsonType, []byte(`{"records":[{"value":"buffered-beside-the-flood"}]}`))
+		expect(t, "ack=buffered record right after the flood", a, err, http.StatusAccepted, "")
+	})
+	wg.Go(func() {
+		a, err := c.Do(ctx, http.MethodPost, "/v1/topics/attack-c/records", jsonType, []byte(`{"records":[{"value":"durable-beside-the-flood"}]}`))
+		expect(t, "durable record right after the flood", a, err, http.StatusOK, "")
+	})
 	wg.Wait()
+	a, err = c.Do(ctx, http.MethodGet, fmt.Sprintf("/v1/topics/attack-c/partitions/0/records?offset=%d&wait_ms=5000", fromC), "", nil)
+	for _, v := range []string{"buffered-beside-the-flood", "durable-beside-the-flood"} {
+		if err != nil || a.Status != http.StatusOK || !bytes.Contains(a.Body, []byte(`"`+v+`"`)) {
+			t.Errorf("%s is not in attack-c: %v, %v: %.300s", v, a, err, a.Body)
+		}
+	}
+	if hw := highWatermark(ctx, t, e, "attack-a"); hw != fromA+7 {
+		t.Errorf("attack-a's high watermark is %d after the flood, want %d", hw, fromA+7)
+	}
+}
+
+// highWatermark returns partition 0's high watermark of topic.
+func highWatermark(ctx context.Context, t *testing.T, e *env, topic string) int64 {
+	t.Helper()
+	d, err := e.admin.DescribeTopic(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.PartitionStats[0].HighWatermark
 }
 
 // jsonFloods is how many 16 MiB JSON bodies emptyRecords sends at once:
