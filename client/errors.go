@@ -28,6 +28,7 @@ var (
 	ErrRequestTimeout       = errors.New("request timeout")        // 408 request_timeout
 	ErrTopicExists          = errors.New("topic exists")           // 409 topic_exists
 	ErrLeaseLost            = errors.New("lease lost")             // 409 lease_lost
+	ErrSessionInvalid       = errors.New("session key invalid")    // 403 session_invalid
 	ErrGroupNotEmpty        = errors.New("group not empty")        // 409 group_not_empty
 	ErrPayloadTooLarge      = errors.New("payload too large")      // 413 payload_too_large
 	ErrUnsupportedMediaType = errors.New("unsupported media type") // 415 unsupported_media_type
@@ -66,6 +67,7 @@ var codeErrors = map[string]error{
 	wire.CodeRequestTimeout:       ErrRequestTimeout,
 	wire.CodeTopicExists:          ErrTopicExists,
 	wire.CodeLeaseLost:            ErrLeaseLost,
+	wire.CodeSessionInvalid:       ErrSessionInvalid,
 	wire.CodeGroupNotEmpty:        ErrGroupNotEmpty,
 	wire.CodePayloadTooLarge:      ErrPayloadTooLarge,
 	wire.CodeUnsupportedMediaType: ErrUnsupportedMediaType,

@@ -193,8 +193,11 @@ type GroupConsumer struct {
 	started bool
 	closed  bool
 	member  string
-	parts   map[TopicPartition]*groupPartition
-	order   []*groupPartition
+	// sessionKey is the member's, from its join answer: its heartbeats,
+	// leave and commits present it. Never logged.
+	sessionKey string
+	parts      map[TopicPartition]*groupPartition
+	order      []*groupPartition
 	// releasing holds the partitions the group revoked, no longer read,
 	// until the next Fetch or Records call commits (with auto-commit) and
 	// releases them.
@@ -361,14 +364,14 @@ func (gc *GroupConsumer) Close(ctx context.Context) error {
 	gc.cancel()
 	gc.memberMu.Lock()
 	gc.mu.Lock()
-	member := gc.member
-	gc.member = ""
+	member, key := gc.member, gc.sessionKey
+	gc.member, gc.sessionKey = "", ""
 	gc.revokeAllLocked()
 	gc.mu.Unlock()
 	gc.memberMu.Unlock()
 	gc.wg.Wait()
 	if member != "" {
-		if err := gc.leaveRequest(ctx, member); err != nil && !errors.Is(err, ErrMemberNotFound) {
+		if err := gc.leaveRequest(ctx, member, key); err != nil && !errors.Is(err, ErrMemberNotFound) {
 			errs = append(errs, err)
 		}
 	}

@@ -19,11 +19,20 @@ type offsetCommit struct {
 	Lease     int64  `json:"lease"`
 }
 
+// commitRequest commits offsets as the member the consumer is now, with
+// its session key.
 func (gc *GroupConsumer) commitRequest(ctx context.Context, offsets []offsetCommit) error {
+	gc.mu.Lock()
+	member, key := gc.member, gc.sessionKey
+	gc.mu.Unlock()
+	if member == "" {
+		return fmt.Errorf("commit offsets of group %s: not a member: %w", gc.group, ErrMemberNotFound)
+	}
 	in := struct {
-		Offsets []offsetCommit `json:"offsets"`
-	}{offsets}
-	if _, err := gc.c.sendJSON(ctx, http.MethodPost, apiPath("v1", "groups", gc.group, "offsets"), true, in, nil); err != nil {
+		MemberID string         `json:"member_id"`
+		Offsets  []offsetCommit `json:"offsets"`
+	}{member, offsets}
+	if err := gc.memberRequest(ctx, http.MethodPost, apiPath("v1", "groups", gc.group, "offsets"), key, true, in, nil); err != nil {
 		return fmt.Errorf("commit offsets of group %s: %w", gc.group, err)
 	}
 	return nil
@@ -68,7 +77,10 @@ func (gc *GroupConsumer) Commit(ctx context.Context) error {
 		gc.markCommitted(offsets)
 		return nil
 	}
-	if !errors.Is(err, ErrLeaseLost) {
+	// A member that expired (it stalled past its session) lost every
+	// lease with it: the heartbeat below finds it gone and joins again,
+	// and the commit fails as for lost leases.
+	if !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrMemberNotFound) {
 		return err
 	}
 	gc.memberMu.Lock()

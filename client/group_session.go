@@ -5,16 +5,21 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/mambamq/mamba/internal/wire"
 )
 
 // joinAnswer is the answer to a join.
 type joinAnswer struct {
-	MemberID    string          `json:"member_id"`
+	MemberID string `json:"member_id"`
+	// SessionKey authorizes the member's heartbeats, leave and commits.
+	SessionKey  string          `json:"session_key"`
 	Assignments []apiAssignment `json:"assignments"`
 	// Waiting: the member waits for partitions others still release.
 	Waiting bool `json:"waiting"`
@@ -33,8 +38,8 @@ func (gc *GroupConsumer) joinRequest(ctx context.Context) (joinAnswer, error) {
 	if _, err := gc.c.sendJSON(ctx, http.MethodPost, apiPath("v1", "groups", gc.group, "members"), false, in, &out); err != nil {
 		return joinAnswer{}, fmt.Errorf("join group %s: %w", gc.group, err)
 	}
-	if out.MemberID == "" {
-		return joinAnswer{}, fmt.Errorf("join group %s: answer has no member id", gc.group)
+	if out.MemberID == "" || out.SessionKey == "" {
+		return joinAnswer{}, fmt.Errorf("join group %s: answer has no member id or no session key", gc.group)
 	}
 	if out.OffsetReset == "" {
 		out.OffsetReset = OffsetResetEarliest
@@ -49,7 +54,25 @@ type releaseRef struct {
 	Lease     int64  `json:"lease"`
 }
 
-func (gc *GroupConsumer) heartbeatRequest(ctx context.Context, member string, release []releaseRef) ([]Assignment, bool, error) {
+// memberRequest sends a request of the member's, with its session key in
+// wire.HeaderSessionKey, retried if idempotent.
+func (gc *GroupConsumer) memberRequest(ctx context.Context, method, path, key string, idempotent bool, in, out any) error {
+	r := &request{method: method, path: path, idempotent: idempotent, header: http.Header{wire.HeaderSessionKey: {key}}}
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s: encode body: %w", r, err)
+		}
+		r.body, r.contentType = b, "application/json"
+	}
+	resp, err := gc.c.do(ctx, r)
+	if err != nil || out == nil {
+		return err
+	}
+	return decodeJSON(resp, out)
+}
+
+func (gc *GroupConsumer) heartbeatRequest(ctx context.Context, member, key string, release []releaseRef) ([]Assignment, bool, error) {
 	var out struct {
 		Assignments []apiAssignment `json:"assignments"`
 		Waiting     bool            `json:"waiting"`
@@ -60,14 +83,14 @@ func (gc *GroupConsumer) heartbeatRequest(ctx context.Context, member string, re
 			Release []releaseRef `json:"release"`
 		}{release}
 	}
-	if _, err := gc.c.sendJSON(ctx, http.MethodPost, apiPath("v1", "groups", gc.group, "members", member, "heartbeat"), false, in, &out); err != nil {
+	if err := gc.memberRequest(ctx, http.MethodPost, apiPath("v1", "groups", gc.group, "members", member, "heartbeat"), key, false, in, &out); err != nil {
 		return nil, false, fmt.Errorf("heartbeat group %s member %s: %w", gc.group, member, err)
 	}
 	return assignmentsOf(out.Assignments), out.Waiting, nil
 }
 
-func (gc *GroupConsumer) leaveRequest(ctx context.Context, member string) error {
-	if _, err := gc.c.do(ctx, &request{method: http.MethodDelete, path: apiPath("v1", "groups", gc.group, "members", member), idempotent: true}); err != nil {
+func (gc *GroupConsumer) leaveRequest(ctx context.Context, member, key string) error {
+	if err := gc.memberRequest(ctx, http.MethodDelete, apiPath("v1", "groups", gc.group, "members", member), key, true, nil, nil); err != nil {
 		return fmt.Errorf("leave group %s member %s: %w", gc.group, member, err)
 	}
 	return nil
@@ -92,10 +115,10 @@ func (gc *GroupConsumer) join(ctx context.Context) error {
 		gc.mu.Unlock()
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gc.c.timeout)
 		defer cancel()
-		_ = gc.leaveRequest(lctx, member)
+		_ = gc.leaveRequest(lctx, member, ans.SessionKey)
 		return ErrClosed
 	}
-	gc.member, gc.joinErr, gc.lastHB, gc.reset, gc.waiting = member, nil, time.Now(), ans.OffsetReset, ans.Waiting
+	gc.member, gc.sessionKey, gc.joinErr, gc.lastHB, gc.reset, gc.waiting = member, ans.SessionKey, nil, time.Now(), ans.OffsetReset, ans.Waiting
 	gc.c.log.Info("mamba: joined group", "group", gc.group, "member", member, "partitions", len(as))
 	gc.applyLocked(member, as)
 	gc.mu.Unlock()
@@ -113,7 +136,7 @@ func (gc *GroupConsumer) heartbeat(ctx context.Context) error {
 // be held.
 func (gc *GroupConsumer) heartbeatReleasing(ctx context.Context, release bool) error {
 	gc.mu.Lock()
-	member := gc.member
+	member, key := gc.member, gc.sessionKey
 	var refs []releaseRef
 	if release {
 		for _, gp := range gc.releasing {
@@ -124,7 +147,7 @@ func (gc *GroupConsumer) heartbeatReleasing(ctx context.Context, release bool) e
 	if member == "" {
 		return gc.join(ctx)
 	}
-	as, waiting, err := gc.heartbeatRequest(ctx, member, refs)
+	as, waiting, err := gc.heartbeatRequest(ctx, member, key, refs)
 	gc.mu.Lock()
 	if err == nil {
 		gc.lastHB = time.Now()
@@ -146,7 +169,9 @@ func (gc *GroupConsumer) heartbeatReleasing(ctx context.Context, release bool) e
 		}
 		return nil
 	}
-	gone := errors.Is(err, ErrMemberNotFound)
+	// A key the group does not take (the member's entry predates
+	// session keys) leaves the member as stuck as a gone one: join again.
+	gone := errors.Is(err, ErrMemberNotFound) || errors.Is(err, ErrSessionInvalid)
 	if !gone && ctx.Err() == nil && time.Since(gc.lastHB) >= gc.cfg.session {
 		// No heartbeat got through for a whole session: the group has
 		// expired the member and handed its partitions on.
@@ -159,7 +184,7 @@ func (gc *GroupConsumer) heartbeatReleasing(ctx context.Context, release bool) e
 		gc.revokeAllLocked()
 	}
 	gc.mu.Unlock()
-	if gone && errors.Is(err, ErrMemberNotFound) {
+	if gone && (errors.Is(err, ErrMemberNotFound) || errors.Is(err, ErrSessionInvalid)) {
 		return gc.join(ctx)
 	}
 	return err

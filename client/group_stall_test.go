@@ -19,7 +19,7 @@ import (
 // Three members share twelve partitions, four each. One stops
 // heartbeating (its heartbeats fail, as in a network partition or a long
 // pause): within its session timeout its partitions move to the other two,
-// its late commit is refused with lease_lost, every record is processed at
+// its late commit is refused (it is no longer a member), every record is processed at
 // least once, and the group's committed offsets end at the high watermarks.
 func TestGroupMemberStallsPartitionsMove(t *testing.T) {
 	node := startNode(t)
@@ -41,7 +41,11 @@ func TestGroupMemberStallsPartitionsMove(t *testing.T) {
 	const session = 2 * time.Second
 	const heartbeat = session / 3
 	var stalled atomic.Bool
+	var zombieKey atomic.Value // the zombie's session key, from its requests
 	zombieClient := newClient(t, node.URL, client.WithRequestHook(func(r *http.Request) error {
+		if k := r.Header.Get("Mamba-Session-Key"); k != "" {
+			zombieKey.Store(k)
+		}
 		if stalled.Load() && strings.HasSuffix(r.URL.Path, "/heartbeat") {
 			return errors.New("heartbeat dropped by the test")
 		}
@@ -124,7 +128,10 @@ func TestGroupMemberStallsPartitionsMove(t *testing.T) {
 	}
 	// Its leases, as its own heartbeat answer gives them (describe does
 	// not show leases).
-	hb, err := http.Post(node.URL+"/v1/groups/billing/members/"+zombieID+"/heartbeat", "application/json", nil)
+	key, _ := zombieKey.Load().(string)
+	hbReq, _ := http.NewRequestWithContext(ctx, http.MethodPost, node.URL+"/v1/groups/billing/members/"+zombieID+"/heartbeat", nil)
+	hbReq.Header.Set("Mamba-Session-Key", key)
+	hb, err := http.DefaultClient.Do(hbReq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,16 +169,20 @@ func TestGroupMemberStallsPartitionsMove(t *testing.T) {
 		t.Fatalf("partitions moved %v after the stall, want within the session timeout %v plus one heartbeat interval", moved, session)
 	}
 
-	// The stalled member wakes up and commits with the lease it held: the
-	// group refuses, and its position does not move.
+	// The stalled member wakes up and commits with its key and the lease
+	// it held: the group refuses (the member expired), and its position
+	// does not move.
 	before, err := c.DescribeGroup(ctx, "billing")
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(map[string]any{"offsets": []map[string]any{{
+	body, _ := json.Marshal(map[string]any{"member_id": zombieID, "offsets": []map[string]any{{
 		"topic": topic, "partition": late.Partition, "offset": 100, "lease": late.Lease,
 	}}})
-	resp, err := http.Post(node.URL+"/v1/groups/billing/offsets", "application/json", bytes.NewReader(body))
+	commitReq, _ := http.NewRequestWithContext(ctx, http.MethodPost, node.URL+"/v1/groups/billing/offsets", bytes.NewReader(body))
+	commitReq.Header.Set("Content-Type", "application/json")
+	commitReq.Header.Set("Mamba-Session-Key", key)
+	resp, err := http.DefaultClient.Do(commitReq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +191,8 @@ func TestGroupMemberStallsPartitionsMove(t *testing.T) {
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&eb)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusConflict || eb.Error.Code != "lease_lost" {
-		t.Fatalf("late commit with the old lease = %d %q, want 409 lease_lost", resp.StatusCode, eb.Error.Code)
+	if resp.StatusCode != http.StatusNotFound || eb.Error.Code != "member_not_found" {
+		t.Fatalf("late commit with the old lease = %d %q, want 404 member_not_found", resp.StatusCode, eb.Error.Code)
 	}
 	if err := members[2].Commit(ctx); err != nil && !errors.Is(err, client.ErrLeaseLost) {
 		t.Fatalf("the stalled member's own Commit: %v, want nil (it let go) or ErrLeaseLost", err)

@@ -251,7 +251,18 @@ func TestGroupConsumerCooperativeHandOver(t *testing.T) {
 // member, without the caller doing anything.
 func TestGroupConsumerRejoinsWhenGone(t *testing.T) {
 	node := startNode(t)
-	c := newClient(t, node.URL)
+	// The member's session key, as its requests carry it, for removing it
+	// behind its back.
+	var keyMu sync.Mutex
+	var key string
+	c := newClient(t, node.URL, client.WithRequestHook(func(r *http.Request) error {
+		if k := r.Header.Get("Mamba-Session-Key"); k != "" {
+			keyMu.Lock()
+			key = k
+			keyMu.Unlock()
+		}
+		return nil
+	}))
 	ctx := t.Context()
 	topic := createTopic(t, c, 2)
 	p, err := c.NewProducer()
@@ -270,6 +281,9 @@ func TestGroupConsumerRejoinsWhenGone(t *testing.T) {
 	}
 	first := g.MemberID()
 	req, _ := http.NewRequest(http.MethodDelete, node.URL+"/v1/groups/rejoin/members/"+first, nil)
+	keyMu.Lock()
+	req.Header.Set("Mamba-Session-Key", key)
+	keyMu.Unlock()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -220,9 +220,11 @@ type Service interface {
 	DeleteGroup(ctx context.Context, group string) error
 	// Heartbeat keeps the member alive, frees the partitions it releases,
 	// and returns its partitions.
-	Heartbeat(ctx context.Context, group, member string, release []metadata.TopicPartitionLease) (metadata.Synced, error)
-	LeaveGroup(ctx context.Context, group, member string) error
-	CommitOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) error
+	// Heartbeat, LeaveGroup and CommitOffsets take the member's session
+	// key, as the join answered it (JoinedGroup.SessionKey).
+	Heartbeat(ctx context.Context, group, member, key string, release []metadata.TopicPartitionLease) (metadata.Synced, error)
+	LeaveGroup(ctx context.Context, group, member, key string) error
+	CommitOffsets(ctx context.Context, group, member, key string, offsets []metadata.OffsetCommit) error
 	// ResetGroupOffsets plans, and unless req.DryRun applies, a reset of
 	// the group's committed offsets in one topic.
 	ResetGroupOffsets(ctx context.Context, req ResetOffsetsRequest) (ResetPlan, error)

@@ -37,7 +37,7 @@ func TestDescribeGroupBelowLogStart(t *testing.T) {
 		t.Fatalf("join = %+v, want the latest policy and one partition", j)
 	}
 	a := j.Assignments[0]
-	if err := n.CommitOffsets(ctx, "billing", []metadata.OffsetCommit{{Topic: "orders", Partition: 0, Offset: 1, Lease: a.Lease}}); err != nil {
+	if err := n.CommitOffsets(ctx, "billing", j.Member, j.SessionKey, []metadata.OffsetCommit{{Topic: "orders", Partition: 0, Offset: 1, Lease: a.Lease}}); err != nil {
 		t.Fatal(err)
 	}
 	check := func(wantStart, wantLag int64, wantBelow bool) {
@@ -81,17 +81,18 @@ func TestDeleteGroupThroughNode(t *testing.T) {
 	if _, err := n.CreateTopic(ctx, TopicConfig{Name: "orders", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	m, as, err := n.JoinGroup(ctx, "billing", []string{"orders"}, 5*time.Second)
+	j, err := n.Join(ctx, JoinGroupRequest{Group: "billing", Topics: []string{"orders"}, Session: 5 * time.Second})
+	as := j.Assignments
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := n.DeleteGroup(ctx, "billing"); !errors.Is(err, ErrGroupNotEmpty) {
 		t.Fatalf("delete with a live member: err = %v", err)
 	}
-	if err := n.CommitOffsets(ctx, "billing", []metadata.OffsetCommit{{Topic: "orders", Partition: as[0].Partition, Offset: 0, Lease: as[0].Lease}}); err != nil {
+	if err := n.CommitOffsets(ctx, "billing", j.Member, j.SessionKey, []metadata.OffsetCommit{{Topic: "orders", Partition: as[0].Partition, Offset: 0, Lease: as[0].Lease}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.LeaveGroup(ctx, "billing", m); err != nil {
+	if err := n.LeaveGroup(ctx, "billing", j.Member, j.SessionKey); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.DeleteGroup(ctx, "billing"); err != nil {
@@ -124,7 +125,7 @@ func TestDeleteGroupJudgesLivenessByRedisClock(t *testing.T) {
 	if _, err := n.CreateTopic(ctx, TopicConfig{Name: "orders", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := n.JoinGroup(ctx, "billing", []string{"orders"}, time.Minute); err != nil {
+	if _, err := n.Join(ctx, JoinGroupRequest{Group: "billing", Topics: []string{"orders"}, Session: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	// Not run: DeleteGroup needs no pipeline, and the clock is set before

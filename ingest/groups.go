@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,6 +18,9 @@ import (
 var (
 	ErrMemberNotFound = metadata.ErrMemberNotFound // 404 member_not_found
 	ErrLeaseLost      = metadata.ErrLeaseLost      // 409 lease_lost
+	// ErrSessionInvalid is returned for a heartbeat, leave or offset
+	// commit whose session key is not the member's.
+	ErrSessionInvalid = metadata.ErrSessionInvalid // 403 session_invalid
 	// ErrGroupNotFound is returned for a group that never had a member or
 	// was deleted.
 	ErrGroupNotFound = metadata.ErrGroupNotFound // 404 group_not_found
@@ -82,7 +87,11 @@ type JoinGroupRequest struct {
 
 // JoinedGroup is the answer to a join.
 type JoinedGroup struct {
-	Member      string
+	Member string
+	// SessionKey is the member's secret, 32 hex digits (128 random bits):
+	// its heartbeats, leave and offset commits must present it. Only the
+	// member learns it; the node keeps only its SHA-256.
+	SessionKey  string
 	Assignments []metadata.Assignment
 	// Waiting: see metadata.Synced.
 	Waiting bool
@@ -94,13 +103,6 @@ type JoinedGroup struct {
 func (n *Node) ListGroups(ctx context.Context) ([]string, error) {
 	gs, err := n.meta.Groups(ctx)
 	return gs, metaErr(err)
-}
-
-// JoinGroup adds a member subscribed to topics and returns its id and its
-// partitions.
-func (n *Node) JoinGroup(ctx context.Context, group string, topics []string, session time.Duration) (string, []metadata.Assignment, error) {
-	j, err := n.Join(ctx, JoinGroupRequest{Group: group, Topics: topics, Session: session})
-	return j.Member, j.Assignments, err
 }
 
 // Join adds a member to a group, sets the group's offset reset policy if
@@ -125,13 +127,47 @@ func (n *Node) Join(ctx context.Context, req JoinGroupRequest) (JoinedGroup, err
 		}
 		ts = append(ts, t)
 	}
-	member := ulid.Make().String()
-	j, err := n.meta.Join(ctx, metadata.GroupJoin{Group: req.Group, Member: member, Topics: ts, Session: session,
+	member, key := ulid.Make().String(), newSessionKey()
+	j, err := n.meta.Join(ctx, metadata.GroupJoin{Group: req.Group, Member: member, SessionKey: key, Topics: ts, Session: session,
 		OffsetReset: req.OffsetReset, Now: n.now()})
 	if err != nil {
 		return JoinedGroup{}, groupErr(err)
 	}
-	return JoinedGroup{Member: member, Assignments: j.Assignments, Waiting: j.Waiting, OffsetReset: j.OffsetReset}, nil
+	return JoinedGroup{Member: member, SessionKey: key, Assignments: j.Assignments, Waiting: j.Waiting, OffsetReset: j.OffsetReset}, nil
+}
+
+// sessionKeyLen is the length of a session key: 128 bits in hex.
+const sessionKeyLen = 32
+
+// newSessionKey draws a member's session key from crypto/rand (whose
+// Read never fails: since Go 1.24 it crashes the program instead).
+func newSessionKey() string {
+	b := make([]byte, sessionKeyLen/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// maxMemberIDLen bounds a member id (the node hands out 26-character
+// ULIDs).
+const maxMemberIDLen = 64
+
+// validateMember checks the member id and session key of a heartbeat,
+// leave or commit: a missing one is a malformed request; a key that
+// cannot be one (wrong length, not hex) is refused as ErrSessionInvalid
+// without asking Redis.
+func validateMember(member, key string) error {
+	switch {
+	case member == "":
+		return invalidf("member_id: missing")
+	case len(member) > maxMemberIDLen:
+		return invalidf("member_id: %d bytes, at most %d", len(member), maxMemberIDLen)
+	case key == "":
+		return invalidf("session key: missing (send the session_key of the member's join answer in the Mamba-Session-Key header)")
+	}
+	if _, err := hex.DecodeString(key); err != nil || len(key) != sessionKeyLen {
+		return fmt.Errorf("member %s: the session key is not %d hex digits: %w", member, sessionKeyLen, ErrSessionInvalid)
+	}
+	return nil
 }
 
 // DeleteGroup deletes a group with no live member, with its committed
@@ -151,8 +187,11 @@ func (n *Node) DeleteGroup(ctx context.Context, group string) error {
 // Heartbeat keeps the member alive, frees the partitions it releases
 // (those the group told it to release, Assignment.Revoking, each named
 // with its lease), and returns its current partitions.
-func (n *Node) Heartbeat(ctx context.Context, group, member string, release []metadata.TopicPartitionLease) (metadata.Synced, error) {
+func (n *Node) Heartbeat(ctx context.Context, group, member, key string, release []metadata.TopicPartitionLease) (metadata.Synced, error) {
 	if err := ValidateGroupName(group); err != nil {
+		return metadata.Synced{}, err
+	}
+	if err := validateMember(member, key); err != nil {
 		return metadata.Synced{}, err
 	}
 	if len(release) > metadata.MaxRelease {
@@ -168,22 +207,30 @@ func (n *Node) Heartbeat(ctx context.Context, group, member string, release []me
 			return metadata.Synced{}, invalidf("release[%d].lease: %d is not a lease", i, r.Lease)
 		}
 	}
-	as, err := n.meta.Sync(ctx, metadata.GroupSync{Group: group, Member: member, Release: release, Now: n.now()})
+	as, err := n.meta.Sync(ctx, metadata.GroupSync{Group: group, Member: member, SessionKey: key, Release: release, Now: n.now()})
 	return as, metaErr(err)
 }
 
-// LeaveGroup removes the member; its partitions move at once.
-func (n *Node) LeaveGroup(ctx context.Context, group, member string) error {
+// LeaveGroup removes the member, which presents its session key; its
+// partitions move at once.
+func (n *Node) LeaveGroup(ctx context.Context, group, member, key string) error {
 	if err := ValidateGroupName(group); err != nil {
 		return err
 	}
-	return metaErr(n.meta.LeaveGroup(ctx, group, member, n.now()))
+	if err := validateMember(member, key); err != nil {
+		return err
+	}
+	return metaErr(n.meta.LeaveGroup(ctx, group, member, key, n.now()))
 }
 
-// CommitOffsets stores the group's offsets if every lease is current.
-// Each offset must lie within its partition.
-func (n *Node) CommitOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) error {
+// CommitOffsets stores the group's offsets for member, which presents its
+// session key, if the member is live and holds every partition under the
+// lease named. Each offset must lie within its partition.
+func (n *Node) CommitOffsets(ctx context.Context, group, member, key string, offsets []metadata.OffsetCommit) error {
 	if err := ValidateGroupName(group); err != nil {
+		return err
+	}
+	if err := validateMember(member, key); err != nil {
 		return err
 	}
 	if len(offsets) == 0 {
@@ -212,7 +259,7 @@ func (n *Node) CommitOffsets(ctx context.Context, group string, offsets []metada
 			return invalidf("offsets[%d]: lease %d is not a lease", i, o.Lease)
 		}
 	}
-	return metaErr(n.meta.CommitOffsets(ctx, group, offsets, n.now()))
+	return metaErr(n.meta.CommitOffsets(ctx, group, member, key, offsets, n.now()))
 }
 
 // DescribeGroup returns the group's members and its lag in every partition

@@ -70,7 +70,7 @@ func ValidateGroupName(group string) error {
 	return nil
 }
 
-// ValidateJoinGroup checks the arguments of Service.JoinGroup. A zero
+// ValidateJoinGroup checks the arguments of Service.Join. A zero
 // session means DefaultSessionTimeout.
 func ValidateJoinGroup(group string, topics []string, session time.Duration) error {
 	if err := ValidateGroupName(group); err != nil {

@@ -22,7 +22,7 @@ func TestLeaseCounterStartsAtRedisTime(t *testing.T) {
 	runOnEngines(t, []string{"delete and recreate"}, func(n string) string { return n }, func(t *testing.T, e *scriptEnv, _ string) {
 		ctx, now := t.Context(), time.Now()
 		before := redisNow(t, e)
-		old, err := e.s.JoinGroup(ctx, "g", "m1", []metadata.Topic{groupTopic}, groupSession, now)
+		old, err := e.s.JoinGroup(ctx, "g", "m1", keyOf("m1"), []metadata.Topic{groupTopic}, groupSession, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,16 +40,16 @@ func TestLeaseCounterStartsAtRedisTime(t *testing.T) {
 		if got := e.rdb.Get(ctx, groupKeys+"lease").Val(); got != strconv.FormatInt(oldMax, 10) {
 			t.Fatalf("lease counter %q, want %d", got, oldMax)
 		}
-		if err := e.s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{oc("t", 0, 10, old[0].Lease)}, now); err != nil {
+		if err := e.s.CommitOffsets(ctx, "g", "m1", keyOf("m1"), []metadata.OffsetCommit{oc("t", 0, 10, old[0].Lease)}, now); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.s.LeaveGroup(ctx, "g", "m1", now); err != nil {
+		if err := e.s.LeaveGroup(ctx, "g", "m1", keyOf("m1"), now); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.s.DeleteGroup(ctx, "g"); err != nil {
 			t.Fatal(err)
 		}
-		fresh, err := e.s.JoinGroup(ctx, "g", "m2", []metadata.Topic{groupTopic}, groupSession, now)
+		fresh, err := e.s.JoinGroup(ctx, "g", "m2", keyOf("m2"), []metadata.Topic{groupTopic}, groupSession, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,10 +58,16 @@ func TestLeaseCounterStartsAtRedisTime(t *testing.T) {
 				t.Fatalf("lease %d of the new group is not above %d, the old group's last", a.Lease, oldMax)
 			}
 		}
-		// m1, a zombie of the deleted group, commits under its old lease.
-		err = e.s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{oc("t", 0, 99, old[0].Lease)}, now)
+		// m1, a zombie of the deleted group, commits under its old lease:
+		// it is no member of the new group. Nor does the old lease pass
+		// for the new group's member.
+		err = e.s.CommitOffsets(ctx, "g", "m1", keyOf("m1"), []metadata.OffsetCommit{oc("t", 0, 99, old[0].Lease)}, now)
+		if !errors.Is(err, metadata.ErrMemberNotFound) {
+			t.Fatalf("zombie commit into the new group: err = %v, want ErrMemberNotFound", err)
+		}
+		err = e.s.CommitOffsets(ctx, "g", "m2", keyOf("m2"), []metadata.OffsetCommit{oc("t", 0, 99, old[0].Lease)}, now)
 		if !errors.Is(err, metadata.ErrLeaseLost) {
-			t.Fatalf("zombie commit into the new group: err = %v, want ErrLeaseLost", err)
+			t.Fatalf("commit under the old group's lease: err = %v, want ErrLeaseLost", err)
 		}
 		if _, offs, err := e.s.DescribeGroup(ctx, "g", now); err != nil || len(offs) != 0 {
 			t.Fatalf("new group's offsets = %+v, %v; want none", offs, err)
@@ -101,7 +107,7 @@ func TestDeleteGroupNotFoundKeepsNameOfGroupJoinedMeanwhile(t *testing.T) {
 	runOnEngines(t, []string{"join between"}, func(n string) string { return n }, func(t *testing.T, e *scriptEnv, _ string) {
 		ctx := t.Context()
 		hook := &notFoundHook{then: func() {
-			if _, err := e.s.JoinGroup(ctx, "g", "m1", []metadata.Topic{groupTopic}, groupSession, time.Now()); err != nil {
+			if _, err := e.s.JoinGroup(ctx, "g", "m1", keyOf("m1"), []metadata.Topic{groupTopic}, groupSession, time.Now()); err != nil {
 				t.Error(err)
 			}
 		}}
@@ -133,7 +139,7 @@ func TestLoadSnapshotRaisesLeaseCounter(t *testing.T) {
 		if err := e.s.LoadSnapshot(ctx, snap); err != nil {
 			t.Fatal(err)
 		}
-		as, err := e.s.JoinGroup(ctx, "g", "m1", []metadata.Topic{groupTopic}, groupSession, time.Now())
+		as, err := e.s.JoinGroup(ctx, "g", "m1", keyOf("m1"), []metadata.Topic{groupTopic}, groupSession, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,7 +29,7 @@ func TestGroupLimits(t *testing.T) {
 	}
 	now := time.UnixMilli(5_000)
 	join := func(group, member string, ts ...metadata.Topic) error {
-		_, err := s.JoinGroup(ctx, group, member, ts, time.Minute, now)
+		_, err := s.JoinGroup(ctx, group, member, keyOf(member), ts, time.Minute, now)
 		return err
 	}
 
@@ -46,7 +46,7 @@ func TestGroupLimits(t *testing.T) {
 	if err != nil || len(members) != 2 {
 		t.Fatalf("after the refused join: %d members, %v; want 2", len(members), err)
 	}
-	if err := s.LeaveGroup(ctx, "g", "b", now); err != nil {
+	if err := s.LeaveGroup(ctx, "g", "b", keyOf("b"), now); err != nil {
 		t.Fatal(err)
 	}
 	if err := join("g", "c", small); err != nil {
@@ -68,7 +68,7 @@ func TestGroupLimits(t *testing.T) {
 	// (on small and other, 10 partitions) expire, and a join with big (7)
 	// alone fits.
 	later := now.Add(2 * time.Minute)
-	if _, err := s.JoinGroup(ctx, "h", "z", []metadata.Topic{big}, time.Minute, later); err != nil {
+	if _, err := s.JoinGroup(ctx, "h", "z", keyOf("z"), []metadata.Topic{big}, time.Minute, later); err != nil {
 		t.Fatalf("a join with big after the members on small and other expired: %v", err)
 	}
 

@@ -43,7 +43,7 @@ func (s *Store) ResetGroupOffsets(ctx context.Context, group string, offsets []G
 		return 0, err
 	}
 	keys := []string{s.groupKey(group, "expiry"), s.groupKey(group, "owners"), s.groupKey(group, "offsets"),
-		s.groupKey(group, "lease"), s.groupKey(group, "meta"), s.groupKey(group, "revoking")}
+		s.groupKey(group, "lease"), s.groupKey(group, "meta"), s.groupKey(group, "revoking"), s.groupKey(group, "assigned")}
 	live, err := resetOffsetsScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		if strings.Contains(err.Error(), "GROUP_NOT_EMPTY") {

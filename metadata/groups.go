@@ -2,6 +2,8 @@ package metadata
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,7 +18,7 @@ import (
 // operation is one atomic script:
 //
 //	mamba:groups               set    names of all groups (no hash tag)
-//	mamba:{g:G}:members        hash   member id -> "topic,topic|session_ms"
+//	mamba:{g:G}:members        hash   member id -> "topic,topic|session_ms|key_sha256"
 //	mamba:{g:G}:expiry         zset   member id, scored by expiry (unix ms)
 //	mamba:{g:G}:topics         hash   topic -> partition count, as members saw it
 //	mamba:{g:G}:owners         hash   "topic/partition" -> "member|lease"
@@ -26,6 +28,17 @@ import (
 //	                                  commit (unix ms); offset_reset -> policy
 //	mamba:{g:G}:revoking       hash   "topic/partition" -> "lease|deadline" of
 //	                                  partitions their owner must release
+//	mamba:{g:G}:assigned       hash   member id -> its partitions, leases,
+//	                                  revoking flags and waiting, as the
+//	                                  last rebalance left them ("" -> the
+//	                                  earliest revocation deadline); an
+//	                                  expiry or a forced offset reset
+//	                                  deletes it, every rebalance writes it
+//	                                  anew, delete_group.lua removes it.
+//	                                  One entry per live member, every
+//	                                  subscribed partition once: at most
+//	                                  MaxGroupMembers entries and
+//	                                  MaxGroupPartitions partitions
 //
 // Every join, heartbeat and leave first expires members whose session ran
 // out, then rebalances: each topic's partitions are spread over the live
@@ -41,7 +54,16 @@ import (
 // microseconds, so a group deleted and created again does not hand out
 // its predecessor's leases); an offset commit must name the partition's current
 // lease, so a member that lost a partition can never move the group's
-// position. The coordinator is scripts/group_sync.lua, the fenced offset
+// position.
+//
+// Leases are ordered, so they can be guessed; what authorizes a member is
+// its session key: 128 random bits the caller draws at join (ingest does,
+// with crypto/rand) and presents with every heartbeat, leave and offset
+// commit. Redis keeps only the key's SHA-256 (hex), in the member's entry
+// of the members hash, which goes with the member; describe never shows
+// it. A commit is stored only for a live member that presents its key and
+// owns every partition of the commit under the lease it names. The
+// coordinator is scripts/group_sync.lua, the fenced offset
 // commit scripts/commit_offsets.lua.
 
 var (
@@ -51,6 +73,9 @@ var (
 	// ErrLeaseLost is returned when an offset commit names a lease that is
 	// no longer the partition's current lease.
 	ErrLeaseLost = errors.New("lease lost")
+	// ErrSessionInvalid is returned for a heartbeat, leave or offset
+	// commit whose session key is not the member's.
+	ErrSessionInvalid = errors.New("session key invalid")
 	// ErrGroupLimit is returned for a join that would take a group, or
 	// the number of groups, over MaxGroupMembers, MaxGroupPartitions or
 	// MaxGroups.
@@ -126,7 +151,7 @@ func (s *Store) groupKeys(group string) []string {
 	return []string{
 		s.groupKey(group, "members"), s.groupKey(group, "expiry"), s.groupKey(group, "owners"),
 		s.groupKey(group, "offsets"), s.groupKey(group, "lease"), s.groupKey(group, "topics"),
-		s.groupKey(group, "meta"), s.groupKey(group, "revoking"),
+		s.groupKey(group, "meta"), s.groupKey(group, "revoking"), s.groupKey(group, "assigned"),
 	}
 }
 
@@ -171,6 +196,9 @@ func ValidateOffsetReset(policy string) error {
 // GroupJoin is one member joining a group.
 type GroupJoin struct {
 	Group, Member string
+	// SessionKey is the member's secret (see the package comment); Redis
+	// keeps only its SHA-256. It must not be empty.
+	SessionKey string
 	// Topics are the member's topics, each with its partition count.
 	Topics  []Topic
 	Session time.Duration
@@ -189,10 +217,11 @@ type Joined struct {
 	OffsetReset string
 }
 
-// JoinGroup adds a member subscribed to topics (each with its partition
-// count) and returns its assignments after the rebalance.
-func (s *Store) JoinGroup(ctx context.Context, group, member string, topics []Topic, session time.Duration, now time.Time) ([]Assignment, error) {
-	j, err := s.Join(ctx, GroupJoin{Group: group, Member: member, Topics: topics, Session: session, Now: now})
+// JoinGroup adds a member, with its session key, subscribed to topics
+// (each with its partition count) and returns its assignments after the
+// rebalance.
+func (s *Store) JoinGroup(ctx context.Context, group, member, key string, topics []Topic, session time.Duration, now time.Time) ([]Assignment, error) {
+	j, err := s.Join(ctx, GroupJoin{Group: group, Member: member, SessionKey: key, Topics: topics, Session: session, Now: now})
 	return j.Assignments, err
 }
 
@@ -206,6 +235,9 @@ func (s *Store) Join(ctx context.Context, j GroupJoin) (Joined, error) {
 	if err := ValidateOffsetReset(j.OffsetReset); err != nil {
 		return Joined{}, fmt.Errorf("join group %s: %w", j.Group, err)
 	}
+	if j.SessionKey == "" || j.Member == "" {
+		return Joined{}, fmt.Errorf("join group %s: no member id or no session key", j.Group)
+	}
 	names := make([]string, len(j.Topics))
 	args := []any{j.Now.UnixMilli(), "join", j.Member, "", j.Session.Milliseconds(), len(j.Topics)}
 	for i, t := range j.Topics {
@@ -213,7 +245,7 @@ func (s *Store) Join(ctx context.Context, j GroupJoin) (Joined, error) {
 		args = append(args, t.Name, t.Partitions)
 	}
 	args[3] = strings.Join(names, ",")
-	args = append(args, j.OffsetReset, s.groupLimits.Members, s.groupLimits.Partitions)
+	args = append(args, j.OffsetReset, s.groupLimits.Members, s.groupLimits.Partitions, sessionKeyHash(j.SessionKey))
 	if err := s.checkGroupCount(ctx, j.Group); err != nil {
 		return Joined{}, err
 	}
@@ -235,9 +267,10 @@ func (s *Store) Join(ctx context.Context, j GroupJoin) (Joined, error) {
 }
 
 // Heartbeat extends the member's session and returns its assignments
-// after the rebalance. A member that is gone gets ErrMemberNotFound.
-func (s *Store) Heartbeat(ctx context.Context, group, member string, now time.Time) ([]Assignment, error) {
-	r, err := s.Sync(ctx, GroupSync{Group: group, Member: member, Now: now})
+// after the rebalance. A member that is gone gets ErrMemberNotFound, a
+// wrong key ErrSessionInvalid.
+func (s *Store) Heartbeat(ctx context.Context, group, member, key string, now time.Time) ([]Assignment, error) {
+	r, err := s.Sync(ctx, GroupSync{Group: group, Member: member, SessionKey: key, Now: now})
 	return r.Assignments, err
 }
 
@@ -255,6 +288,8 @@ type Synced struct {
 // releases.
 type GroupSync struct {
 	Group, Member string
+	// SessionKey is the key the member joined with.
+	SessionKey string
 	// Release are partitions the member was told to release (Revoking),
 	// each with its lease. A partition the member does not own under
 	// that lease, or was not told to release, is left as it is.
@@ -280,7 +315,7 @@ func (s *Store) Sync(ctx context.Context, hb GroupSync) (Synced, error) {
 	if len(hb.Release) > MaxRelease {
 		return Synced{}, fmt.Errorf("heartbeat group %s: %d partitions released, at most %d", hb.Group, len(hb.Release), MaxRelease)
 	}
-	args := []any{hb.Now.UnixMilli(), "heartbeat", hb.Member, len(hb.Release)}
+	args := []any{hb.Now.UnixMilli(), "heartbeat", hb.Member, sessionKeyHash(hb.SessionKey), len(hb.Release)}
 	for _, r := range hb.Release {
 		args = append(args, r.Topic+"/"+strconv.Itoa(int(r.Partition)), r.Lease)
 	}
@@ -295,10 +330,10 @@ func (s *Store) Sync(ctx context.Context, hb GroupSync) (Synced, error) {
 	return Synced{Assignments: as, Waiting: raw[len(raw)-1] == "1"}, err
 }
 
-// LeaveGroup removes the member and hands its partitions to the others at
-// once.
-func (s *Store) LeaveGroup(ctx context.Context, group, member string, now time.Time) error {
-	_, err := s.runGroupSync(ctx, group, []any{now.UnixMilli(), "leave", member})
+// LeaveGroup removes the member, if key is its session key, and hands its
+// partitions to the others at once.
+func (s *Store) LeaveGroup(ctx context.Context, group, member, key string, now time.Time) error {
+	_, err := s.runGroupSync(ctx, group, []any{now.UnixMilli(), "leave", member, sessionKeyHash(key)})
 	return err
 }
 
@@ -328,6 +363,8 @@ func (s *Store) runGroupSync(ctx context.Context, group string, args []any) ([]s
 		switch msg := err.Error(); {
 		case strings.Contains(msg, "MEMBER_NOT_FOUND"):
 			return nil, fmt.Errorf("group %s member %v: %w", group, args[2], ErrMemberNotFound)
+		case strings.Contains(msg, "SESSION_INVALID"):
+			return nil, fmt.Errorf("group %s member %v: %w", group, args[2], ErrSessionInvalid)
 		case strings.Contains(msg, "GROUP_MEMBERS_LIMIT"):
 			return nil, fmt.Errorf("group %s has %d members, the limit: %w", group, s.groupLimits.Members, ErrGroupLimit)
 		case strings.Contains(msg, "GROUP_PARTITIONS_LIMIT"):
@@ -378,10 +415,12 @@ func splitTopicPartition(tp string) (string, int32, error) {
 	return tp[:i], int32(p), nil
 }
 
-// CommitOffsets stores the offsets if every lease is still current; if any
-// is not, it stores none and fails with ErrLeaseLost. now is the group's
-// last activity afterwards.
-func (s *Store) CommitOffsets(ctx context.Context, group string, offsets []OffsetCommit, now time.Time) error {
+// CommitOffsets stores the offsets for member, which presents its session
+// key, if the member is live at now and owns every partition under the
+// lease named; if not, it stores none and fails with ErrMemberNotFound
+// (the member left or expired), ErrSessionInvalid (a wrong key) or
+// ErrLeaseLost. now is the group's last activity afterwards.
+func (s *Store) CommitOffsets(ctx context.Context, group, member, key string, offsets []OffsetCommit, now time.Time) error {
 	if len(offsets) == 0 {
 		return nil
 	}
@@ -389,16 +428,32 @@ func (s *Store) CommitOffsets(ctx context.Context, group string, offsets []Offse
 	for _, o := range offsets {
 		args = append(args, o.Topic+"/"+strconv.Itoa(int(o.Partition)), o.Lease, o.Offset)
 	}
-	args = append(args, now.UnixMilli())
-	keys := []string{s.groupKey(group, "owners"), s.groupKey(group, "offsets"), s.groupKey(group, "meta")}
+	args = append(args, now.UnixMilli(), member, sessionKeyHash(key))
+	keys := []string{s.groupKey(group, "owners"), s.groupKey(group, "offsets"), s.groupKey(group, "meta"),
+		s.groupKey(group, "members"), s.groupKey(group, "expiry")}
 	err := commitOffsetsScript.Run(ctx, s.rdb, keys, args...).Err()
 	if err != nil {
-		if msg := err.Error(); strings.Contains(msg, "LEASE_LOST") {
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "LEASE_LOST"):
 			return fmt.Errorf("group %s: %s: %w", group, msg[strings.Index(msg, "LEASE_LOST")+len("LEASE_LOST "):], ErrLeaseLost)
+		case strings.Contains(msg, "MEMBER_NOT_FOUND"):
+			return fmt.Errorf("group %s member %s: %w", group, member, ErrMemberNotFound)
+		case strings.Contains(msg, "SESSION_INVALID"):
+			return fmt.Errorf("group %s member %s: %w", group, member, ErrSessionInvalid)
 		}
 		return unavailable("commit offsets of group "+group, err)
 	}
 	return nil
+}
+
+// sessionKeyHash is what Redis keeps of a session key: its SHA-256, in
+// hex. An empty key hashes to "", which matches no member.
+func sessionKeyHash(key string) string {
+	if key == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
 }
 
 // Groups returns the names of every group: those that had a member, or
@@ -440,7 +495,9 @@ func (s *Store) DescribeGroup(ctx context.Context, group string, now time.Time) 
 		if !exp.After(now) {
 			continue
 		}
-		topics, session, _ := strings.Cut(v, "|")
+		// The key's hash, after the session timeout, is never shown.
+		topics, rest, _ := strings.Cut(v, "|")
+		session, _, _ := strings.Cut(rest, "|")
 		ms, _ := strconv.ParseInt(session, 10, 64)
 		out = append(out, Member{ID: id, Topics: strings.Split(topics, ","), SessionTimeout: time.Duration(ms) * time.Millisecond, Expires: exp})
 	}

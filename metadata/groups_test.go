@@ -39,7 +39,7 @@ func settle(t *testing.T, s *metadata.Store, group string, members []string, now
 	for round := 0; round < 3; round++ {
 		pending := false
 		for i, m := range members {
-			as, err := s.Heartbeat(t.Context(), group, m, now)
+			as, err := s.Heartbeat(t.Context(), group, m, keyOf(m), now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,7 +51,7 @@ func settle(t *testing.T, s *metadata.Store, group string, members []string, now
 			}
 			if len(rel) > 0 {
 				pending = true
-				synced, err := s.Sync(t.Context(), metadata.GroupSync{Group: group, Member: m, Release: rel, Now: now})
+				synced, err := s.Sync(t.Context(), metadata.GroupSync{Group: group, Member: m, SessionKey: keyOf(m), Release: rel, Now: now})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -76,7 +76,7 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 	session := 10 * time.Second
 	var assigned [][]metadata.Assignment
 	for _, m := range []string{"m1", "m2", "m3"} {
-		as, err := s.JoinGroup(ctx, "g", m, []metadata.Topic{orders}, session, now)
+		as, err := s.JoinGroup(ctx, "g", m, keyOf(m), []metadata.Topic{orders}, session, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 	}
 	// m2 and m3 are told they wait for their share.
 	for _, m := range []string{"m2", "m3"} {
-		if r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: m, Now: now}); err != nil || !r.Waiting {
+		if r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: m, SessionKey: keyOf(m), Now: now}); err != nil || !r.Waiting {
 			t.Fatalf("%s before m1 released: %+v, %v; want waiting", m, r, err)
 		}
 	}
@@ -113,7 +113,7 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 		}
 		assigned[i] = as
 	}
-	if r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: "m3", Now: now}); err != nil || r.Waiting {
+	if r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: "m3", SessionKey: keyOf("m3"), Now: now}); err != nil || r.Waiting {
 		t.Fatalf("m3 after the release: %+v, %v; want not waiting", r, err)
 	}
 	if got := countByMember(t, s, "g", now); fmt.Sprint(got) != "map[m1:4 m2:4 m3:4]" {
@@ -121,7 +121,7 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 	}
 	// m3 commits with its lease.
 	mine := assigned[2][0]
-	if err := s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 7, Lease: mine.Lease}}, time.Now()); err != nil {
+	if err := s.CommitOffsets(ctx, "g", "m3", keyOf("m3"), []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 7, Lease: mine.Lease}}, now); err != nil {
 		t.Fatal(err)
 	}
 	// m3 stops heartbeating while the others go on: after its session the
@@ -130,7 +130,7 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 	for _, step := range []time.Duration{session / 2, session/2 + time.Millisecond} {
 		now = now.Add(step)
 		for _, m := range []string{"m1", "m2"} {
-			if _, err := s.Heartbeat(ctx, "g", m, now); err != nil {
+			if _, err := s.Heartbeat(ctx, "g", m, keyOf(m), now); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -138,17 +138,17 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 	if now.Sub(lastBeat) <= session {
 		t.Fatalf("test clock: %v since m3's last heartbeat", now.Sub(lastBeat))
 	}
-	as1, _ := s.Heartbeat(ctx, "g", "m1", now)
-	as2, _ := s.Heartbeat(ctx, "g", "m2", now)
+	as1, _ := s.Heartbeat(ctx, "g", "m1", keyOf("m1"), now)
+	as2, _ := s.Heartbeat(ctx, "g", "m2", keyOf("m2"), now)
 	if len(as1) != 6 || len(as2) != 6 {
 		t.Fatalf("after m3 expired: m1 holds %d, m2 holds %d, want 6 each", len(as1), len(as2))
 	}
-	if _, err := s.Heartbeat(ctx, "g", "m3", now); !errors.Is(err, metadata.ErrMemberNotFound) {
+	if _, err := s.Heartbeat(ctx, "g", "m3", keyOf("m3"), now); !errors.Is(err, metadata.ErrMemberNotFound) {
 		t.Fatalf("heartbeat of an expired member: err = %v", err)
 	}
-	err = s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 9, Lease: mine.Lease}}, time.Now())
-	if !errors.Is(err, metadata.ErrLeaseLost) {
-		t.Fatalf("zombie commit: err = %v, want ErrLeaseLost", err)
+	err = s.CommitOffsets(ctx, "g", "m3", keyOf("m3"), []metadata.OffsetCommit{{Topic: "orders", Partition: mine.Partition, Offset: 9, Lease: mine.Lease}}, now)
+	if !errors.Is(err, metadata.ErrMemberNotFound) {
+		t.Fatalf("zombie commit: err = %v, want ErrMemberNotFound", err)
 	}
 	// The new owner sees the offset m3 committed before it died, not 9.
 	var moved metadata.Assignment
@@ -161,10 +161,10 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 		t.Fatalf("moved partition = %+v, want committed offset 7 and a lease above %d", moved, mine.Lease)
 	}
 	// A commit naming one stale lease stores nothing, even for the others.
-	err = s.CommitOffsets(ctx, "g", []metadata.OffsetCommit{
+	err = s.CommitOffsets(ctx, "g", "m1", keyOf("m1"), []metadata.OffsetCommit{
 		{Topic: "orders", Partition: as1[0].Partition, Offset: 3, Lease: as1[0].Lease},
 		{Topic: "orders", Partition: mine.Partition, Offset: 9, Lease: mine.Lease},
-	}, time.Now())
+	}, now)
 	if !errors.Is(err, metadata.ErrLeaseLost) {
 		t.Fatalf("mixed commit: err = %v", err)
 	}
@@ -175,10 +175,10 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 		}
 	}
 	// Leaving hands partitions over at once.
-	if err := s.LeaveGroup(ctx, "g", "m2", now); err != nil {
+	if err := s.LeaveGroup(ctx, "g", "m2", keyOf("m2"), now); err != nil {
 		t.Fatal(err)
 	}
-	if as, _ := s.Heartbeat(ctx, "g", "m1", now); len(as) != 12 {
+	if as, _ := s.Heartbeat(ctx, "g", "m1", keyOf("m1"), now); len(as) != 12 {
 		t.Fatalf("after m2 left m1 holds %d, want 12", len(as))
 	}
 	if groups, err := s.Groups(ctx); err != nil || fmt.Sprint(groups) != "[g]" {
@@ -193,10 +193,10 @@ func TestGroupUnevenShares(t *testing.T) {
 	mustCreate(t, s, a)
 	mustCreate(t, s, b)
 	now := time.UnixMilli(5_000)
-	if _, err := s.JoinGroup(ctx, "g", "x", []metadata.Topic{a, b}, time.Minute, now); err != nil {
+	if _, err := s.JoinGroup(ctx, "g", "x", keyOf("x"), []metadata.Topic{a, b}, time.Minute, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.JoinGroup(ctx, "g", "y", []metadata.Topic{a}, time.Minute, now); err != nil {
+	if _, err := s.JoinGroup(ctx, "g", "y", keyOf("y"), []metadata.Topic{a}, time.Minute, now); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, s, "g", []string{"x", "y"}, now)

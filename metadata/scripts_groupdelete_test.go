@@ -59,7 +59,7 @@ var groupDeleteCases = []groupDeleteCase{
 		setup: []groupOp{join("m1", 0, groupTopic)}, atSec: 10, cutoffSec: -1, wantDel: true,
 		wantKeys: map[string]string{
 			"mamba:groups": gone, groupKeys + "members": gone, groupKeys + "expiry": gone, groupKeys + "lease": gone,
-			groupKeys + "topics": gone, groupKeys + "owners": gone, groupKeys + "meta": gone,
+			groupKeys + "topics": gone, groupKeys + "owners": gone, groupKeys + "meta": gone, groupKeys + "assigned": gone,
 		},
 	},
 	{
@@ -199,7 +199,7 @@ func TestJoinOffsetReset(t *testing.T) {
 	runOnEngines(t, []string{"policy"}, func(n string) string { return n }, func(t *testing.T, e *scriptEnv, _ string) {
 		ctx := t.Context()
 		join := func(member, reset string) (metadata.Joined, error) {
-			return e.s.Join(ctx, metadata.GroupJoin{Group: "g", Member: member, Topics: []metadata.Topic{groupTopic},
+			return e.s.Join(ctx, metadata.GroupJoin{Group: "g", Member: member, SessionKey: keyOf(member), Topics: []metadata.Topic{groupTopic},
 				Session: groupSession, OffsetReset: reset, Now: t0})
 		}
 		if j, err := join("m1", ""); err != nil || j.OffsetReset != metadata.OffsetResetEarliest || len(j.Assignments) != 4 {

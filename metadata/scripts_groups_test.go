@@ -1,6 +1,8 @@
 package metadata_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"testing"
@@ -17,6 +19,17 @@ type groupOp struct {
 	atSec   int64            // seconds after t0
 	offsets []metadata.OffsetCommit
 	release []metadata.TopicPartitionLease // for heartbeat
+	// key is the session key presented; "" means the member's own,
+	// keyOf(member).
+	key string
+}
+
+// sessionKey is the key the op presents.
+func (op groupOp) sessionKey() string {
+	if op.key != "" {
+		return op.key
+	}
+	return keyOf(op.member)
 }
 
 var t0 = time.UnixMilli(1_000_000)
@@ -34,17 +47,17 @@ func (op groupOp) runAt(t *testing.T, s *metadata.Store, base time.Time) ([]meta
 	ctx, now := t.Context(), base.Add(time.Duration(op.atSec)*time.Second)
 	switch op.action {
 	case "join":
-		return s.JoinGroup(ctx, "g", op.member, op.topics, groupSession, now)
+		return s.JoinGroup(ctx, "g", op.member, op.sessionKey(), op.topics, groupSession, now)
 	case "heartbeat":
 		if op.release == nil {
-			return s.Heartbeat(ctx, "g", op.member, now)
+			return s.Heartbeat(ctx, "g", op.member, op.sessionKey(), now)
 		}
-		r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: op.member, Release: op.release, Now: now})
+		r, err := s.Sync(ctx, metadata.GroupSync{Group: "g", Member: op.member, SessionKey: op.sessionKey(), Release: op.release, Now: now})
 		return r.Assignments, err
 	case "leave":
-		return nil, s.LeaveGroup(ctx, "g", op.member, now)
+		return nil, s.LeaveGroup(ctx, "g", op.member, op.sessionKey(), now)
 	case "commit":
-		return nil, s.CommitOffsets(ctx, "g", op.offsets, now)
+		return nil, s.CommitOffsets(ctx, "g", op.member, op.sessionKey(), op.offsets, now)
 	}
 	t.Fatalf("unknown action %q", op.action)
 	return nil, nil
@@ -92,7 +105,17 @@ func revoking(as []metadata.Assignment) []metadata.Assignment {
 	return as
 }
 
-func commitOp(ocs ...metadata.OffsetCommit) groupOp { return groupOp{action: "commit", offsets: ocs} }
+// commitOp is a commit by m1, which owns t/0 and t/1 in the tables.
+func commitOp(ocs ...metadata.OffsetCommit) groupOp {
+	return groupOp{action: "commit", member: "m1", offsets: ocs}
+}
+
+// memberEntry is a member's entry in the members hash: its topics,
+// session timeout and the SHA-256 of its key.
+func memberEntry(member, topics string) string {
+	sum := sha256.Sum256([]byte(keyOf(member)))
+	return member + "=" + topics + "|10000|" + hex.EncodeToString(sum[:])
+}
 
 func oc(topic string, p int32, off, lease int64) metadata.OffsetCommit {
 	return metadata.OffsetCommit{Topic: topic, Partition: p, Offset: off, Lease: lease}
@@ -130,13 +153,14 @@ var groupCases = []groupCase{
 		op:   join("m1", 0, groupTopic),
 		want: assignments("t", 0, 1, 1, 2, 2, 3, 3, 4),
 		wantKeys: map[string]string{
-			"mamba:groups":        "g",
-			groupKeys + "members": "m1=t|10000",
-			groupKeys + "expiry":  "1010000:m1",
-			groupKeys + "owners":  "t/0=m1|1 t/1=m1|2 t/2=m1|3 t/3=m1|4",
-			groupKeys + "meta":    "active=1000000",
-			groupKeys + "lease":   "4",
-			groupKeys + "topics":  "t=4",
+			groupKeys + "assigned": "m1=0;t/0|1|0,t/1|2|0,t/2|3|0,t/3|4|0",
+			"mamba:groups":         "g",
+			groupKeys + "members":  memberEntry("m1", "t"),
+			groupKeys + "expiry":   "1010000:m1",
+			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m1|3 t/3=m1|4",
+			groupKeys + "meta":     "active=1000000",
+			groupKeys + "lease":    "4",
+			groupKeys + "topics":   "t=4",
 		},
 	},
 	{
@@ -145,7 +169,8 @@ var groupCases = []groupCase{
 		op:    twoMembers[1],
 		want:  nil,
 		wantKeys: map[string]string{
-			groupKeys + "members":  "m1=t|10000 m2=t|10000",
+			groupKeys + "assigned": "=1015000 m1=0;t/0|1|0,t/1|2|0,t/2|3|1,t/3|4|1 m2=1;",
+			groupKeys + "members":  memberEntry("m1", "t") + " " + memberEntry("m2", "t"),
 			groupKeys + "expiry":   "1010000:m1 1015000:m2",
 			groupKeys + "meta":     "active=1005000",
 			groupKeys + "revoking": "t/2=3|1015000 t/3=4|1015000",
@@ -167,6 +192,7 @@ var groupCases = []groupCase{
 		op:    release("m1", 6, 2, 3, 3, 4),
 		want:  assignments("t", 0, 1, 1, 2),
 		wantKeys: map[string]string{
+			groupKeys + "assigned": "m1=0;t/0|1|0,t/1|2|0 m2=0;t/2|5|0,t/3|6|0",
 			groupKeys + "expiry":   "1015000:m2 1016000:m1",
 			groupKeys + "meta":     "active=1006000",
 			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m2|5 t/3=m2|6",
@@ -207,6 +233,7 @@ var groupCases = []groupCase{
 		op:    heartbeat("m2", 15),
 		want:  assignments("t", 2, 5, 3, 6),
 		wantKeys: map[string]string{
+			groupKeys + "assigned": "m1=0;t/0|1|0,t/1|2|0 m2=0;t/2|5|0,t/3|6|0",
 			groupKeys + "expiry":   "1019000:m1 1025000:m2",
 			groupKeys + "meta":     "active=1015000",
 			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m2|5 t/3=m2|6",
@@ -220,7 +247,8 @@ var groupCases = []groupCase{
 		op:    heartbeat("m2", 10),
 		want:  assignments("t", 0, 5, 1, 6, 2, 7, 3, 8),
 		wantKeys: map[string]string{
-			groupKeys + "members":  "m2=t|10000",
+			groupKeys + "assigned": "m2=0;t/0|5|0,t/1|6|0,t/2|7|0,t/3|8|0",
+			groupKeys + "members":  memberEntry("m2", "t"),
 			groupKeys + "expiry":   "1020000:m2",
 			groupKeys + "meta":     "active=1010000",
 			groupKeys + "owners":   "t/0=m2|5 t/1=m2|6 t/2=m2|7 t/3=m2|8",
@@ -233,7 +261,8 @@ var groupCases = []groupCase{
 		setup: twoMembers[:2],
 		op:    groupOp{action: "leave", member: "m1", atSec: 6},
 		wantKeys: map[string]string{
-			groupKeys + "members":  "m2=t|10000",
+			groupKeys + "assigned": "m2=0;t/0|5|0,t/1|6|0,t/2|7|0,t/3|8|0",
+			groupKeys + "members":  memberEntry("m2", "t"),
 			groupKeys + "expiry":   "1015000:m2",
 			groupKeys + "meta":     "active=1006000",
 			groupKeys + "owners":   "t/0=m2|5 t/1=m2|6 t/2=m2|7 t/3=m2|8",
@@ -246,7 +275,8 @@ var groupCases = []groupCase{
 		setup: twoMembers[:2],
 		op:    groupOp{action: "leave", member: "m2", atSec: 6},
 		wantKeys: map[string]string{
-			groupKeys + "members":  "m1=t|10000",
+			groupKeys + "assigned": "m1=0;t/0|1|0,t/1|2|0,t/2|3|0,t/3|4|0",
+			groupKeys + "members":  memberEntry("m1", "t"),
 			groupKeys + "expiry":   "1010000:m1",
 			groupKeys + "meta":     "active=1006000",
 			groupKeys + "revoking": "<deleted>",
@@ -286,8 +316,9 @@ var groupCases = []groupCase{
 		// The expired member is removed even though the call fails;
 		// its partitions move at the next successful call.
 		wantKeys: map[string]string{
-			groupKeys + "members": "m2=t|10000",
-			groupKeys + "expiry":  "1015000:m2",
+			groupKeys + "assigned": "<deleted>",
+			groupKeys + "members":  memberEntry("m2", "t"),
+			groupKeys + "expiry":   "1015000:m2",
 		},
 	},
 	{
@@ -296,11 +327,12 @@ var groupCases = []groupCase{
 		op:    groupOp{action: "heartbeat", member: "m2", atSec: 10},
 		want:  assignments("t", 0, 7, 1, 8, 2, 5, 3, 6),
 		wantKeys: map[string]string{
-			groupKeys + "members": "m2=t|10000",
-			groupKeys + "expiry":  "1020000:m2",
-			groupKeys + "owners":  "t/0=m2|7 t/1=m2|8 t/2=m2|5 t/3=m2|6",
-			groupKeys + "lease":   "8",
-			groupKeys + "meta":    "active=1010000",
+			groupKeys + "assigned": "m2=0;t/0|7|0,t/1|8|0,t/2|5|0,t/3|6|0",
+			groupKeys + "members":  memberEntry("m2", "t"),
+			groupKeys + "expiry":   "1020000:m2",
+			groupKeys + "owners":   "t/0=m2|7 t/1=m2|8 t/2=m2|5 t/3=m2|6",
+			groupKeys + "lease":    "8",
+			groupKeys + "meta":     "active=1010000",
 		},
 	},
 	{
@@ -308,10 +340,11 @@ var groupCases = []groupCase{
 		setup: twoMembers,
 		op:    groupOp{action: "leave", member: "m2", atSec: 1},
 		wantKeys: map[string]string{
-			groupKeys + "members": "m1=t|10000",
-			groupKeys + "expiry":  "1010000:m1",
-			groupKeys + "owners":  "t/0=m1|1 t/1=m1|2 t/2=m1|7 t/3=m1|8",
-			groupKeys + "lease":   "8",
+			groupKeys + "assigned": "m1=0;t/0|1|0,t/1|2|0,t/2|7|0,t/3|8|0",
+			groupKeys + "members":  memberEntry("m1", "t"),
+			groupKeys + "expiry":   "1010000:m1",
+			groupKeys + "owners":   "t/0=m1|1 t/1=m1|2 t/2=m1|7 t/3=m1|8",
+			groupKeys + "lease":    "8",
 		},
 	},
 	{
@@ -326,12 +359,13 @@ var groupCases = []groupCase{
 		setup: []groupOp{join("m1", 0, groupTopic, otherTopic), join("m2", 0, groupTopic), release("m1", 0, 2, 3, 3, 4), commitOp(oc("u", 0, 9, 5))},
 		op:    groupOp{action: "leave", member: "m1", atSec: 1},
 		wantKeys: map[string]string{
-			groupKeys + "members": "m2=t|10000",
-			groupKeys + "expiry":  "1010000:m2",
-			groupKeys + "owners":  "t/0=m2|9 t/1=m2|10 t/2=m2|7 t/3=m2|8",
-			groupKeys + "lease":   "10",
-			groupKeys + "topics":  "t=4",
-			groupKeys + "meta":    "active=1001000",
+			groupKeys + "assigned": "m2=0;t/0|9|0,t/1|10|0,t/2|7|0,t/3|8|0",
+			groupKeys + "members":  memberEntry("m2", "t"),
+			groupKeys + "expiry":   "1010000:m2",
+			groupKeys + "owners":   "t/0=m2|9 t/1=m2|10 t/2=m2|7 t/3=m2|8",
+			groupKeys + "lease":    "10",
+			groupKeys + "topics":   "t=4",
+			groupKeys + "meta":     "active=1001000",
 		},
 	},
 	{
@@ -349,10 +383,10 @@ var groupCases = []groupCase{
 	{
 		name:  "a commit raises the group's last activity",
 		setup: twoMembers,
-		op:    groupOp{action: "commit", atSec: 20, offsets: []metadata.OffsetCommit{oc("t", 0, 10, 1)}},
+		op:    groupOp{action: "commit", member: "m1", atSec: 8, offsets: []metadata.OffsetCommit{oc("t", 0, 10, 1)}},
 		wantKeys: map[string]string{
 			groupKeys + "offsets": "t/0=10",
-			groupKeys + "meta":    "active=1020000",
+			groupKeys + "meta":    "active=1008000",
 		},
 	},
 	{
@@ -366,6 +400,48 @@ var groupCases = []groupCase{
 		setup:   twoMembers,
 		op:      commitOp(oc("t", 7, 10, 1)),
 		wantErr: metadata.ErrLeaseLost,
+	},
+	{
+		name:    "a commit naming another member's partition and lease",
+		setup:   twoMembers,
+		op:      groupOp{action: "commit", member: "m2", offsets: []metadata.OffsetCommit{oc("t", 0, 10, 1)}},
+		wantErr: metadata.ErrLeaseLost,
+	},
+	{
+		name:    "a commit with a wrong session key",
+		setup:   twoMembers,
+		op:      groupOp{action: "commit", member: "m1", key: keyOf("m2"), offsets: []metadata.OffsetCommit{oc("t", 0, 10, 1)}},
+		wantErr: metadata.ErrSessionInvalid,
+	},
+	{
+		name:    "a commit by a member whose session ran out, before anything expired it",
+		setup:   twoMembers,
+		op:      groupOp{action: "commit", member: "m1", atSec: 10, offsets: []metadata.OffsetCommit{oc("t", 0, 10, 1)}},
+		wantErr: metadata.ErrMemberNotFound,
+	},
+	{
+		name:    "a commit by a member that never joined",
+		setup:   twoMembers,
+		op:      groupOp{action: "commit", member: "m9", offsets: []metadata.OffsetCommit{oc("t", 0, 10, 1)}},
+		wantErr: metadata.ErrMemberNotFound,
+	},
+	{
+		name:    "a heartbeat with a wrong session key changes nothing",
+		setup:   twoMembers,
+		op:      groupOp{action: "heartbeat", member: "m1", atSec: 6, key: keyOf("m2")},
+		wantErr: metadata.ErrSessionInvalid,
+	},
+	{
+		name:    "a release with a wrong session key frees nothing",
+		setup:   twoMembers[:2],
+		op:      func() groupOp { op := release("m1", 6, 2, 3, 3, 4); op.key = "guess"; return op }(),
+		wantErr: metadata.ErrSessionInvalid,
+	},
+	{
+		name:    "a leave with a wrong session key keeps the member",
+		setup:   twoMembers,
+		op:      groupOp{action: "leave", member: "m2", key: keyOf("m1")},
+		wantErr: metadata.ErrSessionInvalid,
 	},
 }
 

@@ -166,3 +166,6 @@ func checkChanges(t *testing.T, rdb *redis.Client, before, want map[string]strin
 		t.Error("the call changed other keys than expected")
 	}
 }
+
+// keyOf is the session key the tests give a member when it joins.
+func keyOf(member string) string { return "key-of-" + member }

@@ -50,7 +50,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.UnixMilli(1_000_000)
-	as, err := src.JoinGroup(ctx, "billing", "m1", []metadata.Topic{orders}, time.Minute, now)
+	as, err := src.JoinGroup(ctx, "billing", "m1", keyOf("m1"), []metadata.Topic{orders}, time.Minute, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		lastLease = max(lastLease, a.Lease)
 		commits = append(commits, metadata.OffsetCommit{Topic: a.Topic, Partition: a.Partition, Offset: int64(a.Partition) + 1, Lease: a.Lease})
 	}
-	if err := src.CommitOffsets(ctx, "billing", commits, time.Now()); err != nil {
+	if err := src.CommitOffsets(ctx, "billing", "m1", keyOf("m1"), commits, now); err != nil {
 		t.Fatal(err)
 	}
 
@@ -138,7 +138,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil || len(entries) != 2 || entries[0].ChunkID != "c2" || entries[1].ChunkID != "c3" {
 		t.Errorf("lookup after load = %+v, %v", entries, err)
 	}
-	as, err = dst.JoinGroup(ctx, "billing", "m2", []metadata.Topic{orders}, time.Minute, now)
+	as, err = dst.JoinGroup(ctx, "billing", "m2", keyOf("m2"), []metadata.Topic{orders}, time.Minute, now)
 	if err != nil {
 		t.Fatal(err)
 	}

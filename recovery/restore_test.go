@@ -238,17 +238,18 @@ func TestRestore(t *testing.T) {
 		t.Fatalf("retry before the checkpoint = %v, %v; first answer %v", again, err, firstKeyed)
 	}
 
-	_, assigned, err := a.JoinGroup(ctx, "billing", []string{"orders", "audit"}, 0)
+	joined, err := a.Join(ctx, ingest.JoinGroupRequest{Group: "billing", Topics: []string{"orders", "audit"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	assigned := joined.Assignments
 	var commits []metadata.OffsetCommit
 	var maxLease int64
 	for _, as := range assigned {
 		commits = append(commits, metadata.OffsetCommit{Topic: as.Topic, Partition: as.Partition, Offset: int64(as.Partition) + 1, Lease: as.Lease})
 		maxLease = max(maxLease, as.Lease)
 	}
-	if err := a.CommitOffsets(ctx, "billing", commits); err != nil {
+	if err := a.CommitOffsets(ctx, "billing", joined.Member, joined.SessionKey, commits); err != nil {
 		t.Fatal(err)
 	}
 	wantGroup, err := a.DescribeGroup(ctx, "billing")
@@ -375,10 +376,11 @@ func TestRestore(t *testing.T) {
 	if got, want := committed(gotGroup), committed(wantGroup); got != want || len(wantGroup.Offsets) != 5 {
 		t.Errorf("group offsets after restore = %s, want %s", got, want)
 	}
-	_, assigned, err = c.JoinGroup(ctx, "billing", []string{"orders", "audit"}, 0)
+	joined, err = c.Join(ctx, ingest.JoinGroupRequest{Group: "billing", Topics: []string{"orders", "audit"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	assigned = joined.Assignments
 	for _, as := range assigned {
 		if as.Lease <= maxLease {
 			t.Errorf("lease %d after restore is not above %d", as.Lease, maxLease)

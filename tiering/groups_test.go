@@ -45,7 +45,7 @@ func redisNow(t *testing.T, meta *metadata.Store) time.Time {
 func idleGroup(t *testing.T, meta *metadata.Store, group string, joined, left time.Time, topics ...metadata.Topic) {
 	t.Helper()
 	ctx := t.Context()
-	as, err := meta.JoinGroup(ctx, group, "m", topics, 10*time.Second, joined)
+	as, err := meta.JoinGroup(ctx, group, "m", "key-of-m", topics, 10*time.Second, joined)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +55,10 @@ func idleGroup(t *testing.T, meta *metadata.Store, group string, joined, left ti
 			commits = append(commits, metadata.OffsetCommit{Topic: a.Topic, Partition: 0, Offset: 0, Lease: a.Lease})
 		}
 	}
-	if err := meta.CommitOffsets(ctx, group, commits, joined); err != nil {
+	if err := meta.CommitOffsets(ctx, group, "m", "key-of-m", commits, joined); err != nil {
 		t.Fatal(err)
 	}
-	if err := meta.LeaveGroup(ctx, group, "m", left); err != nil {
+	if err := meta.LeaveGroup(ctx, group, "m", "key-of-m", left); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -80,7 +80,7 @@ func TestGroupJanitorExpiresIdleGroupsAndOffsetsOfDeletedTopics(t *testing.T) {
 			idleGroup(t, meta, "recent", now.Add(-time.Hour), now.Add(-time.Hour), orders)
 			idleGroup(t, meta, "mixed", now.Add(-time.Hour), now.Add(-time.Hour), orders, gone)
 			// A live member keeps its group, idle or not.
-			if _, err := meta.JoinGroup(ctx, "live", "m", []metadata.Topic{orders}, 5*time.Minute, now.Add(-time.Minute)); err != nil {
+			if _, err := meta.JoinGroup(ctx, "live", "m", "key-of-m", []metadata.Topic{orders}, 5*time.Minute, now.Add(-time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			if err := meta.DeleteTopic(ctx, "gone"); err != nil {
@@ -240,11 +240,11 @@ func TestGroupJanitorKeepsOffsetsOfTopicCreatedAgain(t *testing.T) {
 				if err := meta.CreateTopic(ctx, again); err != nil {
 					return err
 				}
-				as, err := meta.JoinGroup(ctx, second, "z", []metadata.Topic{again}, time.Minute, time.Now())
+				as, err := meta.JoinGroup(ctx, second, "z", "key-of-z", []metadata.Topic{again}, time.Minute, time.Now())
 				if err != nil {
 					return err
 				}
-				return meta.CommitOffsets(ctx, second, []metadata.OffsetCommit{{Topic: "orders", Offset: 5, Lease: as[0].Lease}}, time.Now())
+				return meta.CommitOffsets(ctx, second, "z", "key-of-z", []metadata.OffsetCommit{{Topic: "orders", Offset: 5, Lease: as[0].Lease}}, time.Now())
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -88,7 +88,8 @@ func TestTopicAndGroupCommands(t *testing.T) {
 		t.Fatalf("alter unknown topic: %d %q", code, errOut)
 	}
 	var joined struct {
-		MemberID string `json:"member_id"`
+		MemberID   string `json:"member_id"`
+		SessionKey string `json:"session_key"`
 	}
 	if code := doJSON(t, "POST", dev.URL+"/v1/groups/billing/members", map[string]any{"topics": []string{"orders"}}, &joined); code != http.StatusCreated {
 		t.Fatalf("join: %d", code)
@@ -109,7 +110,7 @@ func TestTopicAndGroupCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "group_not_empty") {
 		t.Fatalf("delete a group with a live member: %d %q", code, errOut)
 	}
-	if code := doJSON(t, "DELETE", dev.URL+"/v1/groups/billing/members/"+joined.MemberID, nil, nil); code != http.StatusNoContent {
+	if code := memberJSON(t, "DELETE", dev.URL+"/v1/groups/billing/members/"+joined.MemberID, joined.SessionKey, nil, nil); code != http.StatusNoContent {
 		t.Fatalf("leave: %d", code)
 	}
 	out, _, code = runBinary(t, dev.URL, "group", "delete", "billing")

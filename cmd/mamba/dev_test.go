@@ -56,6 +56,8 @@ func TestDevSurvivesRestarts(t *testing.T) {
 		acks = append(acks, ans)
 	}
 	var join struct {
+		MemberID    string `json:"member_id"`
+		SessionKey  string `json:"session_key"`
 		Assignments []struct {
 			Partition int32 `json:"partition"`
 			Lease     int64 `json:"lease"`
@@ -69,7 +71,7 @@ func TestDevSurvivesRestarts(t *testing.T) {
 		offsets = append(offsets, map[string]any{"topic": "orders", "partition": a.Partition, "offset": 3, "lease": a.Lease})
 	}
 	committedAt := time.Now().UnixMilli()
-	if code := doJSON(t, "POST", dev.URL+"/v1/groups/billing/offsets", map[string]any{"offsets": offsets}, nil); code != http.StatusOK {
+	if code := memberJSON(t, "POST", dev.URL+"/v1/groups/billing/offsets", join.SessionKey, map[string]any{"member_id": join.MemberID, "offsets": offsets}, nil); code != http.StatusOK {
 		t.Fatalf("commit: %d", code)
 	}
 	// Group offsets reach the directory with the next checkpoint.

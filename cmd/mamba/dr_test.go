@@ -100,6 +100,7 @@ func TestDRFailoverToReplica(t *testing.T) {
 	// after the producers finish.
 	var join struct {
 		MemberID    string `json:"member_id"`
+		SessionKey  string `json:"session_key"`
 		Assignments []struct {
 			Partition int   `json:"partition"`
 			Lease     int64 `json:"lease"`
@@ -120,8 +121,8 @@ func TestDRFailoverToReplica(t *testing.T) {
 			if len(f.Records) == 0 {
 				continue
 			}
-			body := map[string]any{"offsets": []map[string]any{{"topic": "orders", "partition": a.Partition, "offset": f.NextOffset, "lease": a.Lease}}}
-			if code := doJSON(t, "POST", nA.URL+"/v1/groups/billing/offsets", body, nil); code != http.StatusOK {
+			body := map[string]any{"member_id": join.MemberID, "offsets": []map[string]any{{"topic": "orders", "partition": a.Partition, "offset": f.NextOffset, "lease": a.Lease}}}
+			if code := memberJSON(t, "POST", nA.URL+"/v1/groups/billing/offsets", join.SessionKey, body, nil); code != http.StatusOK {
 				t.Fatalf("commit: %d", code)
 			}
 			committed[a.Partition] = f.NextOffset

@@ -28,6 +28,7 @@ func TestGroupResetCommand(t *testing.T) {
 	}
 	var joined struct {
 		MemberID    string `json:"member_id"`
+		SessionKey  string `json:"session_key"`
 		Assignments []struct {
 			Partition int32 `json:"partition"`
 			Lease     int64 `json:"lease"`
@@ -40,7 +41,7 @@ func TestGroupResetCommand(t *testing.T) {
 	for _, a := range joined.Assignments {
 		commits = append(commits, map[string]any{"topic": "orders", "partition": a.Partition, "offset": 3, "lease": a.Lease})
 	}
-	if code := doJSON(t, "POST", dev.URL+"/v1/groups/billing/offsets", map[string]any{"offsets": commits}, nil); code != http.StatusOK {
+	if code := memberJSON(t, "POST", dev.URL+"/v1/groups/billing/offsets", joined.SessionKey, map[string]any{"member_id": joined.MemberID, "offsets": commits}, nil); code != http.StatusOK {
 		t.Fatalf("commit: %d", code)
 	}
 
@@ -60,7 +61,7 @@ func TestGroupResetCommand(t *testing.T) {
 		strings.Contains(out, "\n0 ") {
 		t.Fatalf("forced execute of one partition: %d %q %q", code, out, errOut)
 	}
-	if code := doJSON(t, "DELETE", dev.URL+"/v1/groups/billing/members/"+joined.MemberID, nil, nil); code != http.StatusNoContent {
+	if code := memberJSON(t, "DELETE", dev.URL+"/v1/groups/billing/members/"+joined.MemberID, joined.SessionKey, nil, nil); code != http.StatusNoContent {
 		t.Fatalf("leave: %d", code)
 	}
 

@@ -21,6 +21,13 @@ import (
 
 func doJSON(t *testing.T, method, url string, body any, out any) int {
 	t.Helper()
+	return memberJSON(t, method, url, "", body, out)
+}
+
+// memberJSON is doJSON for a group member's request, with its session key
+// (if not "").
+func memberJSON(t *testing.T, method, url, key string, body any, out any) int {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -28,6 +35,9 @@ func doJSON(t *testing.T, method, url string, body any, out any) int {
 	}
 	req, _ := http.NewRequest(method, url, rd)
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Mamba-Session-Key", key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,9 @@ import (
 )
 
 // TestDescribeGroupHidesLeases checks that a member's join answer carries
-// its leases, which authorize offset commits, and that describing the
-// group (which any caller allowed to read the group may do) does not.
+// its leases and its session key, which authorize offset commits, and
+// that describing the group (which any caller allowed to read the group
+// may do) shows neither.
 func TestDescribeGroupHidesLeases(t *testing.T) {
 	n := startNode(t, ingest.Config{})
 	if _, err := n.CreateTopic(t.Context(), ingest.TopicConfig{Name: "orders", Partitions: 2}); err != nil {
@@ -23,6 +24,10 @@ func TestDescribeGroupHidesLeases(t *testing.T) {
 	status, joined := jsonDo(t, srv, "POST", "/v1/groups/g/members", `{"topics":["orders"]}`)
 	if status != http.StatusCreated {
 		t.Fatalf("join: %d %v", status, joined)
+	}
+	key, _ := joined["session_key"].(string)
+	if len(key) != 32 {
+		t.Fatalf("join answer session key %q, want 32 hex digits", key)
 	}
 	as, _ := joined["assignments"].([]any)
 	if len(as) != 2 {
@@ -46,7 +51,8 @@ func TestDescribeGroupHidesLeases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body := string(raw); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"assignments"`) || strings.Contains(body, `"lease"`) {
-		t.Errorf("describe: %d %s; want assignments without leases", resp.StatusCode, body)
+	if body := string(raw); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"assignments"`) || strings.Contains(body, `"lease"`) ||
+		strings.Contains(body, key) || strings.Contains(body, "session_key") {
+		t.Errorf("describe: %d %s; want assignments without leases and no session key", resp.StatusCode, body)
 	}
 }

@@ -35,6 +35,7 @@ var errorTable = []struct {
 	{ingest.ErrGroupNotFound, wire.CodeGroupNotFound},
 	{ingest.ErrMemberNotFound, wire.CodeMemberNotFound},
 	{ingest.ErrLeaseLost, wire.CodeLeaseLost},
+	{ingest.ErrSessionInvalid, wire.CodeSessionInvalid},
 	{ingest.ErrGroupNotEmpty, wire.CodeGroupNotEmpty},
 	{ingest.ErrOffsetOutOfRange, wire.CodeOffsetOutOfRange},
 	{ingest.ErrInvalidRequest, wire.CodeInvalidRequest},

@@ -11,14 +11,24 @@ import (
 	"time"
 
 	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/wire"
 )
 
 // jsonDo sends body to srv and returns the status and the decoded answer.
 func jsonDo(t *testing.T, srv *httptest.Server, method, path, body string) (int, map[string]any) {
 	t.Helper()
+	return memberDo(t, srv, method, path, "", body)
+}
+
+// memberDo is jsonDo with a member's session key, if not "".
+func memberDo(t *testing.T, srv *httptest.Server, method, path, key, body string) (int, map[string]any) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set(wire.HeaderSessionKey, key)
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -140,10 +150,11 @@ func TestResetOffsetsThroughNode(t *testing.T) {
 	if status != http.StatusCreated {
 		t.Fatalf("join: %d %v", status, joined)
 	}
-	member := joined["member_id"].(string)
+	member, key := joined["member_id"].(string), joined["session_key"].(string)
 	lease0 := int64(joined["assignments"].([]any)[0].(map[string]any)["lease"].(float64))
 	commit := func(off int64) (int, string) {
-		status, ans := jsonDo(t, srv, "POST", "/v1/groups/billing/offsets", fmt.Sprintf(`{"offsets":[{"topic":"orders","partition":0,"offset":%d,"lease":%d}]}`, off, lease0))
+		status, ans := memberDo(t, srv, "POST", "/v1/groups/billing/offsets", key,
+			fmt.Sprintf(`{"member_id":%q,"offsets":[{"topic":"orders","partition":0,"offset":%d,"lease":%d}]}`, member, off, lease0))
 		code, _ := errCode(ans)
 		return status, code
 	}
@@ -173,12 +184,12 @@ func TestResetOffsetsThroughNode(t *testing.T) {
 	if status, code := commit(9); status != http.StatusConflict || code != "lease_lost" {
 		t.Fatalf("commit under the lease from before the reset: %d %s", status, code)
 	}
-	_, hb := jsonDo(t, srv, "POST", "/v1/groups/billing/members/"+member+"/heartbeat", "")
+	_, hb := memberDo(t, srv, "POST", "/v1/groups/billing/members/"+member+"/heartbeat", key, "")
 	a0 := hb["assignments"].([]any)[0].(map[string]any)
 	if a0["committed_offset"] != float64(0) || int64(a0["lease"].(float64)) <= lease0 {
 		t.Fatalf("heartbeat after the forced reset: %v, want committed 0 and a lease above %d", a0, lease0)
 	}
-	if status, _ := jsonDo(t, srv, "DELETE", "/v1/groups/billing/members/"+member, ""); status != http.StatusNoContent {
+	if status, _ := memberDo(t, srv, "DELETE", "/v1/groups/billing/members/"+member, key, ""); status != http.StatusNoContent {
 		t.Fatalf("leave: %d", status)
 	}
 
@@ -204,20 +215,20 @@ func TestResetOffsetsThroughNode(t *testing.T) {
 	if status != http.StatusCreated {
 		t.Fatalf("join: %d", status)
 	}
-	hbPath := "/v1/groups/billing/members/" + joined["member_id"].(string) + "/heartbeat"
+	hbPath, key := "/v1/groups/billing/members/"+joined["member_id"].(string)+"/heartbeat", joined["session_key"].(string)
 	for _, c := range []struct{ body, field string }{
 		{`{"release":[{"topic":"","partition":0,"lease":1}]}`, "release[0].topic"},
 		{`{"release":[{"topic":"orders","partition":-1,"lease":1}]}`, "release[0].partition"},
 		{`{"release":[{"topic":"orders","partition":0,"lease":0}]}`, "release[0].lease"},
 		{`{"releases":[]}`, "releases"},
 	} {
-		status, ans := jsonDo(t, srv, "POST", hbPath, c.body)
+		status, ans := memberDo(t, srv, "POST", hbPath, key, c.body)
 		code, msg := errCode(ans)
 		if status != http.StatusBadRequest || code != "invalid_request" || !strings.Contains(msg, c.field) {
 			t.Errorf("heartbeat %s: %d %s %q, want 400 naming %s", c.body, status, code, msg, c.field)
 		}
 	}
-	if status, ans := jsonDo(t, srv, "POST", hbPath, `{"release":[{"topic":"orders","partition":0,"lease":1}]}`); status != http.StatusOK ||
+	if status, ans := memberDo(t, srv, "POST", hbPath, key, `{"release":[{"topic":"orders","partition":0,"lease":1}]}`); status != http.StatusOK ||
 		len(ans["assignments"].([]any)) != 2 {
 		t.Fatalf("heartbeat releasing a partition not revoking: %d %v, want both partitions kept", status, ans)
 	}

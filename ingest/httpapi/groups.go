@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/wire"
 	"github.com/mambamq/mamba/metadata"
 )
 
@@ -32,7 +33,10 @@ type apiAssignment struct {
 }
 
 type apiJoinResponse struct {
-	MemberID    string          `json:"member_id"`
+	MemberID string `json:"member_id"`
+	// SessionKey is in the join answer only: the member presents it
+	// (wire.HeaderSessionKey) with every heartbeat, leave and commit.
+	SessionKey  string          `json:"session_key"`
 	Assignments []apiAssignment `json:"assignments"`
 	Waiting     bool            `json:"waiting"`
 	OffsetReset string          `json:"offset_reset"`
@@ -61,7 +65,8 @@ type apiOffsetCommit struct {
 }
 
 type apiCommitRequest struct {
-	Offsets []apiOffsetCommit `json:"offsets"`
+	MemberID string            `json:"member_id"`
+	Offsets  []apiOffsetCommit `json:"offsets"`
 }
 
 type apiMember struct {
@@ -122,7 +127,7 @@ func (h *handler) joinGroup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/v1/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(j.Member))
-	h.writeJSON(w, http.StatusCreated, apiJoinResponse{MemberID: j.Member, Assignments: assignmentsToAPI(j.Assignments), Waiting: j.Waiting, OffsetReset: j.OffsetReset})
+	h.writeJSON(w, http.StatusCreated, apiJoinResponse{MemberID: j.Member, SessionKey: j.SessionKey, Assignments: assignmentsToAPI(j.Assignments), Waiting: j.Waiting, OffsetReset: j.OffsetReset})
 	return nil
 }
 
@@ -151,7 +156,11 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	for _, rl := range req.Release {
 		release = append(release, metadata.TopicPartitionLease{Topic: rl.Topic, Partition: rl.Partition, Lease: rl.Lease})
 	}
-	synced, err := h.svc.Heartbeat(r.Context(), group, r.PathValue("member"), release)
+	key, err := sessionKey(r)
+	if err != nil {
+		return err
+	}
+	synced, err := h.svc.Heartbeat(r.Context(), group, r.PathValue("member"), key, release)
 	if err != nil {
 		return err
 	}
@@ -161,7 +170,11 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handler) leaveGroup(w http.ResponseWriter, r *http.Request) error {
 	group := r.PathValue("group")
-	if err := h.svc.LeaveGroup(r.Context(), group, r.PathValue("member")); err != nil {
+	key, err := sessionKey(r)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.LeaveGroup(r.Context(), group, r.PathValue("member"), key); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -182,11 +195,28 @@ func (h *handler) commitOffsets(w http.ResponseWriter, r *http.Request) error {
 	for i, o := range req.Offsets {
 		offsets[i] = metadata.OffsetCommit{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Lease: o.Lease}
 	}
-	if err := h.svc.CommitOffsets(r.Context(), group, offsets); err != nil {
+	key, err := sessionKey(r)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.CommitOffsets(r.Context(), group, req.MemberID, key, offsets); err != nil {
 		return err
 	}
 	h.writeJSON(w, http.StatusOK, struct{}{})
 	return nil
+}
+
+// sessionKey reads the member's session key from its header; the service
+// checks it (a missing one is a 400, a wrong one 403 session_invalid).
+func sessionKey(r *http.Request) (string, error) {
+	keys := r.Header.Values(wire.HeaderSessionKey)
+	if len(keys) > 1 {
+		return "", invalidf("%s: want one header, not %d", wire.HeaderSessionKey, len(keys))
+	}
+	if len(keys) == 0 {
+		return "", nil
+	}
+	return keys[0], nil
 }
 
 func (h *handler) describeGroup(w http.ResponseWriter, r *http.Request) error {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/mambamq/mamba/ingest"
@@ -24,10 +25,11 @@ func TestDeleteGroupThroughNode(t *testing.T) {
 		code, _ := errCode(ans)
 		return status, code
 	}
-	status, _ := do("POST", "/v1/groups/billing/members", `{"topics":["orders"],"offset_reset":"latest"}`)
+	status, joined := jsonDo(t, srv, "POST", "/v1/groups/billing/members", `{"topics":["orders"],"offset_reset":"latest"}`)
 	if status != http.StatusCreated {
 		t.Fatalf("join: %d", status)
 	}
+	key, _ := joined["session_key"].(string)
 	d, err := n.DescribeGroup(t.Context(), "billing")
 	if err != nil || len(d.Members) != 1 || d.OffsetReset != "latest" {
 		t.Fatalf("describe = %+v, %v", d, err)
@@ -35,7 +37,17 @@ func TestDeleteGroupThroughNode(t *testing.T) {
 	if status, code := do("DELETE", "/v1/groups/billing", ""); status != http.StatusConflict || code != "group_not_empty" {
 		t.Fatalf("delete with a live member: %d %s", status, code)
 	}
-	if status, _ := do("DELETE", "/v1/groups/billing/members/"+d.Members[0].ID, ""); status != http.StatusNoContent {
+	// The leave needs the member's session key: describe shows the
+	// member's id but never its key.
+	leave := "/v1/groups/billing/members/" + d.Members[0].ID
+	if status, code := do("DELETE", leave, ""); status != http.StatusBadRequest || code != "invalid_request" {
+		t.Fatalf("leave without a session key: %d %s", status, code)
+	}
+	other := strings.Repeat("0", len(key))
+	if status, ans := memberDo(t, srv, "DELETE", leave, other, ""); status != http.StatusForbidden || ans["error"].(map[string]any)["code"] != "session_invalid" {
+		t.Fatalf("leave with another key: %d %v", status, ans)
+	}
+	if status, _ := memberDo(t, srv, "DELETE", leave, key, ""); status != http.StatusNoContent {
 		t.Fatalf("leave: %d", status)
 	}
 	if status, code := do("DELETE", "/v1/groups/billing", ""); status != http.StatusNoContent {

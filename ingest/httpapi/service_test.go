@@ -92,21 +92,21 @@ func (s *scriptedService) DeleteGroup(ctx context.Context, group string) error {
 	return ingest.ValidateGroupName(group)
 }
 
-func (s *scriptedService) Heartbeat(ctx context.Context, group, member string, _ []metadata.TopicPartitionLease) (metadata.Synced, error) {
+func (s *scriptedService) Heartbeat(ctx context.Context, group, member, key string, _ []metadata.TopicPartitionLease) (metadata.Synced, error) {
 	if err := s.record("Heartbeat"); err != nil {
 		return metadata.Synced{}, err
 	}
 	return metadata.Synced{}, ingest.ValidateGroupName(group)
 }
 
-func (s *scriptedService) LeaveGroup(ctx context.Context, group, member string) error {
+func (s *scriptedService) LeaveGroup(ctx context.Context, group, member, key string) error {
 	if err := s.record("LeaveGroup"); err != nil {
 		return err
 	}
 	return ingest.ValidateGroupName(group)
 }
 
-func (s *scriptedService) CommitOffsets(ctx context.Context, group string, offsets []metadata.OffsetCommit) error {
+func (s *scriptedService) CommitOffsets(ctx context.Context, group, member, key string, offsets []metadata.OffsetCommit) error {
 	if err := s.record("CommitOffsets"); err != nil {
 		return err
 	}

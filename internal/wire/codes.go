@@ -2,6 +2,10 @@ package wire
 
 import "net/http"
 
+// HeaderSessionKey carries a group member's session key, as its join
+// answered it, on its heartbeats, its leave and its offset commits.
+const HeaderSessionKey = "Mamba-Session-Key"
+
 // Error codes: the "code" field of every error body of the HTTP API. Each
 // comes with one HTTP status (Codes). The server's error table maps its
 // errors to them and the Go SDK maps them to its sentinels, both from
@@ -18,6 +22,7 @@ const (
 	CodeGroupNotFound        = "group_not_found"
 	CodeMemberNotFound       = "member_not_found"
 	CodeLeaseLost            = "lease_lost"
+	CodeSessionInvalid       = "session_invalid"
 	CodeGroupNotEmpty        = "group_not_empty"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeRequestTimeout       = "request_timeout"
@@ -47,6 +52,7 @@ func Codes() []ErrorCode {
 		{CodeOffsetOutOfRange, http.StatusBadRequest, "The fetch offset is below the partition's log start offset or above its high watermark."},
 		{CodeUnauthenticated, http.StatusUnauthorized, "Authentication is on and the request has no bearer token, or its token is malformed, unknown or revoked. The answer carries WWW-Authenticate: Bearer."},
 		{CodeForbidden, http.StatusForbidden, "The bearer token is valid but lacks the scope the request needs; the message names it."},
+		{CodeSessionInvalid, http.StatusForbidden, "A heartbeat, leave or offset commit presented a session key (Mamba-Session-Key) that is not the member's; nothing changed."},
 		{CodeNotFound, http.StatusNotFound, "No route has this path (or, for /v1/auth/tokens, authentication is off on the node)."},
 		{CodeTokenNotFound, http.StatusNotFound, "No API token has this id (it was revoked, or never existed)."},
 		{CodeTopicNotFound, http.StatusNotFound, "The topic does not exist."},

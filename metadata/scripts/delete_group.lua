@@ -9,6 +9,7 @@
 -- KEYS[6] topics hash   prefix:{g:G}:topics
 -- KEYS[7] meta hash     prefix:{g:G}:meta     active -> last activity (unix ms)
 -- KEYS[8] revoking hash prefix:{g:G}:revoking
+-- KEYS[9] assigned hash prefix:{g:G}:assigned
 --
 -- ARGV[1] '' to delete whatever the group's age (an API delete), or a
 -- retention (ms): delete only if the group's last activity is at or before
@@ -47,5 +48,5 @@ if retention ~= '' then
     return 'KEPT'
   end
 end
-redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
 return 'DELETED'

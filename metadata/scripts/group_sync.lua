@@ -2,7 +2,8 @@
 -- leave of a member, followed by a rebalance (Store.Join, Store.Sync,
 -- Store.LeaveGroup).
 --
--- KEYS[1] members hash  prefix:{g:G}:members  member id -> "topic,topic|session_ms"
+-- KEYS[1] members hash  prefix:{g:G}:members  member id ->
+--                                             "topic,topic|session_ms|key_sha256"
 -- KEYS[2] expiry zset   prefix:{g:G}:expiry   member id, scored by expiry (unix ms)
 -- KEYS[3] owners hash   prefix:{g:G}:owners   "topic/partition" -> "member|lease"
 -- KEYS[4] offsets hash  prefix:{g:G}:offsets  "topic/partition" -> committed offset
@@ -14,18 +15,26 @@
 --                                             the owner under that lease must
 --                                             release the partition by the
 --                                             deadline (unix ms)
+-- KEYS[9] assigned hash prefix:{g:G}:assigned member id ->
+--                                             "W;topic/partition|lease|R,...":
+--                                             each live member's partitions
+--                                             as the last rebalance left them
+--                                             (R 1 when revoking) and whether
+--                                             it waits (W); '' -> the earliest
+--                                             pending revocation deadline
 --
 -- ARGV[1] now (unix ms, the caller's clock), ARGV[2] action: join,
 -- heartbeat or leave, ARGV[3] member id; for join also ARGV[4] the
 -- member's topics, comma-separated, ARGV[5] session timeout ms, ARGV[6] n,
 -- then n pairs: topic, partition count, then the group's offset reset
 -- policy ('' keeps the group's, which is earliest when never set), then
--- optionally the most members the group may have and the most partitions
--- its topics may hold in all (a join over either is refused, with error
--- reply GROUP_MEMBERS_LIMIT or GROUP_PARTITIONS_LIMIT, before anything
--- changes; a member joining again is not counted twice); for
--- heartbeat optionally ARGV[4] n, then n pairs: topic/partition, lease of
--- partitions the member releases.
+-- the most members the group may have and the most partitions its topics
+-- may hold in all (a join over either is refused, with error reply
+-- GROUP_MEMBERS_LIMIT or GROUP_PARTITIONS_LIMIT, before anything changes;
+-- a member joining again is not counted twice), then the SHA-256 (hex) of
+-- the member's session key; for heartbeat and leave ARGV[4] the SHA-256
+-- (hex) of the session key presented, and for heartbeat ARGV[5] n, then n
+-- pairs: topic/partition, lease of partitions the member releases.
 --
 -- Returns, for join and heartbeat, the member's assignments after the
 -- rebalance as a flat array of quadruples: topic/partition, lease,
@@ -35,8 +44,10 @@
 -- revoking from others, else '0'); a join's followed by one more
 -- element, the group's offset reset policy; for leave an empty array.
 -- Error reply MEMBER_NOT_FOUND for a heartbeat or leave of a member that
--- is not in the group (it left, expired, or never joined); expired
--- members are still removed then, but nothing is rebalanced.
+-- is not in the group (it left, expired, or never joined), SESSION_INVALID
+-- for one whose key hash is not the member's (or is empty, or the member
+-- joined before keys existed); expired members are still removed then,
+-- but nothing else changes.
 --
 -- Invariants:
 -- * Every call that finds its member (or joins) raises KEYS[7] active to
@@ -75,23 +86,42 @@
 --   built as strings (string.format '%d'): Lua 5.1 prints numbers of more
 --   than 14 digits in exponent form.
 -- * Who owns what does not depend on hash iteration order: members are
---   sorted by (partitions kept, descending; id) and partitions walked in
---   order. Only the numbering of new leases follows the order of KEYS[6].
--- * Bounded work: each call reads the group's hashes once and walks each
---   topic's partitions a fixed number of times; handing out free
---   partitions scans the topic's members for each, O(partitions x
---   members) as before.
+--   sorted by (partitions kept, descending; id), topics by name, and
+--   partitions walked in order.
+-- * The index: KEYS[9] is what the last rebalance left, and exists only
+--   while nothing changed since. Removing an expired member deletes it
+--   (so does an offset reset that changes a lease, reset_offsets.lua);
+--   every rebalance writes it anew. A heartbeat that expires nobody,
+--   releases nothing, and comes before the earliest revocation deadline
+--   would change no ownership, so it skips the rebalance and answers from
+--   the member's entry: O(the member's partitions), whatever the group's
+--   size. That is every heartbeat of a settled group, and, while
+--   partitions are revoking, those of the members that wait or are not
+--   involved.
+-- * Bounded work otherwise: a rebalance (every join and leave, a
+--   release, and a heartbeat after a member expired or a deadline passed)
+--   reads the group's hashes once, walks each topic's partitions a fixed
+--   number of times and hands free partitions out through a heap of the
+--   members below their share: O(partitions + members x log members +
+--   free partitions x log members).
 local now, action, member = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, m in ipairs(dead) do
   redis.call('HDEL', KEYS[1], m)
   redis.call('ZREM', KEYS[2], m)
 end
+if #dead > 0 then
+  redis.call('DEL', KEYS[9])
+end
 local policy = nil
 local sessions = {}
 if action == 'join' then
   local n = tonumber(ARGV[6])
   local maxMembers, maxParts = tonumber(ARGV[8 + 2*n]), tonumber(ARGV[9 + 2*n])
+  local keyHash = ARGV[10 + 2*n]
+  if not keyHash or not string.match(keyHash, '^%x+$') then
+    return redis.error_reply('SESSION_INVALID')
+  end
   if maxMembers and redis.call('HEXISTS', KEYS[1], member) == 0 and redis.call('HLEN', KEYS[1]) >= maxMembers then
     return redis.error_reply('GROUP_MEMBERS_LIMIT')
   end
@@ -106,7 +136,7 @@ if action == 'join' then
     raw = redis.call('HGETALL', KEYS[1])
     for i = 1, #raw, 2 do
       if raw[i] ~= member then
-        for t in string.gmatch(string.match(raw[i+1], '^(.*)|'), '[^,]+') do
+        for t in string.gmatch(string.match(raw[i+1], '^[^|]*'), '[^,]+') do
           counts[t] = known[t] or 0
         end
       end
@@ -122,7 +152,7 @@ if action == 'join' then
     redis.call('HSET', KEYS[7], 'offset_reset', reset)
   end
   policy = redis.call('HGET', KEYS[7], 'offset_reset') or 'earliest'
-  redis.call('HSET', KEYS[1], member, ARGV[4] .. '|' .. ARGV[5])
+  redis.call('HSET', KEYS[1], member, ARGV[4] .. '|' .. ARGV[5] .. '|' .. keyHash)
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), member)
   for i = 1, n do
     redis.call('HSET', KEYS[6], ARGV[5 + 2*i], ARGV[6 + 2*i])
@@ -132,13 +162,17 @@ else
   if not v then
     return redis.error_reply('MEMBER_NOT_FOUND')
   end
+  local session, stored = string.match(v, '^[^|]*|(%d+)|?(%x*)$')
+  if stored == nil or stored == '' or stored ~= ARGV[4] then
+    return redis.error_reply('SESSION_INVALID')
+  end
   if action == 'heartbeat' then
-    redis.call('ZADD', KEYS[2], now + tonumber(string.match(v, '|(%d+)$')), member)
+    redis.call('ZADD', KEYS[2], now + tonumber(session), member)
     -- Releases: a partition the member owns under the lease named and
     -- was told to release becomes free.
-    local n = tonumber(ARGV[4] or '0') or 0
+    local n = tonumber(ARGV[5] or '0') or 0
     for i = 1, n do
-      local tp, lease = ARGV[3 + 2*i], ARGV[4 + 2*i]
+      local tp, lease = ARGV[4 + 2*i], ARGV[5 + 2*i]
       local r = redis.call('HGET', KEYS[8], tp)
       if r and string.match(r, '^(%d+)|') == lease and redis.call('HGET', KEYS[3], tp) == member .. '|' .. lease then
         redis.call('HDEL', KEYS[3], tp)
@@ -154,11 +188,55 @@ if now > tonumber(redis.call('HGET', KEYS[7], 'active') or '0') then
   redis.call('HSET', KEYS[7], 'active', now)
 end
 
+-- HSETs the field, value pairs of fields into key, 500 pairs a call
+-- (unpack is bounded by Lua's C stack).
+local function hsetAll(key, fields)
+  for from = 1, #fields, 1000 do
+    redis.call('HSET', key, unpack(fields, from, math.min(from + 999, #fields)))
+  end
+end
+
+-- The member's partitions as the answer lists them, from its
+-- tp|lease|revoking entries.
+local function answer(entries)
+  local out, tps = {}, {}
+  for j, e in ipairs(entries) do tps[j] = string.match(e, '^(.*)|%d+|[01]$') end
+  local offs = {}
+  -- HMGET answers nil for a missing field; keep the positions.
+  for from = 1, #tps, 1000 do
+    local r = redis.call('HMGET', KEYS[4], unpack(tps, from, math.min(from + 999, #tps)))
+    for k = 1, math.min(1000, #tps - from + 1) do offs[from + k - 1] = r[k] end
+  end
+  for j, e in ipairs(entries) do
+    local lease, rev = string.match(e, '|(%d+)|([01])$')
+    table.insert(out, tps[j])
+    table.insert(out, lease)
+    table.insert(out, offs[j] or '-1')
+    table.insert(out, rev)
+  end
+  return out
+end
+
+-- Nothing changed since the last rebalance (KEYS[9] exists), this
+-- heartbeat releases nothing and no revocation deadline has passed: the
+-- rebalance would change nothing, so the member's entry is the answer.
+if action == 'heartbeat' and (tonumber(ARGV[5]) or 0) == 0 then
+  local idx = redis.call('HMGET', KEYS[9], member, '')
+  if idx[1] and (not idx[2] or tonumber(idx[2]) > now) then
+    local w, list = string.match(idx[1], '^([01]);(.*)$')
+    local entries = {}
+    for e in string.gmatch(list, '[^,]+') do table.insert(entries, e) end
+    local out = answer(entries)
+    table.insert(out, w)
+    return out
+  end
+end
+
 -- Who subscribes to what.
 local subs = {}
 local raw = redis.call('HGETALL', KEYS[1])
 for i = 1, #raw, 2 do
-  local m, topics, session = raw[i], string.match(raw[i+1], '^(.*)|(%d+)$')
+  local m, topics, session = raw[i], string.match(raw[i+1], '^([^|]*)|(%d+)')
   sessions[m] = tonumber(session)
   for t in string.gmatch(topics, '[^,]+') do
     subs[t] = subs[t] or {}
@@ -192,24 +270,66 @@ local function newLease()
   return string.format('%d', redis.call('INCR', KEYS[5]))
 end
 
+-- A heap of the members below their share, least held first (ties: the
+-- earlier in the sorted members), for handing out free partitions.
+local function heapLess(h, a, b)
+  if h.kept[h.ms[a]] ~= h.kept[h.ms[b]] then return h.kept[h.ms[a]] < h.kept[h.ms[b]] end
+  return a < b
+end
+local function heapPush(h, j)
+  table.insert(h, j)
+  local c = #h
+  while c > 1 do
+    local par = math.floor(c / 2)
+    if not heapLess(h, h[c], h[par]) then break end
+    h[c], h[par] = h[par], h[c]
+    c = par
+  end
+end
+local function heapPop(h)
+  local top = h[1]
+  h[1] = h[#h]
+  table.remove(h)
+  local c = 1
+  while true do
+    local l, r, m = 2 * c, 2 * c + 1, c
+    if l <= #h and heapLess(h, h[l], h[m]) then m = l end
+    if r <= #h and heapLess(h, h[r], h[m]) then m = r end
+    if m == c then break end
+    h[c], h[m] = h[m], h[c]
+    c = m
+  end
+  return top
+end
+
 -- Rebalance each topic over its subscribers. waiting: the member is
 -- below its share of some topic, until revoking partitions are released.
-local waiting = false
+local waits = {} -- member -> true when below its share of a topic
+local held = {} -- member -> its tp|lease|revoking entries, after the rebalance
+local topics, counts = {}, {}
 raw = redis.call('HGETALL', KEYS[6])
 for i = 1, #raw, 2 do
-  local topic, n = raw[i], tonumber(raw[i+1])
+  table.insert(topics, raw[i])
+  counts[raw[i]] = tonumber(raw[i+1])
+end
+table.sort(topics)
+for _, topic in ipairs(topics) do
+  local n = counts[topic]
   local ms = subs[topic]
+  local tps = {}
+  for p = 0, n - 1 do tps[p] = topic .. '/' .. p end
   if not ms then
     for p = 0, n - 1 do
-      redis.call('HDEL', KEYS[3], topic .. '/' .. p)
-      redis.call('HDEL', KEYS[8], topic .. '/' .. p)
+      redis.call('HDEL', KEYS[3], tps[p])
+      redis.call('HDEL', KEYS[8], tps[p])
+      owners[tps[p]] = nil
     end
     redis.call('HDEL', KEYS[6], topic)
   else
     local owned = {}
     for _, m in ipairs(ms) do owned[m] = 0 end
     for p = 0, n - 1 do
-      local o = owners[topic .. '/' .. p]
+      local o = owners[tps[p]]
       if o and owned[o.member] then owned[o.member] = owned[o.member] + 1 end
     end
     table.sort(ms, function(a, b)
@@ -227,12 +347,12 @@ for i = 1, #raw, 2 do
     -- partitions are revoked, or stay revoking until their deadline.
     local was, free = {}, {}
     for p = 0, n - 1 do
-      local o = owners[topic .. '/' .. p]
+      local o = owners[tps[p]]
       was[p] = o ~= nil and o.deadline ~= nil
     end
     for pass = 1, 2 do
       for p = 0, n - 1 do
-        local tp = topic .. '/' .. p
+        local tp = tps[p]
         local o = owners[tp]
         if not o then
           if pass == 2 then free[p] = true end
@@ -260,41 +380,58 @@ for i = 1, #raw, 2 do
     -- Free partitions go to members below their share; there are at
     -- least as many open places as free partitions, since revoking ones
     -- count towards no share.
+    local h = {ms = ms, kept = kept}
+    for j, m in ipairs(ms) do
+      if kept[m] < quota[m] then heapPush(h, j) end
+    end
     for p = 0, n - 1 do
       if free[p] then
-        local tp = topic .. '/' .. p
-        local best = nil
-        for _, m in ipairs(ms) do
-          if kept[m] < quota[m] and (best == nil or kept[m] < kept[best]) then best = m end
-        end
+        local tp = tps[p]
+        local j = heapPop(h)
+        local best = ms[j]
         local lease = newLease()
         redis.call('HSET', KEYS[3], tp, best .. '|' .. lease)
         owners[tp] = {member = best, lease = lease}
         kept[best] = kept[best] + 1
+        if kept[best] < quota[best] then heapPush(h, j) end
       end
     end
-    if quota[member] and kept[member] < quota[member] then
-      waiting = true
+    for p = 0, n - 1 do
+      local o = owners[tps[p]]
+      if o then
+        held[o.member] = held[o.member] or {}
+        table.insert(held[o.member], tps[p] .. '|' .. o.lease .. '|' .. (o.deadline and '1' or '0'))
+      end
+    end
+    for _, m in ipairs(ms) do
+      if kept[m] < quota[m] then waits[m] = true end
     end
   end
 end
 
+-- The index for the heartbeats that follow: every live member's
+-- partitions and whether it waits, and under '' the earliest revocation
+-- deadline, when one is pending.
+redis.call('DEL', KEYS[9])
+local fields, first = {}, nil
+for m, _ in pairs(sessions) do
+  table.insert(fields, m)
+  table.insert(fields, (waits[m] and '1;' or '0;') .. table.concat(held[m] or {}, ','))
+end
+for _, o in pairs(owners) do
+  if o.deadline and (not first or o.deadline < first) then first = o.deadline end
+end
+if first then
+  table.insert(fields, '')
+  table.insert(fields, string.format('%d', first))
+end
+hsetAll(KEYS[9], fields)
+
 if action == 'leave' then
   return {}
 end
-local out = {}
-raw = redis.call('HGETALL', KEYS[3])
-for i = 1, #raw, 2 do
-  local m, lease = string.match(raw[i+1], '^(.*)|(%d+)$')
-  if m == member then
-    local off = redis.call('HGET', KEYS[4], raw[i]) or '-1'
-    table.insert(out, raw[i])
-    table.insert(out, lease)
-    table.insert(out, off)
-    table.insert(out, (owners[raw[i]] and owners[raw[i]].deadline) and '1' or '0')
-  end
-end
-table.insert(out, waiting and '1' or '0')
+local out = answer(held[member] or {})
+table.insert(out, waits[member] and '1' or '0')
 if policy then
   table.insert(out, policy)
 end

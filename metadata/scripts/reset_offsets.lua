@@ -7,6 +7,7 @@
 -- KEYS[4] lease string   prefix:{g:G}:lease     last lease handed out
 -- KEYS[5] meta hash      prefix:{g:G}:meta      active -> last activity (unix ms)
 -- KEYS[6] revoking hash  prefix:{g:G}:revoking  "topic/partition" -> "lease|deadline"
+-- KEYS[7] assigned hash  prefix:{g:G}:assigned  member id -> its partitions and leases
 --
 -- ARGV[1] force: '1' to reset while members are live, ARGV[2] n, then n
 -- pairs: topic/partition, offset.
@@ -22,7 +23,9 @@
 -- are refused from now on, so a live member cannot overwrite the reset
 -- with the position it had; it learns of the new lease at its next commit
 -- or heartbeat and reads again from the reset offset. A pending
--- revocation of such a partition ends with its lease. A reset raises the
+-- revocation of such a partition ends with its lease, and KEYS[7] goes (it
+-- holds the old leases), so the owner's next heartbeat rebalances and
+-- learns the new one. A reset raises the
 -- group's last activity to now.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -41,6 +44,7 @@ for i = 1, n do
     local member = string.match(cur, '^(.*)|%d+$')
     redis.call('HSET', KEYS[2], tp, member .. '|' .. string.format('%d', redis.call('INCR', KEYS[4])))
     redis.call('HDEL', KEYS[6], tp)
+    redis.call('DEL', KEYS[7])
   end
   redis.call('HSET', KEYS[3], tp, off)
 end

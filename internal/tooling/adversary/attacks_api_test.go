@@ -52,15 +52,24 @@ func groupJoinCaps(ctx context.Context, t *testing.T, e *env) {
 	}
 	a := join("join with one topic of 10,000 partitions", names[:1], http.StatusCreated, "")
 	var joined struct {
-		MemberID string `json:"member_id"`
+		MemberID   string `json:"member_id"`
+		SessionKey string `json:"session_key"`
 	}
 	if err := json.Unmarshal(a.Body, &joined); err != nil || joined.MemberID == "" {
 		t.Fatalf("join answer of %d bytes: %v", len(a.Body), err)
 	}
 	join("second member past 10,000 partitions", names[1:2], http.StatusBadRequest, wire.CodeInvalidRequest)
-	a, err := c.Do(ctx, http.MethodDelete, "/v1/groups/attack-grp/members/"+joined.MemberID, "", nil)
+	a, err := c.Do(ctx, http.MethodDelete, "/v1/groups/attack-grp/members/"+joined.MemberID, "", nil, sessionHeader, joined.SessionKey)
 	expect(t, "leave", a, err, http.StatusNoContent, "")
 }
+
+// sessionHeader carries a group member's session key; someMember and
+// someSessionKey are well-formed and belong to no member.
+const (
+	sessionHeader  = "Mamba-Session-Key"
+	someMember     = "01J8ZK3V4T9M2Q6X7YBH5W0NRS"
+	someSessionKey = "9f86d081884c7d659a2feaa0c55ad015"
+)
 
 // hostileNames sends names that would escape a key's hash tag or an
 // object key's directory, in paths and in body fields, with the admin
@@ -82,11 +91,15 @@ func hostileNames(ctx context.Context, t *testing.T, e *env) {
 		q, _ := json.Marshal(topic)
 		for _, req := range []struct{ what, path, body string }{
 			{"join", "/v1/groups/attack-g/members", `{"topics":[` + string(q) + `]}`},
-			{"commit", "/v1/groups/attack-g/offsets", `{"offsets":[{"topic":` + string(q) + `,"partition":0,"offset":0,"lease":1}]}`},
+			{"commit", "/v1/groups/attack-g/offsets", `{"member_id":"` + someMember + `","offsets":[{"topic":` + string(q) + `,"partition":0,"offset":0,"lease":1}]}`},
 			{"reset", "/v1/groups/attack-g/offsets/reset", `{"topic":` + string(q) + `,"to":"earliest"}`},
 		} {
-			a, err := c.Do(ctx, http.MethodPost, req.path, jsonType, []byte(req.body))
-			expect(t, fmt.Sprintf("%s naming topic %q in the body", req.what, topic), a, err, http.StatusBadRequest, wire.CodeInvalidRequest)
+			a, err := c.Do(ctx, http.MethodPost, req.path, jsonType, []byte(req.body), sessionHeader, someSessionKey)
+			what := fmt.Sprintf("%s naming topic %q in the body", req.what, topic)
+			expect(t, what, a, err, http.StatusBadRequest, wire.CodeInvalidRequest)
+			if !strings.Contains(a.Message, fmt.Sprintf("%q", topic)) {
+				t.Errorf("%s: refused for another reason: %s", what, a.Message)
+			}
 		}
 	}
 }

@@ -94,7 +94,7 @@ func tokenAttack(ctx context.Context, t *testing.T, e *env) {
 		}
 	}
 	fill := strings.NewReplacer("{topic}", "attack-a", "{partition}", "0", "{group}", "attack-g",
-		"{member}", "01J8ZK3V4T9M2Q6X7YBH5W0NRS", "{id}", "0123456789abcdef")
+		"{member}", someMember, "{id}", "0123456789abcdef")
 	bad := map[string]string{
 		"no token":        "",
 		"malformed token": "not-a-token",
