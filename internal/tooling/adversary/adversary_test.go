@@ -148,8 +148,8 @@ func (e *env) as(token string) Client { return Client{URL: e.node.URL, Token: to
 // attack is one abuse and what it may cost.
 type attack struct {
 	name string
-	// bodies is the most request body bytes the attack has in flight at
-	// once, and decoders the most produce requests of a million records
+	// bodies is the most request and answer body bytes the attack has in
+	// flight at once, and decoders the most produce requests of a million records
 	// it has decoding at once: both raise the node's memory bound
 	// (Limits.Bound).
 	bodies   int64

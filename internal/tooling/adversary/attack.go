@@ -39,7 +39,7 @@ func (a Answer) Is(status int, code string) bool { return a.Status == status && 
 
 // maxAnswerBytes bounds how much of an answer is kept: a join's answer
 // lists up to 10,000 assignments.
-const maxAnswerBytes = 16 << 20
+const maxAnswerBytes = 64 << 20
 
 // readAnswer reads resp into an Answer, parsing an error body.
 func readAnswer(resp *http.Response, start time.Time) (Answer, error) {

@@ -226,3 +226,47 @@ func checkFixedText(t *testing.T, a Answer, e *env) {
 		t.Errorf("the %d carries request id %q, header %q", a.Status, a.RequestID, a.Header.Get("X-Request-Id"))
 	}
 }
+
+// fetchFloodRecords is how many 1 MiB records fetchFlood writes.
+const fetchFloodRecords = 24
+
+// fetchFloodReaders is how many fetches fetchFlood runs at once: four in
+// CI, eight in the long run. (Sixteen, 384 MiB of answers, starve a node
+// on two shared cores long enough for an honest produce's commit to pass
+// a 5 s --write-timeout: the SDK retries it, but it is a 503. Fetch
+// answers are bounded by no memory setting or quota yet.)
+func fetchFloodReaders() int {
+	if long() {
+		return 8
+	}
+	return 4
+}
+
+// fetchFlood writes 24 MiB to a partition and has several fetches read
+// all of it at once, each with max_bytes 32 MiB (the node's cap): every
+// fetch is answered 200 with the records, and the node's memory stays
+// within its bound, which counts each answer twice (the records and their
+// JSON).
+func fetchFlood(ctx context.Context, t *testing.T, e *env) {
+	c := e.as(e.tokens.Attacker)
+	from := highWatermark(ctx, t, e, "attack-b")
+	body := []byte(`{"records":[{"value":"` + strings.Repeat("f", MiB-64) + `"}]}`)
+	for i := range fetchFloodRecords {
+		a, err := c.Do(ctx, http.MethodPost, "/v1/topics/attack-b/records", jsonType, body)
+		if err != nil || a.Status != http.StatusOK {
+			expect(t, fmt.Sprintf("produce 1 MiB record %d", i), a, err, http.StatusOK, "")
+			return
+		}
+	}
+	path := fmt.Sprintf("/v1/topics/attack-b/partitions/0/records?offset=%d&max_records=%d&max_bytes=%d", from, fetchFloodRecords, 32*MiB)
+	var wg sync.WaitGroup
+	for i := range fetchFloodReaders() {
+		wg.Go(func() {
+			a, err := c.Do(ctx, http.MethodGet, path, "", nil)
+			if err != nil || a.Status != http.StatusOK || len(a.Body) < fetchFloodRecords*(MiB-64) {
+				expect(t, fmt.Sprintf("fetch %d of 24 MiB (%d bytes answered)", i, len(a.Body)), a, err, http.StatusOK, "")
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -28,6 +28,7 @@ func attacks() []attack {
 		{name: "group-join-caps", pingBound: joinPingLatency, run: groupJoinCaps},
 		{name: "hostile-names", run: hostileNames},
 		{name: "long-poll-flood", run: longPollFlood},
+		{name: "fetch-flood", bodies: int64(fetchFloodReaders()) * fetchFloodRecords * MiB, run: fetchFlood},
 		{name: "idempotency-key-flood", run: idempotencyKeyFlood},
 		{name: "tokens", run: tokenAttack},
 		{name: "5xx-bodies", outage: true, run: serverErrorBodies},

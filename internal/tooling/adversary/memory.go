@@ -64,9 +64,10 @@ func (l Limits) Args() []string {
 }
 
 // Bound is the node's configured memory bound while bodyBytes of request
-// bodies are being read and decoders produce requests are being decoded
-// at once: its buffer, its two caches, those bodies (each body buffer may
-// be up to twice the bytes that arrived, as buffers grow by doubling), and
+// bodies are being read or answers written, and decoders produce requests
+// are being decoded, at once: its buffer, its two caches, those bodies
+// (twice: a body buffer grows by doubling, an answer is held as records
+// and as their encoding), and
 // DecodeBytes for each decoder, which no setting bounds yet. What a node
 // holds beyond this (the Go runtime, its binary, connections) is
 // RSSAllowance.
