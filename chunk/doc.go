@@ -142,6 +142,23 @@ header names. Decoding never panics on any input.
 Decoded records alias the bytes they were decoded from: the caller's input
 for CodecNone, a fresh decompressed buffer for CodecZstd.
 
+# Encryption at rest
+
+This layout is the plaintext of a chunk. A node started with encryption
+keys (--encryption-key-file) stores every chunk sealed in an envelope of
+package objectstore/envelope: a 104-byte header naming the master key id
+and holding the chunk's own data key, wrapped by that master key, then the
+chunk's bytes in 16 KiB segments, each sealed with AES-256-GCM under the
+data key with a nonce made of the segment's index and a last-segment flag.
+The envelope is below this format, in the store: every offset here (the
+directory's batch offsets, the index entries in Redis) is an offset into
+the plaintext, and a ranged read of one batch reads only the segments that
+hold it. A stored chunk therefore starts either with "MMBC" (in the clear,
+written without keys) or with "MMBE" (sealed); readers with keys read both.
+The envelope's byte layout is in that package's documentation, and its
+fuzz targets (FuzzOpen, FuzzSealedChunk) decode sealed chunks with this
+package's Decode.
+
 # Versioning
 
 The chunk version and the batch version are 1, the only versions that exist.

@@ -102,4 +102,3 @@ func (s *Store) Lookup(ctx context.Context, topic string, partition int32, offse
 	}
 	return entries, st, nil
 }
-

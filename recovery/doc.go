@@ -129,6 +129,16 @@ which may differ from the offsets they were first given.
 Reads of the bucket that fail transiently are retried with internal/retry:
 at most five attempts, backing off from 50ms.
 
+# Encryption at rest
+
+The store given to the checkpointer and to Restore may seal objects
+(objectstore/envelope): a checkpoint is then stored inside an envelope
+whose header names the master key id, and the layout above is its
+plaintext. A sealed checkpoint that fails authentication counts as
+corrupt (the restore goes on to the one before it); one whose key id the
+keyring lacks, or whose key does not match, stops the restore before it
+changes the store, naming the key id.
+
 # Replication status
 
 CompareBuckets lists a bucket and its replica (the chunks and checkpoints,

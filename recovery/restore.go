@@ -11,6 +11,7 @@ import (
 	"github.com/mambamq/mamba/internal/retry"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
+	"github.com/mambamq/mamba/objectstore/envelope"
 )
 
 // ReplayMargin is how far before a checkpoint's time restore starts
@@ -190,10 +191,17 @@ func pickCheckpoint(ctx context.Context, b *bucket.Bucket, opts RestoreOptions, 
 		if errors.Is(err, objectstore.ErrNotExist) {
 			continue // pruned since the listing
 		}
-		if err != nil {
+		var snap *metadata.Snapshot
+		switch {
+		case errors.Is(err, envelope.ErrCorrupt):
+			// Sealed, but damaged: as corrupt as a checkpoint that does
+			// not decode. A missing or wrong key is no corruption: it
+			// stops the restore, naming the key id.
+		case err != nil:
 			return nil, fmt.Errorf("read checkpoint %s: %w", key, err)
+		default:
+			snap, err = DecodeCheckpoint(data)
 		}
-		snap, err := DecodeCheckpoint(data)
 		if err != nil {
 			sum.CorruptCheckpoints = append(sum.CorruptCheckpoints, CorruptCheckpoint{Key: key, Err: err})
 			opts.logger().Warn("skip corrupt checkpoint", "key", key, "err", err)

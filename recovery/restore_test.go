@@ -49,6 +49,20 @@ func newMeta(t testing.TB) *metadata.Store {
 }
 
 // startNode runs an ingest node until the test ends.
+// checkpointNow writes a checkpoint of meta to store, as node-a.
+func checkpointNow(t *testing.T, meta *metadata.Store, store objectstore.Store) recovery.CheckpointInfo {
+	t.Helper()
+	ckpt, err := recovery.NewCheckpointer(recovery.CheckpointConfig{NodeID: "node-a"}, meta, store, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := ckpt.Checkpoint(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
 func startNode(t *testing.T, meta *metadata.Store, store objectstore.Store, id string) *ingest.Node {
 	t.Helper()
 	n := testnode.Run(t, ingest.Config{NodeID: id, FlushInterval: 10 * time.Millisecond}, meta, store, nil)
@@ -257,14 +271,7 @@ func TestRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ckpt, err := recovery.NewCheckpointer(recovery.CheckpointConfig{NodeID: "node-a"}, meta, store, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := ckpt.Checkpoint(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := checkpointNow(t, meta, store)
 	fixed := slices.Clone(p.acks)
 
 	// After the checkpoint: more records, a new topic, a retry of a key

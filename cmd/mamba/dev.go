@@ -109,7 +109,11 @@ func runDev(ctx context.Context, o devOptions) error {
 	meta := metadata.New(rdb, metadata.Options{Prefix: o.keyPrefix, DedupWindow: o.dedupWindow, MaxCommitAge: o.maxCommitAge})
 	// serveWith instruments the store on the node's registry; the restore
 	// before it goes through the wrapper too, with nowhere to report.
-	sum, err := recovery.Restore(ctx, bucket.Instrument(store, nil), meta, recovery.RestoreOptions{Log: log, AllowMissingChunks: o.allowMissingChunks})
+	sealed, _, err := sealStore(bucket.Instrument(store, nil), o.encryptionKeyFile)
+	if err != nil {
+		return err
+	}
+	sum, err := recovery.Restore(ctx, sealed, meta, recovery.RestoreOptions{Log: log, AllowMissingChunks: o.allowMissingChunks})
 	if err != nil {
 		return fmt.Errorf("rebuild metadata from %s: %w", bucketDir, err)
 	}

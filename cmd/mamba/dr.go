@@ -15,6 +15,7 @@ import (
 	"github.com/mambamq/mamba/internal/cliflag"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
+	"github.com/mambamq/mamba/objectstore/envelope"
 	"github.com/mambamq/mamba/recovery"
 )
 
@@ -40,23 +41,27 @@ type drBucket struct {
 }
 
 // drStatus is what dr status prints: recovery's report, with the buckets'
-// URLs (the outer Source and Target hide the report's in JSON).
+// URLs (the outer Source and Target hide the report's in JSON), and the
+// check of the encryption keys when there are keys to check.
 type drStatus struct {
 	Source drBucket `json:"source"`
 	Target drBucket `json:"target"`
 	recovery.ReplicaReport
+	Keys *drKeys `json:"keys,omitempty"`
 }
 
 // compareBuckets opens both buckets and compares them with
 // recovery.CompareBuckets.
 func compareBuckets(ctx context.Context, source, target string, withReplication bool) (drStatus, error) {
 	var s drStatus
-	src, err := openBucket(ctx, source)
+	// Comparing lists keys and sizes only: no object is opened, so no
+	// encryption key is needed.
+	src, err := openBucket(ctx, source, "")
 	if err != nil {
 		return s, fmt.Errorf("source: %w", err)
 	}
 	defer objectstore.Close(src)
-	dst, err := openBucket(ctx, target)
+	dst, err := openBucket(ctx, target, "")
 	if err != nil {
 		return s, fmt.Errorf("target: %w", err)
 	}
@@ -95,6 +100,18 @@ func printDRStatus(w io.Writer, s drStatus) {
 	for _, r := range s.Replication {
 		fmt.Fprintf(w, "replication: %s %s\n", r.Key, r.Status)
 	}
+	if k := s.Keys; k != nil {
+		switch {
+		case k.Error != "":
+			fmt.Fprintf(w, "keys:        cannot open %s: %s\n", k.Checkpoint, k.Error)
+		case k.KeyID != "":
+			fmt.Fprintf(w, "keys:        open %s (sealed under key id %s)\n", k.Checkpoint, k.KeyID)
+		case k.Checkpoint != "":
+			fmt.Fprintf(w, "keys:        %s is in the clear\n", k.Checkpoint)
+		default:
+			fmt.Fprintln(w, "keys:        no checkpoint to open")
+		}
+	}
 	if s.InSync {
 		fmt.Fprintln(w, "status:      in sync")
 	} else {
@@ -107,6 +124,10 @@ type drStatusOptions struct {
 	output         string
 	replication    bool
 	failBehind     bool
+	// encryptionKeyFile is --encryption-key-file: keys to try on the
+	// replica's newest checkpoint (empty: MAMBA_ENCRYPTION_KEY, else no
+	// check).
+	encryptionKeyFile string
 }
 
 func newDRStatusCmd() *cobra.Command {
@@ -142,6 +163,9 @@ with the environment variable shown beside it.`,
 	f.StringVarP(&o.output, "output", "o", o.output, "text or json")
 	f.BoolVar(&o.replication, "replication-status", o.replication, "ask the source store for the replication status of its newest objects")
 	f.BoolVar(&o.failBehind, "fail-behind", false, "exit with status 3 when the target is not in sync")
+	f.StringVar(&o.encryptionKeyFile, "encryption-key-file", "",
+		"keys of a bucket the nodes seal (see mamba serve): also check that they open the target's newest checkpoint, as a failover will need; "+
+			"without it "+envelope.EnvKey+" is used, and with neither nothing is opened")
 	cliflag.DocumentEnv(f)
 	return cmd
 }
@@ -161,6 +185,9 @@ func runDRStatus(ctx context.Context, o drStatusOptions, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
+	if s.Keys, err = checkReplicaKeys(ctx, o.target, o.encryptionKeyFile); err != nil {
+		return err
+	}
 	if o.output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -169,6 +196,9 @@ func runDRStatus(ctx context.Context, o drStatusOptions, stdout io.Writer) error
 		}
 	} else {
 		printDRStatus(stdout, s)
+	}
+	if s.Keys != nil && s.Keys.Error != "" {
+		return fmt.Errorf("the keys do not open the target's newest checkpoint %s: %s", s.Keys.Checkpoint, s.Keys.Error)
 	}
 	if o.failBehind && !s.InSync {
 		return errBehind
@@ -229,6 +259,7 @@ environment variable shown beside it.`,
 	f.BoolVar(&o.restore.force, "force", false, "delete every key under --key-prefix before restoring, instead of refusing a Redis that has some")
 	f.DurationVar(&o.restore.dedupWindow, "dedup-window", o.restore.dedupWindow, "how long idempotency keys of replayed records are remembered, as given to mamba serve")
 	f.IntVar(&o.restore.concurrency, "concurrency", o.restore.concurrency, "chunk directories read from the bucket at once")
+	addEncryptionKeyFlag(f, &o.restore.encryptionKeyFile)
 	addAllowMissingChunksFlag(f, &o.restore.allowMissingChunks)
 	f.StringVar(&o.waitSource, "wait-in-sync-with", "", "URL of region A's bucket: wait until the replica is in sync with it before restoring")
 	f.DurationVar(&o.waitTimeout, "wait-timeout", o.waitTimeout, "how long --wait-in-sync-with waits before giving up")
@@ -326,6 +357,12 @@ func serveCommandLine(o restoreOptions) string {
 	if o.dedupWindow != metadata.DefaultDedupWindow {
 		args = append(args, "--dedup-window", o.dedupWindow.String())
 	}
+	if o.encryptionKeyFile != "" {
+		args = append(args, "--encryption-key-file", shellQuote(o.encryptionKeyFile))
+	}
+	// Checkpoints hold no tokens: region B's nodes make their first admin
+	// token from the deployment's bootstrap token file.
+	args = append(args, "--auth", "--bootstrap-token-file", "<bootstrap-token-file>")
 	return strings.Join(append(args, "--node-id", "<node-b-1>"), " ")
 }
 

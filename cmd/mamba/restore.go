@@ -36,6 +36,9 @@ type restoreOptions struct {
 	// entries up to chunks the checkpoint names that the bucket lacks,
 	// instead of failing.
 	allowMissingChunks bool
+	// encryptionKeyFile is --encryption-key-file: the keys that open a
+	// sealed bucket (empty: MAMBA_ENCRYPTION_KEY, else none).
+	encryptionKeyFile string
 }
 
 // allowMissingChunksUsage is the help of --allow-missing-chunks, on
@@ -93,6 +96,7 @@ beside it.`,
 	f.DurationVar(&o.maxCommitAge, "max-commit-age", o.maxCommitAge, "as given to mamba serve: chunks this much older than the checkpoint are replayed too")
 	f.IntVar(&o.concurrency, "concurrency", o.concurrency, "chunk directories read from the bucket at once")
 	addAllowMissingChunksFlag(f, &o.allowMissingChunks)
+	addEncryptionKeyFlag(f, &o.encryptionKeyFile)
 	cliflag.DocumentEnv(f)
 	return cmd
 }
@@ -117,14 +121,20 @@ func refused(err error) error              { return refusedError{err} }
 func refusedf(f string, args ...any) error { return refused(fmt.Errorf(f, args...)) }
 
 // openBucket opens the store at a bucket URL for a one-shot command,
-// through bucket.Instrument like every store of the product; the command
-// has no metrics endpoint, so nothing is registered.
-func openBucket(ctx context.Context, rawURL string) (objectstore.Store, error) {
+// through bucket.Instrument like every store of the product (the command
+// has no metrics endpoint, so nothing is registered) and the keyring of
+// keyFile (see sealStore).
+func openBucket(ctx context.Context, rawURL, keyFile string) (objectstore.Store, error) {
 	store, err := storeurl.Open(ctx, rawURL)
 	if err != nil {
 		return nil, err
 	}
-	return bucket.Instrument(store, nil), nil
+	sealed, _, err := sealStore(bucket.Instrument(store, nil), keyFile)
+	if err != nil {
+		objectstore.Close(store)
+		return nil, err
+	}
+	return sealed, nil
 }
 
 // restoreBucket rebuilds the Redis at o.redisURL from o.bucket with
@@ -143,7 +153,7 @@ func restoreBucket(ctx context.Context, o restoreOptions, stderr io.Writer) (*re
 		return nil, refused(err)
 	}
 	defer rdb.Close()
-	store, err := openBucket(ctx, o.bucket)
+	store, err := openBucket(ctx, o.bucket, o.encryptionKeyFile)
 	if err != nil {
 		return nil, refused(err)
 	}

@@ -37,39 +37,42 @@ import (
 )
 
 type serveOptions struct {
-	listen          string
-	redisURL        string
-	redisTLS        redisTLSOptions
-	bucket          string
-	nodeID          string
-	keyPrefix       string
-	flushInterval   time.Duration
-	flushBytes      cliflag.ByteSize
-	maxBuffered     cliflag.ByteSize
-	uploads         int
-	cacheBytes      cliflag.ByteSize
-	readGapBytes    cliflag.ByteSize
-	readMaxBytes    cliflag.ByteSize
-	readConcurrency int
-	readAheadBytes  cliflag.ByteSize
-	catchUpBytes    cliflag.ByteSize
-	maxRecordBytes  cliflag.ByteSize
-	maxRequestBytes cliflag.ByteSize
-	bodyTimeout     time.Duration
-	writeTimeout    time.Duration
-	dedupWindow     time.Duration
-	maxCommitAge    time.Duration
-	maxWait         time.Duration
-	maxLongPolls    int
-	codec           string
-	shutdownTimeout time.Duration
-	logLevel        string
-	ckptInterval    time.Duration
-	ckptKept        int
-	pprofListen     string
-	memoryLimit     string
-	tiering         tieringOptions
-	tls             tlsOptions
+	// encryptionKeyFile is --encryption-key-file: the keyring that seals
+	// the bucket's objects (empty: MAMBA_ENCRYPTION_KEY, else none).
+	encryptionKeyFile string
+	listen            string
+	redisURL          string
+	redisTLS          redisTLSOptions
+	bucket            string
+	nodeID            string
+	keyPrefix         string
+	flushInterval     time.Duration
+	flushBytes        cliflag.ByteSize
+	maxBuffered       cliflag.ByteSize
+	uploads           int
+	cacheBytes        cliflag.ByteSize
+	readGapBytes      cliflag.ByteSize
+	readMaxBytes      cliflag.ByteSize
+	readConcurrency   int
+	readAheadBytes    cliflag.ByteSize
+	catchUpBytes      cliflag.ByteSize
+	maxRecordBytes    cliflag.ByteSize
+	maxRequestBytes   cliflag.ByteSize
+	bodyTimeout       time.Duration
+	writeTimeout      time.Duration
+	dedupWindow       time.Duration
+	maxCommitAge      time.Duration
+	maxWait           time.Duration
+	maxLongPolls      int
+	codec             string
+	shutdownTimeout   time.Duration
+	logLevel          string
+	ckptInterval      time.Duration
+	ckptKept          int
+	pprofListen       string
+	memoryLimit       string
+	tiering           tieringOptions
+	tls               tlsOptions
 	// auth turns on bearer-token authentication (docs/security.md).
 	auth bool
 	// insecureNoAuth lets serve listen beyond loopback without auth.
@@ -186,6 +189,7 @@ nothing makes none.`,
 // addNodeFlags declares the node settings that serve and dev share.
 func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
 	f.StringVar(&o.listen, "listen", o.listen, "address for the HTTP API")
+	addEncryptionKeyFlag(f, &o.encryptionKeyFile)
 	f.DurationVar(&o.flushInterval, "flush-interval", o.flushInterval, "seal a chunk once its oldest record is this old")
 	f.StringVar(&o.codec, "codec", o.codec, "batch compression: none or zstd")
 	f.StringVar(&o.logLevel, "log-level", o.logLevel, "debug, info, warn or error")
@@ -418,8 +422,14 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	reg := prometheus.NewRegistry()
 	metrics.RegisterAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The node and the checkpointer share one instrumented store: every
-	// bucket call of the process is in mamba_objectstore_*.
-	store = bucket.Instrument(store, reg)
+	// bucket call of the process is in mamba_objectstore_*. Encryption
+	// sits above it, so the metrics count the bytes and requests the
+	// store really serves.
+	store, ring, err := sealStore(bucket.Instrument(store, reg), o.encryptionKeyFile)
+	if err != nil {
+		return err
+	}
+	log.Info("encryption at rest", "keys", describeEncryption(ring))
 	node, err := ingest.New(cfg, meta, store, reg, log)
 	if err != nil {
 		return err

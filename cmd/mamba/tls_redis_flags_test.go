@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mambamq/mamba/internal/tooling/servers"
 	"github.com/mambamq/mamba/internal/tooling/testcert"
@@ -62,6 +63,20 @@ func TestRedisTLSFlags(t *testing.T) {
 	} {
 		if _, errOut, code := runCLI(t, "", tc.args...); code == 0 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%q: exit %d, %q; want an error saying %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// TestFailoverServeLineKeepsRedisTLS: the mamba serve line dr failover
+// prints for region B keeps the Redis TLS files and asks for auth with a
+// bootstrap token (checkpoints hold no tokens).
+func TestFailoverServeLineKeepsRedisTLS(t *testing.T) {
+	line := serveCommandLine(restoreOptions{bucket: "s3://b", redisURL: "rediss://r:6380/0", keyPrefix: "mamba",
+		dedupWindow: 10 * time.Minute, redisTLS: redisTLSOptions{caFile: "/etc/mamba/redis ca.pem", certFile: "/etc/mamba/c.pem", keyFile: "/etc/mamba/c.key"}})
+	for _, want := range []string{"--redis rediss://r:6380/0", "--redis-ca-file '/etc/mamba/redis ca.pem'", "--redis-cert-file /etc/mamba/c.pem",
+		"--redis-key-file /etc/mamba/c.key", "--auth --bootstrap-token-file <bootstrap-token-file>"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("serve line %q lacks %q", line, want)
 		}
 	}
 }

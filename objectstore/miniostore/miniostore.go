@@ -5,6 +5,8 @@ package miniostore
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 
 	"github.com/mambamq/mamba/objectstore"
 )
@@ -42,6 +45,12 @@ type Config struct {
 	// MaxRetries bounds minio-go's own retries of one call. Zero means the
 	// client's default (10).
 	MaxRetries int
+	// SSE is the server-side encryption every Put asks for. The zero
+	// value asks for none.
+	SSE objectstore.SSE
+	// RootCAs, when not nil, are the CAs trusted for an https endpoint's
+	// certificate instead of the system's roots. Ignored with Transport.
+	RootCAs *x509.CertPool
 }
 
 // DefaultCredentials looks for credentials in this order: the environment
@@ -69,6 +78,7 @@ type Store struct {
 	client *minio.Client
 	core   minio.Core
 	bucket string
+	sse    encrypt.ServerSide // nil: none requested
 }
 
 var _ objectstore.Store = (*Store)(nil)
@@ -89,9 +99,22 @@ func New(cfg Config) (*Store, error) {
 	if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("minio store: endpoint %q must not have a path", cfg.Endpoint)
 	}
+	sse, err := serverSide(cfg.SSE)
+	if err != nil {
+		return nil, fmt.Errorf("minio store: %w", err)
+	}
 	creds := cfg.Credentials
 	if creds == nil {
 		creds = DefaultCredentials()
+	}
+	transport := cfg.Transport
+	if transport == nil && cfg.RootCAs != nil {
+		tr, err := minio.DefaultTransport(true)
+		if err != nil {
+			return nil, fmt.Errorf("minio store: %w", err)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+		transport = tr
 	}
 	lookup := minio.BucketLookupAuto
 	if cfg.PathStyle {
@@ -102,7 +125,7 @@ func New(cfg Config) (*Store, error) {
 		Secure:       u.Scheme == "https",
 		Region:       cfg.Region,
 		BucketLookup: lookup,
-		Transport:    cfg.Transport,
+		Transport:    transport,
 		MaxRetries:   cfg.MaxRetries,
 		// Lets Put send its own x-amz-checksum-crc32c header.
 		TrailingHeaders: true,
@@ -110,7 +133,21 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("minio store: %w", err)
 	}
-	return &Store{client: client, core: minio.Core{Client: client}, bucket: cfg.Bucket}, nil
+	return &Store{client: client, core: minio.Core{Client: client}, bucket: cfg.Bucket, sse: sse}, nil
+}
+
+// serverSide maps sse to minio-go's form, nil for none.
+func serverSide(sse objectstore.SSE) (encrypt.ServerSide, error) {
+	if err := sse.Validate(); err != nil {
+		return nil, err
+	}
+	switch sse.Mode {
+	case objectstore.SSES3:
+		return encrypt.NewSSE(), nil
+	case objectstore.SSEKMS:
+		return encrypt.NewSSEKMS(sse.KMSKeyID, nil)
+	}
+	return nil, nil
 }
 
 // CheckBucket confirms that the bucket exists and the credentials can reach
@@ -133,7 +170,8 @@ func begin(ctx context.Context, op, key string) error {
 	return objectstore.ContextError(ctx, op, key)
 }
 
-// Put uploads data with a single PUT (a multipart upload above 64 MiB).
+// Put uploads data with a single PUT (a multipart upload above 64 MiB),
+// asking for the configured server-side encryption.
 //
 // The body is sent as UNSIGNED-PAYLOAD with its CRC-32C in
 // x-amz-checksum-crc32c, which the service checks before it stores the
@@ -146,8 +184,9 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 		return err
 	}
 	opts := minio.PutObjectOptions{
-		ContentType: "application/octet-stream",
-		PartSize:    partSize,
+		ContentType:          "application/octet-stream",
+		PartSize:             partSize,
+		ServerSideEncryption: s.sse,
 	}
 	if len(data) <= partSize {
 		var sum [4]byte

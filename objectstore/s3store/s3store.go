@@ -6,6 +6,8 @@ package s3store
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -53,12 +55,19 @@ type Config struct {
 	// MaxAttempts bounds the SDK's own attempts per call. Zero means the
 	// SDK's default (3).
 	MaxAttempts int
+	// SSE is the server-side encryption every Put asks for. The zero
+	// value asks for none.
+	SSE objectstore.SSE
+	// RootCAs, when not nil, are the CAs trusted for an https endpoint's
+	// certificate instead of the system's roots. Ignored with HTTPClient.
+	RootCAs *x509.CertPool
 }
 
 // Store is a bucket reached through aws-sdk-go-v2.
 type Store struct {
 	client *s3.Client
 	bucket string
+	sse    objectstore.SSE
 }
 
 var _ objectstore.Store = (*Store)(nil)
@@ -75,6 +84,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("s3 store: endpoint %q is not an http or https URL", cfg.Endpoint)
 		}
 	}
+	if err := cfg.SSE.Validate(); err != nil {
+		return nil, fmt.Errorf("s3 store: %w", err)
+	}
 	var opts []func(*config.LoadOptions) error
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
@@ -82,8 +94,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
 	}
-	if cfg.HTTPClient != nil {
+	switch {
+	case cfg.HTTPClient != nil:
 		opts = append(opts, config.WithHTTPClient(cfg.HTTPClient))
+	case cfg.RootCAs != nil:
+		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+		})))
 	}
 	if cfg.MaxAttempts > 0 {
 		opts = append(opts, config.WithRetryMaxAttempts(cfg.MaxAttempts))
@@ -105,7 +122,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 	})
-	return &Store{client: client, bucket: cfg.Bucket}, nil
+	return &Store{client: client, bucket: cfg.Bucket, sse: cfg.SSE}, nil
 }
 
 // CheckBucket confirms that the bucket exists and the credentials can reach
@@ -124,7 +141,8 @@ func begin(ctx context.Context, op, key string) error {
 	return objectstore.ContextError(ctx, op, key)
 }
 
-// Put uploads data with one PutObject request.
+// Put uploads data with one PutObject request, asking for the configured
+// server-side encryption.
 //
 // The body is sent as UNSIGNED-PAYLOAD with its CRC-32C in
 // x-amz-checksum-crc32c, which S3 checks before it stores the object and
@@ -137,7 +155,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	}
 	var sum [4]byte
 	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(data, castagnoli))
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:            &s.bucket,
 		Key:               &key,
 		Body:              bytes.NewReader(data),
@@ -145,7 +163,17 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 		ContentType:       aws.String("application/octet-stream"),
 		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
 		ChecksumCRC32C:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
-	}, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+	}
+	switch s.sse.Mode {
+	case objectstore.SSES3:
+		in.ServerSideEncryption = types.ServerSideEncryptionAes256
+	case objectstore.SSEKMS:
+		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
+		if s.sse.KMSKeyID != "" {
+			in.SSEKMSKeyId = aws.String(s.sse.KMSKeyID)
+		}
+	}
+	_, err := s.client.PutObject(ctx, in, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	if err != nil {
 		return mapErr("put", key, err)
 	}

@@ -17,6 +17,12 @@
 //	path_style  true or false. Default: true when endpoint is set (MinIO
 //	            needs it), false otherwise (AWS virtual-hosted style).
 //	client      minio (default; minio-go v7) or aws (aws-sdk-go-v2).
+//	sse         server-side encryption of every write: s3 (SSE-S3) or kms
+//	            (SSE-KMS). Default: none requested (the bucket's default).
+//	sse_kms_key_id
+//	            the KMS key for sse=kms. Default: the service's default key.
+//	ca_file     PEM file of the CAs trusted for an https endpoint's
+//	            certificate, instead of the system's roots (a private CA).
 //
 // Credentials never go in the URL. Both clients read the standard
 // environment variables AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
@@ -32,12 +38,14 @@ package storeurl
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/mambamq/mamba/internal/certfile"
 	"github.com/mambamq/mamba/objectstore"
 	"github.com/mambamq/mamba/objectstore/filestore"
 	"github.com/mambamq/mamba/objectstore/miniostore"
@@ -100,10 +108,17 @@ func openS3(ctx context.Context, rawURL string, u *url.URL) (objectstore.Store, 
 	q := u.Query()
 	for name := range q {
 		switch name {
-		case "endpoint", "region", "path_style", "client":
+		case "endpoint", "region", "path_style", "client", "sse", "sse_kms_key_id", "ca_file":
 		default:
-			return nil, fmt.Errorf("store URL %q: unknown parameter %q (known: endpoint, region, path_style, client)", rawURL, name)
+			return nil, fmt.Errorf("store URL %q: unknown parameter %q (known: endpoint, region, path_style, client, sse, sse_kms_key_id, ca_file)", rawURL, name)
 		}
+	}
+	sse := objectstore.SSE{Mode: objectstore.SSEMode(q.Get("sse")), KMSKeyID: q.Get("sse_kms_key_id")}
+	if q.Has("sse") && sse.Mode == objectstore.SSENone {
+		return nil, fmt.Errorf("store URL %q: sse is empty; use sse=s3 or sse=kms, or leave it out", rawURL)
+	}
+	if err := sse.Validate(); err != nil {
+		return nil, fmt.Errorf("store URL %q: %w", rawURL, err)
 	}
 	endpoint, region := q.Get("endpoint"), q.Get("region")
 	pathStyle := endpoint != ""
@@ -114,15 +129,25 @@ func openS3(ctx context.Context, rawURL string, u *url.URL) (objectstore.Store, 
 		}
 		pathStyle = b
 	}
+	var roots *x509.CertPool
+	if caFile := q.Get("ca_file"); caFile != "" {
+		if strings.HasPrefix(endpoint, "http://") {
+			return nil, fmt.Errorf("store URL %q: ca_file needs an https endpoint", rawURL)
+		}
+		var err error
+		if roots, err = certfile.CAPool(caFile, nil); err != nil {
+			return nil, fmt.Errorf("store URL %q: ca_file: %w", rawURL, err)
+		}
+	}
 	var (
 		store objectstore.Store
 		err   error
 	)
 	switch client := q.Get("client"); client {
 	case "", "minio":
-		store, err = miniostore.New(miniostore.Config{Endpoint: endpoint, Bucket: u.Host, Region: region, PathStyle: pathStyle})
+		store, err = miniostore.New(miniostore.Config{Endpoint: endpoint, Bucket: u.Host, Region: region, PathStyle: pathStyle, SSE: sse, RootCAs: roots})
 	case "aws":
-		store, err = s3store.New(ctx, s3store.Config{Endpoint: endpoint, Bucket: u.Host, Region: region, PathStyle: pathStyle})
+		store, err = s3store.New(ctx, s3store.Config{Endpoint: endpoint, Bucket: u.Host, Region: region, PathStyle: pathStyle, SSE: sse, RootCAs: roots})
 	default:
 		return nil, fmt.Errorf("store URL %q: client=%q; use minio or aws", rawURL, client)
 	}

@@ -122,11 +122,16 @@ func startOnFreePort(name string, newProc func(port int) (*Process, error)) (*Pr
 
 // httpOK succeeds when GET url answers 200.
 func httpOK(ctx context.Context, url string) error {
+	return httpOKWith(ctx, http.DefaultClient, url)
+}
+
+// httpOKWith is httpOK through client.
+func httpOKWith(ctx context.Context, client *http.Client, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,14 @@ type MinIO struct {
 // when the test ends.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	m, err := servers.StartMinIO(t.TempDir())
+	return StartMinIOWith(t, servers.MinIOOptions{})
+}
+
+// StartMinIOWith is StartMinIO with options, for example a KMS key for
+// server-side encryption.
+func StartMinIOWith(t testing.TB, opts servers.MinIOOptions) *MinIO {
+	t.Helper()
+	m, err := servers.StartMinIOWith(t.TempDir(), opts)
 	if err != nil {
 		notStarted(t, err)
 	}
