@@ -335,7 +335,8 @@ func (r *request) String() string { return r.method + " " + r.path }
 
 // do sends r, retrying idempotent requests on retryable errors up to the
 // client's max attempts (and, while the server was never reached, up to
-// the connect timeout). Each retry is logged at warn level. Errors are
+// the connect timeout; and not past the retry timeout to wait for a
+// Retry-After). Each retry is logged at warn level. Errors are
 // *APIError for error answers, a *transportError when no complete answer
 // came (holding an *UnreachableError when no connection could be made),
 // or ctx's error.
@@ -351,6 +352,11 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 		}
 		wait := c.retry.delay(attempt, err)
 		if c.neverReached(err) && c.retryLeft(err, start, 0) <= wait {
+			return nil, err
+		}
+		if ae, ok := errors.AsType[*APIError](err); ok && ae.RetryAfter > 0 && c.retryLeft(err, start, c.retryTimeout) <= wait {
+			// A Retry-After past the retry timeout (a quota far
+			// exceeded): waiting for it would only delay the error.
 			return nil, err
 		}
 		c.log.Warn("mamba: retrying request", "request", r.String(), "attempt", attempt, "backoff", wait, "err", err)
@@ -453,10 +459,11 @@ func parseAPIError(resp *http.Response, body []byte) *APIError {
 		Error struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
+			Quota   string `json:"quota"`
 		} `json:"error"`
 	}
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
-		e.Code, e.Message = eb.Error.Code, eb.Error.Message
+		e.Code, e.Message, e.Quota = eb.Error.Code, eb.Error.Message, eb.Error.Quota
 		return e
 	}
 	msg := strings.TrimSpace(string(body))

@@ -90,6 +90,8 @@ func TestParseAPIError(t *testing.T) {
 			APIError{Status: 404, Code: "topic_not_found", Message: "lookup x: topic not found"}, false, ErrTopicNotFound},
 		{"overloaded with Retry-After", 429, http.Header{"Retry-After": {"3"}}, `{"error":{"code":"overloaded","message":"full"}}`,
 			APIError{Status: 429, Code: "overloaded", Message: "full", RetryAfter: 3 * time.Second}, true, ErrOverloaded},
+		{"quota exceeded", 429, http.Header{"Retry-After": {"4"}}, `{"error":{"code":"quota_exceeded","message":"over","quota":"fetch_bytes"}}`,
+			APIError{Status: 429, Code: "quota_exceeded", Message: "over", Quota: "fetch_bytes", RetryAfter: 4 * time.Second}, true, ErrQuotaExceeded},
 		{"lease lost", 409, nil, `{"error":{"code":"lease_lost","message":"orders/1"}}`,
 			APIError{Status: 409, Code: "lease_lost", Message: "orders/1"}, false, ErrLeaseLost},
 		{"proxy page", 502, nil, "<html>bad gateway</html>",
@@ -161,6 +163,10 @@ func TestBackoff(t *testing.T) {
 	ra := &APIError{Status: 429, Code: "overloaded", RetryAfter: 2 * time.Second}
 	if d := p.delay(1, ra); d < 2*time.Second || d > 2200*time.Millisecond {
 		t.Fatalf("delay after Retry-After 2s: %v", d)
+	}
+	quota := &APIError{Status: 429, Code: "quota_exceeded", Quota: "long_polls", RetryAfter: 5 * time.Second}
+	if d := p.delay(1, fmt.Errorf("fetch: %w", quota)); d < 5*time.Second || d > 5500*time.Millisecond {
+		t.Fatalf("delay after a quota_exceeded with Retry-After 5s: %v", d)
 	}
 }
 

@@ -288,7 +288,7 @@ func (pc *PartitionConsumer) Records(ctx context.Context) iter.Seq2[ConsumedReco
 					since = time.Now()
 				}
 				attempt++
-				wait := pc.c.retry.backoff(attempt)
+				wait := pc.c.retry.delay(attempt, err)
 				if pc.c.keepRetrying(err, since, wait) {
 					pc.c.log.Warn("mamba: fetch failed, retrying", "topic", pc.topic, "partition", pc.partition, "offset", pc.pos, "attempt", attempt, "backoff", wait, "err", err)
 					if sleep(ctx, wait) != nil {

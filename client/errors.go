@@ -33,6 +33,7 @@ var (
 	ErrPayloadTooLarge      = errors.New("payload too large")      // 413 payload_too_large
 	ErrUnsupportedMediaType = errors.New("unsupported media type") // 415 unsupported_media_type
 	ErrOverloaded           = errors.New("overloaded")             // 429 overloaded
+	ErrQuotaExceeded        = errors.New("quota exceeded")         // 429 quota_exceeded: the token is over a quota (APIError.Quota)
 	ErrInternal             = errors.New("internal server error")  // 500 internal
 	ErrUnavailable          = errors.New("unavailable")            // 503 unavailable
 )
@@ -72,6 +73,7 @@ var codeErrors = map[string]error{
 	wire.CodePayloadTooLarge:      ErrPayloadTooLarge,
 	wire.CodeUnsupportedMediaType: ErrUnsupportedMediaType,
 	wire.CodeOverloaded:           ErrOverloaded,
+	wire.CodeQuotaExceeded:        ErrQuotaExceeded,
 	wire.CodeInternal:             ErrInternal,
 	wire.CodeUnavailable:          ErrUnavailable,
 }
@@ -92,6 +94,10 @@ type APIError struct {
 	// RetryAfter is the Retry-After header of the answer (429), zero
 	// when there was none.
 	RetryAfter time.Duration
+	// Quota names the quota of a quota_exceeded answer: one of
+	// "produce_bytes", "produce_requests", "fetch_bytes", "long_polls"
+	// and "idempotency_keys". Empty otherwise.
+	Quota string
 	// RequestID is the id the node gave the request (its X-Request-Id
 	// header), which the node's log lines about it carry: quote it when
 	// reporting a 5xx. Empty when the answer did not come from a node.

@@ -25,7 +25,7 @@ func (gc *GroupConsumer) fetchLoop(ctx context.Context, gp *groupPartition, pos 
 			since = time.Now()
 		}
 		attempt++
-		wait := gc.c.retry.backoff(attempt)
+		wait := gc.c.retry.delay(attempt, err)
 		if !gc.c.keepRetrying(err, since, wait) {
 			// Report it (a failure that is not transient, or one that
 			// outlasted the retry timeout), and try again slowly: the

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -23,7 +24,8 @@ import (
 // keeps only its SHA-256, with the token's name, scopes and creation time:
 //
 //	mamba:{@auth}:token:ID  hash  hash (hex SHA-256 of the secret), name,
-//	                              scopes (space-separated), created_ms
+//	                              scopes (space-separated), created_ms,
+//	                              quota:NAME for each of its own quotas
 //	mamba:{@auth}:tokens    set   ids of all tokens
 //
 // Both keys share the hash tag {@auth}, so creating and revoking a token
@@ -41,8 +43,8 @@ var (
 	ErrTokenInvalid = errors.New("invalid token")
 	// ErrTokenNotFound is returned by RevokeToken for an unknown id.
 	ErrTokenNotFound = errors.New("token not found")
-	// ErrBadScope is returned for a scope ParseScope refuses, and for a
-	// token name or scope list out of bounds.
+	// ErrBadScope is returned for a scope ParseScope refuses, for a
+	// token name or scope list out of bounds, and for a bad quota.
 	ErrBadScope = errors.New("invalid token request")
 )
 
@@ -139,6 +141,10 @@ type TokenInfo struct {
 	Name    string
 	Scopes  []Scope
 	Created time.Time
+	// Quotas are the token's own quotas by name (wire.QuotaNames): a
+	// name absent takes the node's default, 0 is unlimited. Nil when it
+	// has none.
+	Quotas map[string]int64
 }
 
 // Admin reports whether the token has the admin scope.
@@ -198,13 +204,23 @@ func hashSecret(secret string) string {
 // CreateToken makes a token with the given name and scopes and returns it
 // (the only time its secret is known) with what Redis keeps of it. The
 // name is free text of at most MaxTokenNameBytes; scopes are checked with
-// ParseScopes.
+// ParseScopes. The token takes the node's default quotas.
 func (s *Store) CreateToken(ctx context.Context, name string, scopes []string) (string, TokenInfo, error) {
+	return s.CreateTokenWithQuotas(ctx, name, scopes, nil)
+}
+
+// CreateTokenWithQuotas is CreateToken for a token with its own quotas
+// (checked with ValidateTokenQuotas); a quota it leaves out takes the
+// node's default.
+func (s *Store) CreateTokenWithQuotas(ctx context.Context, name string, scopes []string, quotas map[string]int64) (string, TokenInfo, error) {
 	if name == "" || len(name) > MaxTokenNameBytes || strings.ContainsAny(name, "\r\n") {
 		return "", TokenInfo{}, fmt.Errorf("%w: the token name must be 1 to %d bytes on one line", ErrBadScope, MaxTokenNameBytes)
 	}
 	parsed, err := ParseScopes(scopes)
 	if err != nil {
+		return "", TokenInfo{}, err
+	}
+	if err := ValidateTokenQuotas(quotas); err != nil {
 		return "", TokenInfo{}, err
 	}
 	var idb [8]byte
@@ -217,6 +233,9 @@ func (s *Store) CreateToken(ctx context.Context, name string, scopes []string) (
 	}
 	id, secret := hex.EncodeToString(idb[:]), hex.EncodeToString(secb[:])
 	info := TokenInfo{ID: id, Name: name, Scopes: parsed, Created: time.Now().UTC().Truncate(time.Millisecond)}
+	if len(quotas) > 0 {
+		info.Quotas = maps.Clone(quotas)
+	}
 	strs := make([]string, len(parsed))
 	for i, sc := range parsed {
 		strs[i] = sc.String()
@@ -224,6 +243,9 @@ func (s *Store) CreateToken(ctx context.Context, name string, scopes []string) (
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, s.tokenKey(id), "hash", hashSecret(secret), "name", name,
 			"scopes", strings.Join(strs, " "), "created_ms", info.Created.UnixMilli())
+		if len(quotas) > 0 {
+			p.HSet(ctx, s.tokenKey(id), quotaArgs(quotas)...)
+		}
 		p.SAdd(ctx, s.tokensKey(), id)
 		return nil
 	})
@@ -263,7 +285,11 @@ func tokenInfo(id string, m map[string]string) (TokenInfo, error) {
 	if err != nil {
 		return TokenInfo{}, fmt.Errorf("token %s: %w", id, err)
 	}
-	return TokenInfo{ID: id, Name: m["name"], Scopes: scopes, Created: time.UnixMilli(ms).UTC()}, nil
+	quotas, err := parseQuotas(id, m)
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	return TokenInfo{ID: id, Name: m["name"], Scopes: scopes, Created: time.UnixMilli(ms).UTC(), Quotas: quotas}, nil
 }
 
 // ListTokens returns every token, oldest first (then by id), without

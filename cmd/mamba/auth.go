@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,20 +27,24 @@ type tokenOptions struct {
 // tokenAdmin is what token commands call: the node's API or, with
 // --redis, the metadata store directly. Both run metadata's token code.
 type tokenAdmin interface {
-	create(ctx context.Context, name string, scopes []string) (string, client.Token, error)
+	create(ctx context.Context, name string, scopes []string, quotas map[string]int64) (string, client.Token, error)
 	list(ctx context.Context) ([]client.Token, error)
 	revoke(ctx context.Context, id string) error
+	update(ctx context.Context, id string, set map[string]int64, unset []string) (client.Token, error)
 	close()
 }
 
 type apiTokenAdmin struct{ c *client.Client }
 
-func (a apiTokenAdmin) create(ctx context.Context, name string, scopes []string) (string, client.Token, error) {
-	return a.c.CreateToken(ctx, name, scopes)
+func (a apiTokenAdmin) create(ctx context.Context, name string, scopes []string, quotas map[string]int64) (string, client.Token, error) {
+	return a.c.CreateTokenWithQuotas(ctx, name, scopes, quotas)
 }
 func (a apiTokenAdmin) list(ctx context.Context) ([]client.Token, error) { return a.c.ListTokens(ctx) }
 func (a apiTokenAdmin) revoke(ctx context.Context, id string) error      { return a.c.RevokeToken(ctx, id) }
-func (a apiTokenAdmin) close()                                           {}
+func (a apiTokenAdmin) update(ctx context.Context, id string, set map[string]int64, unset []string) (client.Token, error) {
+	return a.c.UpdateTokenQuotas(ctx, id, set, unset)
+}
+func (a apiTokenAdmin) close() {}
 
 type redisTokenAdmin struct {
 	rdb  *redis.Client
@@ -54,12 +56,17 @@ func tokenFromInfo(t metadata.TokenInfo) client.Token {
 	for i, s := range t.Scopes {
 		scopes[i] = s.String()
 	}
-	return client.Token{ID: t.ID, Name: t.Name, Scopes: scopes, Created: t.Created}
+	return client.Token{ID: t.ID, Name: t.Name, Scopes: scopes, Created: t.Created, Quotas: t.Quotas}
 }
 
-func (a redisTokenAdmin) create(ctx context.Context, name string, scopes []string) (string, client.Token, error) {
-	raw, info, err := a.meta.CreateToken(ctx, name, scopes)
+func (a redisTokenAdmin) create(ctx context.Context, name string, scopes []string, quotas map[string]int64) (string, client.Token, error) {
+	raw, info, err := a.meta.CreateTokenWithQuotas(ctx, name, scopes, quotas)
 	return raw, tokenFromInfo(info), err
+}
+
+func (a redisTokenAdmin) update(ctx context.Context, id string, set map[string]int64, unset []string) (client.Token, error) {
+	info, err := a.meta.UpdateTokenQuotas(ctx, id, set, unset)
+	return tokenFromInfo(info), err
 }
 
 func (a redisTokenAdmin) list(ctx context.Context) ([]client.Token, error) {
@@ -108,12 +115,15 @@ keeps only its SHA-256.
 
 Scopes: admin (everything), produce:PATTERN, consume:PATTERN (topics) and
 group:PATTERN (consumer groups), PATTERN a path.Match pattern such as
-orders-*. To rotate a token, create its successor, move its users to it,
+orders-*. A token may have its own quotas (--quota-* of create and update),
+in place of the nodes' --quota-* defaults; see docs/security.md. To rotate a token, create its successor, move its users to it,
 then revoke the old one; nodes refuse a revoked token within 5 seconds.`,
 		Example: `  mamba auth token create --redis redis://127.0.0.1:6379/0 --name root --scope admin
   export MAMBA_TOKEN=mmb_...
   mamba auth token create --name billing --scope consume:orders-* --scope group:billing
+  mamba auth token create --name ingest --scope produce:events --quota-produce-bytes 8MiB
   mamba auth token list
+  mamba auth token update 3f9c0a1b2c3d4e5f --quota-produce-bytes 16MiB --quota-fetch-bytes default
   mamba auth token revoke 3f9c0a1b2c3d4e5f`,
 	}
 	var o tokenOptions
@@ -127,59 +137,7 @@ then revoke the old one; nodes refuse a revoked token within 5 seconds.`,
 		f := tok.PersistentFlags().Lookup(name)
 		f.Usage += " [$" + cliflag.EnvName(name) + "]"
 	}
-	var name string
-	var scopes []string
-	create := &cobra.Command{
-		Use:   "create --name NAME --scope SCOPE...",
-		Short: "Create a token and print it (the only time it is shown)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if name == "" || len(scopes) == 0 {
-				return errors.New("give --name and at least one --scope")
-			}
-			a, err := o.admin()
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			raw, t, err := a.create(cmd.Context(), name, scopes)
-			if err != nil {
-				return err
-			}
-			return o.print(cmd.OutOrStdout(), tokenJSON(t, raw), func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "%s\n", raw)
-				fmt.Fprintf(cmd.ErrOrStderr(), "created token %s (%s) with scopes %s; it is shown only this once\n", t.ID, t.Name, strings.Join(t.Scopes, " "))
-			})
-		},
-	}
-	create.Flags().StringVar(&name, "name", "", "what the token is for (free text, shown by list)")
-	create.Flags().StringArrayVar(&scopes, "scope", nil, "a scope: admin, produce:PATTERN, consume:PATTERN or group:PATTERN (repeatable)")
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List tokens, without their secrets",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := o.admin()
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			toks, err := a.list(cmd.Context())
-			if err != nil {
-				return err
-			}
-			out := make([]map[string]any, len(toks))
-			for i, t := range toks {
-				out[i] = tokenJSON(t, "")
-			}
-			return o.print(cmd.OutOrStdout(), map[string]any{"tokens": out}, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCREATED")
-				for _, t := range toks {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Name, strings.Join(t.Scopes, " "), t.Created.Format(time.RFC3339))
-				}
-			})
-		},
-	}
+	tok.AddCommand(newTokenCreateCmd(&o), newTokenListCmd(&o), newTokenUpdateCmd(&o))
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke a token: nodes refuse it within 5 seconds",
@@ -197,14 +155,18 @@ then revoke the old one; nodes refuse a revoked token within 5 seconds.`,
 			return nil
 		},
 	}
-	tok.AddCommand(create, list, revoke, newTokenGenerateCmd())
+	tok.AddCommand(revoke, newTokenGenerateCmd())
 	cmd.AddCommand(tok)
 	return cmd
 }
 
 // tokenJSON is a token as -o json prints it; raw only on creation.
 func tokenJSON(t client.Token, raw string) map[string]any {
-	m := map[string]any{"id": t.ID, "name": t.Name, "scopes": t.Scopes, "created": t.Created.Format(time.RFC3339Nano)}
+	quotas := t.Quotas
+	if quotas == nil {
+		quotas = map[string]int64{}
+	}
+	m := map[string]any{"id": t.ID, "name": t.Name, "scopes": t.Scopes, "created": t.Created.Format(time.RFC3339Nano), "quotas": quotas}
 	if raw != "" {
 		m["token"] = raw
 	}

@@ -80,6 +80,9 @@ type serveOptions struct {
 	// bootstrapTokenFile holds an admin token the node creates in Redis
 	// at start unless it exists (auth_bootstrap.go).
 	bootstrapTokenFile string
+	// quotas are the per-token quotas of tokens without their own; they
+	// apply only with auth.
+	quotas quotaFlags
 }
 
 // defaultServeOptions are the defaults of serve's flags.
@@ -114,6 +117,7 @@ func defaultServeOptions() serveOptions {
 		ckptKept:        recovery.DefaultCheckpointsKept,
 		memoryLimit:     "auto",
 		tiering:         defaultTieringOptions(),
+		quotas:          defaultQuotaFlags(),
 	}
 }
 
@@ -207,6 +211,7 @@ func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
 	addTLSFlags(f, &o.tls)
 	f.BoolVar(&o.auth, "auth", o.auth, "require an API token (Authorization: Bearer) with the right scope on every request but /healthz and /readyz; see docs/security.md")
 	f.StringVar(&o.bootstrapTokenFile, "bootstrap-token-file", "", "with --auth: a file holding a token made by mamba auth token generate, created in Redis as an admin token at start unless it exists (for deployments, and after a restore)")
+	addQuotaFlags(f, &o.quotas)
 }
 
 var nodeIDChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -449,11 +454,18 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	if err != nil {
 		return err
 	}
-	hopts := httpapi.Options{MaxRequestBytes: int64(o.maxRequestBytes), BodyReadTimeout: o.bodyTimeout}
+	hopts := httpapi.Options{MaxRequestBytes: int64(o.maxRequestBytes), BodyReadTimeout: o.bodyTimeout,
+		Quotas: o.quotas.quotas(), DedupWindow: o.dedupWindow}
+	if err := hopts.Validate(); err != nil {
+		return err
+	}
 	if o.auth {
 		hopts.Tokens = meta
 	} else {
 		log.Warn("authentication is off: anyone who reaches the API can do everything (mamba serve --auth turns it on)", "listen", o.listen)
+		if o.quotas != defaultQuotaFlags() {
+			log.Warn("the --quota-* flags apply to API tokens, so not while authentication is off")
+		}
 	}
 	srv := &http.Server{
 		Handler:           httpapi.NewHandler(node, hopts, reg, reg, log),

@@ -16,9 +16,10 @@ import (
 // TokenStore verifies and administers API tokens: a *metadata.Store.
 type TokenStore interface {
 	VerifyToken(ctx context.Context, raw string) (metadata.TokenInfo, error)
-	CreateToken(ctx context.Context, name string, scopes []string) (string, metadata.TokenInfo, error)
+	CreateTokenWithQuotas(ctx context.Context, name string, scopes []string, quotas map[string]int64) (string, metadata.TokenInfo, error)
 	ListTokens(ctx context.Context) ([]metadata.TokenInfo, error)
 	RevokeToken(ctx context.Context, id string) error
+	UpdateTokenQuotas(ctx context.Context, id string, set map[string]int64, unset []string) (metadata.TokenInfo, error)
 }
 
 var _ TokenStore = (*metadata.Store)(nil)
@@ -85,6 +86,7 @@ var routeAccess = map[string]access{
 	"POST /v1/auth/tokens":                                  accessAdmin,
 	"GET /v1/auth/tokens":                                   accessAdmin,
 	"DELETE /v1/auth/tokens/{id}":                           accessAdmin,
+	"PATCH /v1/auth/tokens/{id}":                            accessAdmin,
 	"GET /healthz":                                          accessOpen,
 	"GET /readyz":                                           accessOpen,
 	"GET /metrics":                                          accessAnyToken,
@@ -234,13 +236,15 @@ func (c *tokenCache) forget(id string) {
 }
 
 // apiToken is a token as the admin API shows it; Token (the secret) only
-// in the answer to its creation.
+// in the answer to its creation. Quotas are the token's own, always an
+// object (empty when it takes every default of the node).
 type apiToken struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name"`
-	Scopes    []string `json:"scopes"`
-	CreatedMS int64    `json:"created_ms"`
-	Token     string   `json:"token,omitempty"`
+	ID        string           `json:"id"`
+	Name      string           `json:"name"`
+	Scopes    []string         `json:"scopes"`
+	CreatedMS int64            `json:"created_ms"`
+	Quotas    map[string]int64 `json:"quotas"`
+	Token     string           `json:"token,omitempty"`
 }
 
 func tokenToAPI(t metadata.TokenInfo) apiToken {
@@ -248,12 +252,24 @@ func tokenToAPI(t metadata.TokenInfo) apiToken {
 	for i, s := range t.Scopes {
 		scopes[i] = s.String()
 	}
-	return apiToken{ID: t.ID, Name: t.Name, Scopes: scopes, CreatedMS: t.Created.UnixMilli()}
+	quotas := t.Quotas
+	if quotas == nil {
+		quotas = map[string]int64{}
+	}
+	return apiToken{ID: t.ID, Name: t.Name, Scopes: scopes, CreatedMS: t.Created.UnixMilli(), Quotas: quotas}
 }
 
 type apiCreateToken struct {
-	Name   string   `json:"name"`
-	Scopes []string `json:"scopes"`
+	Name   string           `json:"name"`
+	Scopes []string         `json:"scopes"`
+	Quotas map[string]int64 `json:"quotas"`
+}
+
+// apiUpdateToken changes a token's own quotas: a number sets one, null
+// removes it (the token then takes the node's default), a name left out
+// keeps its value.
+type apiUpdateToken struct {
+	Quotas map[string]*int64 `json:"quotas"`
 }
 
 func (h *handler) createToken(w http.ResponseWriter, r *http.Request) error {
@@ -268,7 +284,7 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSONBody(body, &req); err != nil {
 		return err
 	}
-	raw, info, err := h.opts.Tokens.CreateToken(r.Context(), req.Name, req.Scopes)
+	raw, info, err := h.opts.Tokens.CreateTokenWithQuotas(r.Context(), req.Name, req.Scopes, req.Quotas)
 	if err != nil {
 		return err
 	}
@@ -305,5 +321,38 @@ func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.tokens.forget(id)
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// updateToken changes the quotas of a token. This node applies them at
+// once; other nodes within their token cache's lifetime.
+func (h *handler) updateToken(w http.ResponseWriter, r *http.Request) error {
+	if h.opts.Tokens == nil {
+		return errAuthOff
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var req apiUpdateToken
+	if err := decodeJSONBody(body, &req); err != nil {
+		return err
+	}
+	set := make(map[string]int64)
+	var unset []string
+	for name, v := range req.Quotas {
+		if v == nil {
+			unset = append(unset, name)
+		} else {
+			set[name] = *v
+		}
+	}
+	id := r.PathValue("id")
+	info, err := h.opts.Tokens.UpdateTokenQuotas(r.Context(), id, set, unset)
+	if err != nil {
+		return err
+	}
+	h.tokens.forget(id)
+	h.writeJSON(w, http.StatusOK, tokenToAPI(info))
 	return nil
 }

@@ -66,6 +66,8 @@ var authCases = map[string]authCase{
 		right: []string{"admin"}, wrongs: [][]string{{"group:*"}}},
 	"DELETE /v1/auth/tokens/{id}": {method: "DELETE", target: "/v1/auth/tokens/{id}",
 		right: []string{"admin"}, wrongs: [][]string{{"group:*", "consume:*"}}},
+	"PATCH /v1/auth/tokens/{id}": {method: "PATCH", target: "/v1/auth/tokens/{id}", body: `{"quotas":{"fetch_bytes":1}}`,
+		right: []string{"admin"}, wrongs: [][]string{{"group:*", "consume:*", "produce:*"}}},
 	"GET /healthz": {method: "GET", target: "/healthz"},
 	"GET /readyz":  {method: "GET", target: "/readyz"},
 	"GET /metrics": {method: "GET", target: "/metrics", right: []string{"consume:x"}},
@@ -105,11 +107,19 @@ type authTest struct {
 
 func newAuthTest(t *testing.T) *authTest {
 	t.Helper()
+	return newAuthTestWith(t, Options{TokenCacheTTL: -1})
+}
+
+// newAuthTestWith is newAuthTest with the given options, Tokens set to
+// the test's store.
+func newAuthTestWith(t *testing.T, opts Options) *authTest {
+	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	store := metadata.New(rdb, metadata.Options{})
-	return &authTest{apiTest: newAPITest(t, Options{Tokens: store, TokenCacheTTL: -1}), store: store}
+	opts.Tokens = store
+	return &authTest{apiTest: newAPITest(t, opts), store: store}
 }
 
 func (at *authTest) token(t *testing.T, scopes ...string) (raw, id string) {

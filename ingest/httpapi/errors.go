@@ -41,6 +41,7 @@ var errorTable = []struct {
 	{ingest.ErrInvalidRequest, wire.CodeInvalidRequest},
 	{ingest.ErrTooLarge, wire.CodePayloadTooLarge},
 	{ingest.ErrOverloaded, wire.CodeOverloaded},
+	{errQuotaExceeded, wire.CodeQuotaExceeded},
 	{ingest.ErrUnavailable, wire.CodeUnavailable},
 	{ingest.ErrShuttingDown, wire.CodeUnavailable},
 	{metadata.ErrUnavailable, wire.CodeUnavailable},
@@ -107,7 +108,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case status == http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(err), 10))
 	}
-	h.writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, RequestID: id}})
+	h.writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, RequestID: id, Quota: quotaOf(err)}})
 }
 
 // unavailableMessage is the fixed text a 503 answers with.
@@ -118,14 +119,20 @@ func unavailableMessage(err error) string {
 	return "the bucket or the metadata store did not answer in time; retry"
 }
 
-// retryAfterSeconds is the Retry-After of an overload: the OverloadedError's
-// RetryAfter rounded up to whole seconds, at least 1.
+// retryAfterSeconds is the Retry-After of a 429: the RetryAfter of the
+// OverloadedError or the quotaError, rounded up to whole seconds, at
+// least 1.
 func retryAfterSeconds(err error) int64 {
-	var oe *ingest.OverloadedError
-	if !errors.As(err, &oe) || oe.RetryAfter <= time.Second {
+	var d time.Duration
+	if oe, ok := errors.AsType[*ingest.OverloadedError](err); ok {
+		d = oe.RetryAfter
+	} else if qe, ok := errors.AsType[*quotaError](err); ok {
+		d = qe.retryAfter
+	}
+	if d <= time.Second {
 		return 1
 	}
-	return int64((oe.RetryAfter + time.Second - 1) / time.Second)
+	return int64((d + time.Second - 1) / time.Second)
 }
 
 type errorBody struct {
@@ -138,4 +145,6 @@ type errorDetail struct {
 	// RequestID matches the answer's X-Request-Id header and the node's
 	// log lines about the request.
 	RequestID string `json:"request_id,omitempty"`
+	// Quota names the quota of a 429 quota_exceeded (wire.QuotaNames).
+	Quota string `json:"quota,omitempty"`
 }

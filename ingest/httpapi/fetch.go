@@ -86,6 +86,11 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request) error {
 	if err := h.fetchParams(q, &req); err != nil {
 		return err
 	}
+	done, err := h.admitFetchQuota(r.Context(), req.Wait > 0)
+	if err != nil {
+		return err
+	}
+	defer func() { done(bytesWritten(w)) }()
 	// The request's context ends when the client goes away, which ends a
 	// long-poll early.
 	res, err := h.svc.Fetch(r.Context(), req)

@@ -33,6 +33,7 @@ import (
 
 	"github.com/mambamq/mamba/ingest"
 	"github.com/mambamq/mamba/internal/wire"
+	"github.com/mambamq/mamba/metadata"
 )
 
 // Defaults for Options and for fetch parameters a request leaves out. A
@@ -80,6 +81,15 @@ type Options struct {
 	// keeps working here: MaxTokenCacheTTL when zero, at most
 	// MaxTokenCacheTTL, no caching when negative.
 	TokenCacheTTL time.Duration
+	// Quotas are the per-token quotas of a token that has none of its
+	// own (docs/security.md, "Quotas"); they apply only with Tokens.
+	// Unlike the other fields, zero is not a default but unlimited: the
+	// --quota-* flags default to the DefaultQuota constants.
+	Quotas Quotas
+	// DedupWindow is how long the node remembers an Idempotency-Key
+	// (its --dedup-window), the period of Quotas.IdempotencyKeys.
+	// metadata.DefaultDedupWindow when zero.
+	DedupWindow time.Duration
 }
 
 const (
@@ -101,6 +111,10 @@ func (o Options) Validate() error {
 	if o.TokenCacheTTL > MaxTokenCacheTTL {
 		errs = append(errs, fmt.Errorf("token cache ttl %s is over %s", o.TokenCacheTTL, MaxTokenCacheTTL))
 	}
+	if o.DedupWindow < 0 {
+		errs = append(errs, fmt.Errorf("dedup window %s is negative", o.DedupWindow))
+	}
+	errs = append(errs, o.Quotas.validate())
 	return errors.Join(errs...)
 }
 
@@ -119,6 +133,10 @@ func (o Options) withDefaults() Options {
 	if o.TokenCacheTTL == 0 || o.TokenCacheTTL > MaxTokenCacheTTL {
 		o.TokenCacheTTL = MaxTokenCacheTTL
 	}
+	if o.DedupWindow <= 0 {
+		o.DedupWindow = metadata.DefaultDedupWindow
+	}
+	o.Quotas = o.Quotas.nonNegative()
 	return o
 }
 
@@ -149,6 +167,7 @@ var routes = []route{
 	{http.MethodPost, "/v1/auth/tokens", (*handler).createToken},
 	{http.MethodGet, "/v1/auth/tokens", (*handler).listTokens},
 	{http.MethodDelete, "/v1/auth/tokens/{id}", (*handler).revokeToken},
+	{http.MethodPatch, "/v1/auth/tokens/{id}", (*handler).updateToken},
 	{http.MethodGet, "/healthz", (*handler).healthz},
 	{http.MethodGet, "/readyz", (*handler).readyz},
 	{http.MethodGet, "/metrics", (*handler).metricsPage},
@@ -174,6 +193,8 @@ type handler struct {
 	bodies bodyPool
 	// tokens caches verified tokens (Options.TokenCacheTTL).
 	tokens tokenCache
+	// quotas holds the tokens' limiters; nil when authentication is off.
+	quotas *quotaTable
 }
 
 // NewHandler returns the HTTP API of svc (see docs/api.md). Its metrics
@@ -194,6 +215,7 @@ func NewHandler(svc ingest.Service, opts Options, reg prometheus.Registerer, gat
 		routeOf: make(map[string]string, len(routes)),
 	}
 	h.tokens.ttl = h.opts.TokenCacheTTL
+	h.quotas = newQuotaTable(h.opts, h.metrics)
 	if gatherer != nil {
 		h.promHandler = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 			ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),

@@ -19,13 +19,17 @@ type httpMetrics struct {
 	duration      *prometheus.HistogramVec
 	requestBytes  *prometheus.CounterVec
 	responseBytes *prometheus.CounterVec
+	// quotaRefusals counts 429 quota_exceeded answers by quota: one
+	// label value per quota, never per token, so that it has five
+	// series however many tokens there are.
+	quotaRefusals *prometheus.CounterVec
 }
 
 // newHTTPMetrics registers the metrics on reg (nil: nowhere). Handlers
 // that share a registry share the metrics (metrics.Register reuses an
 // equal collector).
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
-	return &httpMetrics{
+	m := &httpMetrics{
 		requests: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mamba_http_requests_total",
 			Help: "HTTP requests by route pattern, method, status and error code (empty on success).",
@@ -44,7 +48,15 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Name: "mamba_http_response_bytes_total",
 			Help: "HTTP response body bytes written, by route pattern.",
 		}, []string{"route"})),
+		quotaRefusals: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mamba_http_quota_refusals_total",
+			Help: "Requests answered 429 quota_exceeded, by the quota they were over (produce_bytes, produce_requests, fetch_bytes, long_polls, idempotency_keys).",
+		}, []string{"quota"})),
 	}
+	for _, name := range quotaNames {
+		m.quotaRefusals.WithLabelValues(name)
+	}
+	return m
 }
 
 func (m *httpMetrics) observe(route, method string, status int, code string, d time.Duration, in, out int64) {

@@ -26,10 +26,16 @@ type openAPIDoc struct {
 							Code struct {
 								Enum []string `yaml:"enum"`
 							} `yaml:"code"`
+							Quota struct {
+								Enum []string `yaml:"enum"`
+							} `yaml:"quota"`
 						} `yaml:"properties"`
 					} `yaml:"error"`
 				} `yaml:"properties"`
 			} `yaml:"Error"`
+			TokenQuotas struct {
+				Properties yaml.Node `yaml:"properties"`
+			} `yaml:"TokenQuotas"`
 		} `yaml:"schemas"`
 	} `yaml:"components"`
 }
@@ -106,5 +112,23 @@ func TestDocsListEveryErrorCode(t *testing.T) {
 		if !strings.Contains(string(md), row) {
 			t.Errorf("docs/api.md has no error table row %q", row)
 		}
+	}
+}
+
+// TestDocsListEveryQuota checks the quota names of docs/openapi.yaml (the
+// error's quota enum, the TokenQuotas properties, in order) against
+// wire.QuotaNames.
+func TestDocsListEveryQuota(t *testing.T) {
+	doc := readOpenAPI(t)
+	if enum := doc.Components.Schemas.Error.Properties.Error.Properties.Quota.Enum; !slices.Equal(enum, wire.QuotaNames()) {
+		t.Errorf("openapi.yaml Error quota enum %q, want %q", enum, wire.QuotaNames())
+	}
+	var props []string
+	nodes := doc.Components.Schemas.TokenQuotas.Properties.Content
+	for i := 0; i < len(nodes); i += 2 {
+		props = append(props, nodes[i].Value)
+	}
+	if !slices.Equal(props, wire.QuotaNames()) {
+		t.Errorf("openapi.yaml TokenQuotas properties %q, want %q", props, wire.QuotaNames())
 	}
 }

@@ -92,11 +92,17 @@ func (h *handler) produce(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Refuse before the body takes memory, but read it (through a small
+	// buffer) so that the client, still sending, gets the answer on a
+	// connection that stays usable.
+	quota, err := h.admitProduceQuota(r, opts.IdempotencyKey != "")
+	if err != nil {
+		_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
+		return err
+	}
 	if r.ContentLength > 0 && r.ContentLength <= h.opts.MaxRequestBytes {
 		if err := h.svc.AdmitProduce(r.ContentLength); err != nil {
-			// Refuse before the body takes memory, but read it (through
-			// a small buffer) so that the client, still sending, gets
-			// the answer on a connection that stays usable.
+			quota.refundKey()
 			_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
 			return err
 		}
@@ -108,7 +114,9 @@ func (h *handler) produce(w http.ResponseWriter, r *http.Request) error {
 		pool = &h.bodies
 	}
 	body, err := h.readBodyFrom(w, r, pool)
+	quota.chargeBody(len(body))
 	if err != nil {
+		quota.refundKey()
 		return err
 	}
 	req := ingest.ProduceRequest{Topic: topic, Options: opts}
@@ -120,10 +128,16 @@ func (h *handler) produce(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		pool.release(body)
+		quota.refundKey()
 		return err
 	}
 	results, err := h.svc.Submit(r.Context(), req)
 	if err != nil {
+		if status, _ := classify(err); status < http.StatusInternalServerError {
+			// Refused before its commit: no key was remembered. (After
+			// a 5xx the commit may have happened.)
+			quota.refundKey()
+		}
 		if errors.Is(err, ingest.ErrPartitionNotFound) {
 			// A partition the topic lacks is the producer's mistake in
 			// this request, not a missing resource.
