@@ -59,6 +59,20 @@ func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bod
 	return body, nil
 }
 
+// discardBody reads and drops the body of a request refused before its
+// body was read, so that a client still sending gets the answer on a
+// connection that stays usable: with the same per-read and whole-body
+// deadlines as readBody, so that a body that stalls gets its refusal
+// after the body read timeout, not after the whole-body limit.
+func (h *handler) discardBody(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil {
+		return
+	}
+	src := &deadlineReader{r: http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes), rc: http.NewResponseController(w),
+		timeout: h.opts.BodyReadTimeout, until: time.Now().Add(h.opts.MaxBodyTime)}
+	_, _ = io.Copy(io.Discard, src)
+}
+
 // deadlineReader sets the connection's read deadline before each read of
 // the body, so that a body that stops arriving is cut off after timeout,
 // never later than until: a client can hold a buffer neither by sending

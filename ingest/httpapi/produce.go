@@ -97,13 +97,13 @@ func (h *handler) produce(w http.ResponseWriter, r *http.Request) error {
 	// connection that stays usable.
 	quota, err := h.admitProduceQuota(r, opts.IdempotencyKey != "")
 	if err != nil {
-		_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
+		h.discardBody(w, r)
 		return err
 	}
 	if r.ContentLength > 0 && r.ContentLength <= h.opts.MaxRequestBytes {
 		if err := h.svc.AdmitProduce(r.ContentLength); err != nil {
 			quota.refundKey()
-			_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
+			h.discardBody(w, r)
 			return err
 		}
 	}
