@@ -161,7 +161,10 @@ type attack struct {
 	// pingBound replaces maxPingLatency for an attack that makes Redis
 	// run a script of documented, bounded cost.
 	pingBound time.Duration
-	run       func(ctx context.Context, t *testing.T, e *env)
+	// quietHonest also requires that no honest request was answered 429:
+	// the attack is refused by limits of the attacker's own token.
+	quietHonest bool
+	run         func(ctx context.Context, t *testing.T, e *env)
 }
 
 // TestAttacks runs every attack against a freshly restarted node (so that
@@ -221,6 +224,9 @@ func runAttack(t *testing.T, e *env, a attack, run int) {
 		}
 		t.Logf("honest clients: %v", rep)
 		checkHonest(t, rep)
+		if a.quietHonest && rep.TooMany > 0 {
+			t.Errorf("honest clients got %d answers 429 while only the attacker's token was over its quota", rep.TooMany)
+		}
 	}
 	if stats := probe.Stop(); !a.outage {
 		checkProbe(t, stats, cmp.Or(a.pingBound, maxPingLatency))

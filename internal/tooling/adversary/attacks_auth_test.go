@@ -43,6 +43,7 @@ var routeNeeds = map[string]string{
 	"POST /v1/auth/tokens":                                  scoped,
 	"GET /v1/auth/tokens":                                   scoped,
 	"DELETE /v1/auth/tokens/{id}":                           scoped,
+	"PATCH /v1/auth/tokens/{id}":                            scoped,
 	"GET /healthz":                                          open,
 	"GET /readyz":                                           open,
 	"GET /metrics":                                          anyToken,

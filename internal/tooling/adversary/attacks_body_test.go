@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func attacks() []attack {
 		{name: "long-poll-flood", run: longPollFlood},
 		{name: "fetch-flood", bodies: int64(fetchFloodReaders()) * fetchFloodRecords * MiB, run: fetchFlood},
 		{name: "idempotency-key-flood", run: idempotencyKeyFlood},
+		{name: "produce-quota", quietHonest: true, run: quotaAttack},
 		{name: "tokens", run: tokenAttack},
 		{name: "5xx-bodies", outage: true, run: serverErrorBodies},
 	}
@@ -157,23 +159,33 @@ func emptyRecords(ctx context.Context, t *testing.T, e *env) {
 const stalledConns = 40
 
 // stalledBodies opens 40 connections that announce a 16 MiB body, send
-// 1 MiB of it and stop: each must get 408 within the body read timeout
-// (plus slack), holding no more than the bytes that came. In the long
-// run, a body that trickles a byte at a time, never idle for the read
-// timeout, must still get 408 at the whole-body limit (2 minutes).
+// 1 MiB of it and stop. Those the attacker's produce_bytes quota (the
+// node's default, 64 MiB/s, charged on Content-Length before the body is
+// read) lets in must get 408 within the body read timeout (plus slack),
+// holding no more than the bytes that came; the others 429
+// quota_exceeded, as soon as their body (read and dropped) stalls for the
+// body read timeout. In the long run, a body that trickles a byte
+// at a time, never idle for the read timeout, must still get 408 at the
+// whole-body limit (2 minutes).
 func stalledBodies(ctx context.Context, t *testing.T, e *env) {
 	c := e.as(e.tokens.Attacker)
 	prefix := append([]byte(`{"records":[{"value":"`), bytes.Repeat([]byte("x"), MiB-22)...)
 	head := "POST /v1/topics/attack-a/records HTTP/1.1\r\nContent-Type: " + jsonType +
 		"\r\nContent-Length: " + strconv.Itoa(int(limits.MaxRequestBytes))
 	var wg sync.WaitGroup
+	var timedOut, overQuota atomic.Int64
 	for i := range stalledConns {
 		wg.Go(func() {
 			a, err := c.Raw(ctx, head, Stall(prefix))
 			if err == nil && a.Elapsed > bodyReadTimeout+5*time.Second {
-				t.Errorf("stalled body %d: answered after %v, body read timeout %v", i, a.Elapsed, bodyReadTimeout)
+				t.Errorf("stalled body %d: answered %v after %v, body read timeout %v", i, a, a.Elapsed, bodyReadTimeout)
 			}
-			if i == 0 || err != nil || !a.Is(http.StatusRequestTimeout, wire.CodeRequestTimeout) {
+			switch {
+			case err == nil && a.Is(http.StatusTooManyRequests, wire.CodeQuotaExceeded):
+				overQuota.Add(1)
+			case err == nil && a.Is(http.StatusRequestTimeout, wire.CodeRequestTimeout):
+				timedOut.Add(1)
+			default:
 				expect(t, fmt.Sprintf("stalled body %d (1 MiB of 16 MiB)", i), a, err, http.StatusRequestTimeout, wire.CodeRequestTimeout)
 			}
 		})
@@ -185,6 +197,10 @@ func stalledBodies(ctx context.Context, t *testing.T, e *env) {
 		})
 	}
 	wg.Wait()
+	t.Logf("%d stalled bodies answered 408, %d 429 quota_exceeded", timedOut.Load(), overQuota.Load())
+	if timedOut.Load() == 0 {
+		t.Error("no stalled body was let in to time out")
+	}
 }
 
 // chunkedBodies sends bodies without Content-Length, which no early
