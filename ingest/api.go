@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/internal/membudget"
 	"github.com/mambamq/mamba/metadata"
 )
 
@@ -22,7 +23,8 @@ var (
 	ErrInvalidRequest = errors.New("invalid request") // 400 invalid_request
 	// ErrTooLarge: a request or record over the configured limits.
 	ErrTooLarge = errors.New("payload too large") // 413 payload_too_large
-	// ErrOverloaded: the node's buffer is full; retry after RetryAfter.
+	// ErrOverloaded: the node's buffer or memory budget is full; retry
+	// after RetryAfter.
 	ErrOverloaded = errors.New("overloaded") // 429 overloaded
 	// ErrUnavailable: the bucket or Redis could not be reached before the
 	// deadline. Nothing the failed request sent was indexed, unless the
@@ -100,6 +102,13 @@ type ProduceRequest struct {
 	// overloaded, shutting down). The caller must not reuse those bytes
 	// before. The HTTP layer uses it to recycle request bodies.
 	Release func()
+	// Memory, when not nil, is what the caller reserved from the node's
+	// memory budget (Node.Budget) for this request's body and decoded
+	// records. The Service takes it over: it keeps it, grown to the
+	// request's buffered size, until the request is answered, or
+	// releases it at once when it refuses the request. When nil the
+	// Service reserves on its own.
+	Memory *membudget.Reservation
 }
 
 // RecordResult is where one produced record went. Offset is -1 under
@@ -137,6 +146,11 @@ type FetchResult struct {
 	NextOffset     int64
 	HighWatermark  int64
 	LogStartOffset int64
+	// Memory, when not nil, holds what the node reserved from its memory
+	// budget for reading and decoding Records (kind Fetch). The caller
+	// owns it: it may grow it for the response it builds, and must
+	// release it once it no longer holds the records.
+	Memory *membudget.Reservation
 }
 
 // TopicConfig is what a caller sets when creating a topic.

@@ -50,6 +50,11 @@ const (
 	// DefaultCatchUpCacheBytes bounds the cache that catch-up reads fill:
 	// the read-ahead windows of 16 catch-up readers.
 	DefaultCatchUpCacheBytes = 64 << 20
+	// DefaultMemoryBudget is the node's memory budget when neither it nor
+	// any of its shares is set: the default buffer (a third), cache (a
+	// third) and catch-up cache (a twelfth), and a quarter for requests
+	// in flight.
+	DefaultMemoryBudget = 768 << 20
 )
 
 // Config configures a Node. Zero fields take their defaults.
@@ -98,7 +103,21 @@ type Config struct {
 	CatchUpCacheBytes int64
 	// Codec compresses each batch; CodecNone by default.
 	Codec chunk.Codec
+	// MemoryBudget bounds the memory the node holds on behalf of
+	// requests and in its caches (package internal/membudget): buffered
+	// records, request bodies being read and decoded, fetches until
+	// answered, long-polls, and the two caches all reserve from it
+	// before they allocate. When zero it is derived from the shares
+	// (4/3 of MaxBufferedBytes + CacheBytes + CatchUpCacheBytes), and the
+	// shares left zero are derived from it: a third for the buffer, a
+	// third for the cache, a twelfth for the catch-up cache; the rest is
+	// for requests in flight. DefaultMemoryBudget when all are zero.
+	MemoryBudget int64
 }
+
+// requestShare is the least part of the memory budget the buffer and the
+// caches must leave to requests being read and fetches being answered.
+func requestShare(budget int64) int64 { return budget / 8 }
 
 // withDefaults returns cfg with zero fields set to their defaults.
 func (cfg Config) withDefaults() Config {
@@ -113,12 +132,7 @@ func (cfg Config) withDefaults() Config {
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = DefaultFlushInterval
 	}
-	if cfg.MaxBufferedBytes == 0 {
-		cfg.MaxBufferedBytes = max(DefaultMaxBufferedBytes, int64(cfg.FlushBytes))
-	}
-	if cfg.CacheBytes == 0 {
-		cfg.CacheBytes = DefaultCacheBytes
-	}
+	cfg = cfg.withMemoryDefaults()
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
@@ -135,9 +149,39 @@ func (cfg Config) withDefaults() Config {
 	set64(&cfg.ReadGapBytes, DefaultReadGapBytes)
 	set64(&cfg.ReadMaxBytes, DefaultReadMaxBytes)
 	set64(&cfg.ReadAheadBytes, DefaultReadAheadBytes)
-	set64(&cfg.CatchUpCacheBytes, DefaultCatchUpCacheBytes)
 	return cfg
 }
+
+// withMemoryDefaults derives the memory budget from its shares, or the
+// shares left zero from the budget (see Config.MemoryBudget).
+func (cfg Config) withMemoryDefaults() Config {
+	flush := int64(cfg.FlushBytes)
+	if flush == 0 {
+		flush = DefaultFlushBytes
+	}
+	budget := cfg.MemoryBudget
+	share := func(v *int64, def, fraction int64) {
+		if *v != 0 {
+			return
+		}
+		*v = def
+		if budget > 0 {
+			*v = budget / fraction
+		}
+	}
+	share(&cfg.MaxBufferedBytes, DefaultMaxBufferedBytes, 3)
+	cfg.MaxBufferedBytes = max(cfg.MaxBufferedBytes, flush)
+	share(&cfg.CacheBytes, DefaultCacheBytes, 3)
+	share(&cfg.CatchUpCacheBytes, DefaultCatchUpCacheBytes, 12)
+	if budget == 0 {
+		cfg.MemoryBudget = (cfg.MaxBufferedBytes + cfg.CacheBytes + cfg.CatchUpCacheBytes) / 3 * 4
+	}
+	return cfg
+}
+
+// Budget is the node's memory budget in bytes: Config.MemoryBudget, or
+// what it is derived from.
+func (cfg Config) Budget() int64 { return cfg.withDefaults().MemoryBudget }
 
 // Validate reports every bad field at once, after defaults are applied.
 func (cfg Config) Validate() error {
@@ -187,6 +231,11 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.CatchUpCacheBytes < cfg.ReadAheadBytes {
 		errs = append(errs, fmt.Errorf("catch-up cache bytes: %d is less than read-ahead bytes %d, so read-ahead could not be kept", cfg.CatchUpCacheBytes, cfg.ReadAheadBytes))
+	}
+	if shares := cfg.MaxBufferedBytes + cfg.CacheBytes + cfg.CatchUpCacheBytes; cfg.MemoryBudget < 0 ||
+		shares > cfg.MemoryBudget-requestShare(cfg.MemoryBudget) {
+		errs = append(errs, fmt.Errorf("memory budget: %d bytes leave less than an eighth of it to requests in flight after max buffered bytes %d, cache bytes %d and catch-up cache bytes %d",
+			cfg.MemoryBudget, cfg.MaxBufferedBytes, cfg.CacheBytes, cfg.CatchUpCacheBytes))
 	}
 	if cfg.Codec != chunk.CodecNone && cfg.Codec != chunk.CodecZstd {
 		errs = append(errs, fmt.Errorf("codec: unknown codec %d", cfg.Codec))

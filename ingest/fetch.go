@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mambamq/mamba/internal/membudget"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 )
@@ -30,6 +31,11 @@ const (
 	// overCapWait is how long a fetch past MaxLongPolls waits, without a
 	// slot or a wake-up, before it answers what there is (nothing).
 	overCapWait = time.Second
+	// longPollBytes is what one parked long-poll reserves from the memory
+	// budget: its goroutine's stack (8 KiB at least), its connection's
+	// read and write buffers (4 KiB each) held while it waits, and its
+	// timer, wake-up registration and request.
+	longPollBytes = 16 << 10
 )
 
 // Fetch returns committed records of one partition from req.Offset on. At
@@ -51,9 +57,11 @@ func (n *Node) Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
 	}
 	req.MaxBytes = min(req.MaxBytes, MaxFetchBytes)
 	deadline := n.now().Add(min(max(req.Wait, 0), n.cfg.MaxWait))
-	parked := false // holds one of MaxLongPolls
+	parked := false // holds one of MaxLongPolls and longPollBytes of the budget
+	parking := n.budget.Start(membudget.LongPoll)
 	defer func() {
 		if parked {
+			parking.Release()
 			n.metrics.longPolls.Set(float64(n.longPolls.Add(-1)))
 		}
 	}()
@@ -69,6 +77,10 @@ func (n *Node) Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
 				return res, metaErr(err)
 			}
 			res, err = n.read(ctx, req, entries, res)
+			if err != nil {
+				res.Memory.Release()
+				res.Memory = nil
+			}
 			if errors.Is(err, objectstore.ErrNotExist) {
 				return n.recheckGone(ctx, req, res, err)
 			}
@@ -81,10 +93,11 @@ func (n *Node) Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
 		}
 		if !parked {
 			v := n.longPolls.Add(1)
-			if v > int64(n.cfg.MaxLongPolls) {
-				// Every slot is taken: answer what there is (nothing)
-				// after a short plain wait, without a slot or a wake-up,
-				// and let the client ask again.
+			if v > int64(n.cfg.MaxLongPolls) || !parking.Grow(longPollBytes) {
+				// Every slot is taken, or the memory budget is full:
+				// answer what there is (nothing) after a short plain
+				// wait, without a slot or a wake-up, and let the client
+				// ask again.
 				n.longPolls.Add(-1)
 				n.waiters.remove(req.Topic, req.Partition, wake)
 				n.metrics.longPollsRefused.Inc()

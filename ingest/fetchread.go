@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"github.com/mambamq/mamba/chunk"
+	"github.com/mambamq/mamba/internal/membudget"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 )
@@ -67,6 +69,10 @@ func (n *Node) read(ctx context.Context, req FetchRequest, entries []metadata.In
 		rest := n.readAheadEntries(ctx, req, entries[len(plan):], truncated)
 		plan = n.planReadAhead(plan, rest, res.HighWatermark)
 	}
+	plan, res.Memory = n.reserveFetch(plan)
+	if res.Memory == nil && n.budget != nil {
+		return res, n.MemoryFull()
+	}
 	n.readMissing(ctx, plan, catchUp)
 
 	bytes := 0
@@ -105,6 +111,52 @@ func (n *Node) read(ctx context.Context, req FetchRequest, entries []metadata.In
 		}
 	}
 	return n.done(res, bytes), nil
+}
+
+// fetchRecordBytes is what each record a fetch returns costs in memory
+// beyond its bytes: its chunk.Record in the decoded batch and its
+// FetchedRecord in the result.
+var fetchRecordBytes = int64(unsafe.Sizeof(chunk.Record{}) + unsafe.Sizeof(FetchedRecord{}))
+
+// fetchCost is the memory a fetch of plan holds: the bytes its ranged
+// GETs read (gaps and read-ahead included), and for each batch it
+// returns, its bytes again (a compressed batch is decompressed; counted
+// at its stored size) and its records' structures.
+func (n *Node) fetchCost(plan []fetchBatch) int64 {
+	var cost int64
+	for _, r := range n.planRanges(plan) {
+		cost += r.length
+	}
+	for _, b := range plan {
+		if !b.ahead {
+			cost += b.e.Length + int64(b.e.Records)*fetchRecordBytes
+		}
+	}
+	return cost
+}
+
+// reserveFetch reserves the memory of plan from the budget before any of
+// it is read, reading less when that does not fit: without the read-ahead
+// first, then only the first batch (the fetch answers fewer records). It
+// returns the plan to read and its reservation, or nil when even one
+// batch does not fit (counted as a refusal). Without a budget it returns
+// plan and nil.
+func (n *Node) reserveFetch(plan []fetchBatch) ([]fetchBatch, *membudget.Reservation) {
+	mem := n.budget.Start(membudget.Fetch)
+	if mem == nil {
+		return plan, nil
+	}
+	own := len(plan)
+	for own > 0 && plan[own-1].ahead {
+		own--
+	}
+	for _, p := range [][]fetchBatch{plan, plan[:own], plan[:1]} {
+		if mem.TryGrow(n.fetchCost(p)) {
+			return p, mem
+		}
+	}
+	mem.Refused()
+	return plan, nil
 }
 
 func (n *Node) done(res FetchResult, bytes int) FetchResult {

@@ -389,6 +389,7 @@ func (n *Node) answer(req *produceReq, results []RecordResult, err error) {
 	for _, r := range append([]*produceReq{req}, req.followers...) {
 		r.releaseBody()
 		r.done <- produceAnswer{results: results, err: err}
+		r.memory.Release()
 		released += r.mem
 		n.metrics.produceOutcomes.WithLabelValues(outcome(err)).Inc()
 		if err == nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/mambamq/mamba/bucket"
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/internal/chunkid"
+	"github.com/mambamq/mamba/internal/membudget"
 	"github.com/mambamq/mamba/metadata"
 	"github.com/mambamq/mamba/objectstore"
 )
@@ -50,7 +51,11 @@ type Node struct {
 	now     func() time.Time
 	cache   *batchCache // recently written batches, for tailing consumers
 	catchUp *batchCache // batches read from the bucket by catch-up fetches
-	gets    singleflight.Group
+	// budget is the node's memory budget (Config.MemoryBudget): buffered
+	// requests, fetches, long-polls and both caches reserve from it, and
+	// the HTTP layer reserves request bodies from it (Budget).
+	budget *membudget.Budget
+	gets   singleflight.Group
 	// lookup is meta.Lookup (a field so that tests of the read path need
 	// no Redis).
 	lookup func(ctx context.Context, topic string, partition int32, offset int64, maxEntries int) ([]metadata.IndexEntry, metadata.PartitionStats, error)
@@ -99,8 +104,10 @@ func New(cfg Config, meta *metadata.Store, store objectstore.Store, reg promethe
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cache, catchUp := newBatchCache(cfg.CacheBytes), newBatchCache(cfg.CatchUpCacheBytes)
+	budget := membudget.New(cfg.MemoryBudget, reg)
+	cache, catchUp := newBatchCache(cfg.CacheBytes, budget.Start(membudget.Cache)), newBatchCache(cfg.CatchUpCacheBytes, budget.Start(membudget.Cache))
 	n := &Node{
+		budget:     budget,
 		cfg:        cfg,
 		meta:       meta,
 		bucket:     bucket.New(bucket.Instrument(store, reg)),
@@ -123,6 +130,10 @@ func New(cfg Config, meta *metadata.Store, store objectstore.Store, reg promethe
 }
 
 var _ Service = (*Node)(nil)
+
+// Budget is the node's memory budget, which the HTTP layer reserves
+// request bodies and responses from (httpapi.Options.Budget).
+func (n *Node) Budget() *membudget.Budget { return n.budget }
 
 // Run runs the flush pipeline and the commit subscription until Close has
 // drained the node or ctx ends. If ctx ends first, requests still waiting

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/internal/chunkid"
+	"github.com/mambamq/mamba/internal/membudget"
 	"github.com/mambamq/mamba/internal/wire"
 	"github.com/mambamq/mamba/metadata"
 )
@@ -51,6 +52,9 @@ type produceReq struct {
 	// the structures of its records and headers (bufferedMemory). The
 	// buffer (MaxBufferedBytes) counts it.
 	mem int64
+	// memory holds at least mem bytes of the node's memory budget (kind
+	// Buffered) from accept until the request is answered.
+	memory *membudget.Reservation
 	// partitions counts the distinct partitions the records go to: the
 	// most batches the request can open in its chunk.
 	partitions int
@@ -110,12 +114,16 @@ func (n *Node) Produce(ctx context.Context, topicName string, records []ProduceR
 // it refuses the request, otherwise once the records are copied into
 // their chunk (or the chunk is given up).
 func (n *Node) Submit(ctx context.Context, in ProduceRequest) ([]RecordResult, error) {
-	req := &produceReq{release: in.Release, idemKey: in.Options.IdempotencyKey, done: make(chan produceAnswer, 1)}
+	req := &produceReq{release: in.Release, idemKey: in.Options.IdempotencyKey, done: make(chan produceAnswer, 1), memory: in.Memory}
+	if req.memory == nil {
+		req.memory = n.budget.Start(membudget.Buffered)
+	}
 	accepted := false
 	defer func() {
 		if !accepted {
 			clear(req.records)
 			req.releaseBody()
+			req.memory.Release()
 		}
 	}()
 	if err := in.Validate(); err != nil {
@@ -256,7 +264,14 @@ func outcome(err error) string {
 // record, and each record's structures in memory, 268 bytes on 64-bit
 // platforms, where the encoding takes 5 to 20), so the hint never refuses
 // what accept would take; on an empty buffer accept decides alone.
+//
+// It also refuses a body larger than SmallBytes that the memory budget
+// could not hold now: reading it would be refused part way.
 func (n *Node) AdmitProduce(bodyBytes int64) error {
+	if bodyBytes > membudget.SmallBytes && n.budget.Free() < bodyBytes {
+		n.metrics.produceOutcomes.WithLabelValues(outcome(ErrOverloaded)).Inc()
+		return n.MemoryFull()
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closing || n.buffered == 0 || n.buffered+bodyBytes <= n.cfg.MaxBufferedBytes {
@@ -272,6 +287,13 @@ func (n *Node) overloaded() error {
 	return &OverloadedError{RetryAfter: max(time.Second, 2*n.cfg.FlushInterval)}
 }
 
+// MemoryFull is the error of a request the memory budget refused: an
+// ErrOverloaded whose retry is likely to fit once buffered chunks commit
+// or requests in flight finish.
+func (n *Node) MemoryFull() error {
+	return &OverloadedError{RetryAfter: max(time.Second, 2*n.cfg.FlushInterval), What: "node memory budget full"}
+}
+
 // accept adds req to the open chunk, or refuses it when the node is
 // draining or its buffer is full.
 func (n *Node) accept(req *produceReq) error {
@@ -283,6 +305,10 @@ func (n *Node) accept(req *produceReq) error {
 	if n.buffered+req.mem > n.cfg.MaxBufferedBytes {
 		return n.overloaded()
 	}
+	if !req.memory.Grow(req.mem - req.memory.Size()) {
+		return n.MemoryFull()
+	}
+	req.memory.Move(membudget.Buffered)
 	n.buffered += req.mem
 	n.metrics.bufferedBytes.Set(float64(n.buffered))
 	if pc := n.open; pc != nil && pc.batches+req.partitions > chunkBatchBudget {

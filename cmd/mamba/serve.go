@@ -49,6 +49,7 @@ type serveOptions struct {
 	flushInterval     time.Duration
 	flushBytes        cliflag.ByteSize
 	maxBuffered       cliflag.ByteSize
+	memoryBudget      cliflag.ByteSize
 	uploads           int
 	cacheBytes        cliflag.ByteSize
 	readGapBytes      cliflag.ByteSize
@@ -94,14 +95,11 @@ func defaultServeOptions() serveOptions {
 		keyPrefix:       metadata.DefaultPrefix,
 		flushInterval:   ingest.DefaultFlushInterval,
 		flushBytes:      ingest.DefaultFlushBytes,
-		maxBuffered:     ingest.DefaultMaxBufferedBytes,
 		uploads:         ingest.DefaultUploadConcurrency,
-		cacheBytes:      ingest.DefaultCacheBytes,
 		readGapBytes:    ingest.DefaultReadGapBytes,
 		readMaxBytes:    ingest.DefaultReadMaxBytes,
 		readConcurrency: ingest.DefaultReadConcurrency,
 		readAheadBytes:  ingest.DefaultReadAheadBytes,
-		catchUpBytes:    ingest.DefaultCatchUpCacheBytes,
 		maxRecordBytes:  ingest.DefaultMaxRecordBytes,
 		maxRequestBytes: cliflag.ByteSize(httpapi.DefaultMaxRequestBytes),
 		bodyTimeout:     httpapi.DefaultBodyReadTimeout,
@@ -171,9 +169,7 @@ nothing makes none.`,
 	f.StringVar(&o.nodeID, "node-id", o.nodeID, "this node's id in chunk names, unique per node (default: the host name)")
 	f.StringVar(&o.keyPrefix, "key-prefix", o.keyPrefix, "prefix of every Redis key, to share one Redis between deployments")
 	f.Var(&o.flushBytes, "flush-bytes", "seal a chunk once this many bytes are buffered")
-	f.Var(&o.maxBuffered, "max-buffered-bytes", "unacknowledged bytes a node holds before answering 429")
 	f.IntVar(&o.uploads, "upload-concurrency", o.uploads, "chunk uploads in flight at once")
-	f.Var(&o.cacheBytes, "cache-bytes", "memory for recently written and read batches")
 	f.Var(&o.maxRecordBytes, "max-record-bytes", "largest record (key, value and headers); larger ones get 413")
 	f.Var(&o.maxRequestBytes, "max-request-bytes", "largest produce request body; larger ones get 413")
 	f.DurationVar(&o.bodyTimeout, "body-read-timeout", o.bodyTimeout, "longest a request body may go without a byte arriving; then 408")
@@ -185,7 +181,7 @@ nothing makes none.`,
 	f.IntVar(&o.ckptKept, "checkpoints-kept", o.ckptKept, "how many of the newest checkpoints stay in the bucket")
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "loopback address (for example 127.0.0.1:6060) serving net/http/pprof; empty disables it")
 	f.BoolVar(&o.insecureNoAuth, "insecure-no-auth", false, "serve a --listen other machines can reach without --auth: anyone who reaches it can do everything; only on a network you trust")
-	f.StringVar(&o.memoryLimit, "memory-limit", o.memoryLimit, "soft limit of the Go heap: auto (max-buffered-bytes + cache-bytes + catchup-cache-bytes + 64MiB), off, or a size; a GOMEMLIMIT variable wins")
+	f.StringVar(&o.memoryLimit, "memory-limit", o.memoryLimit, "soft limit of the Go heap: auto (--memory-budget + 64MiB), off, or a size; a GOMEMLIMIT variable wins")
 	cliflag.DocumentEnv(f)
 	return cmd
 }
@@ -201,7 +197,10 @@ func addNodeFlags(f *pflag.FlagSet, o *serveOptions) {
 	f.Var(&o.readMaxBytes, "read-max-bytes", "largest ranged GET a fetch makes when merging batches")
 	f.IntVar(&o.readConcurrency, "read-concurrency", o.readConcurrency, "ranged GETs one fetch runs at once")
 	f.Var(&o.readAheadBytes, "read-ahead-bytes", "batch bytes a catch-up fetch (far behind, missing the caches) reads past its own, into the catch-up cache")
-	f.Var(&o.catchUpBytes, "catchup-cache-bytes", "memory for batches catch-up fetches read from the bucket, apart from --cache-bytes; at least --read-ahead-bytes")
+	f.Var(&o.catchUpBytes, "catchup-cache-bytes", "memory for batches catch-up fetches read from the bucket, apart from --cache-bytes; at least --read-ahead-bytes (default: a twelfth of --memory-budget, 64MiB)")
+	f.Var(&o.memoryBudget, "memory-budget", "memory the node holds for requests and caches: buffered records, request bodies, decoding, fetch responses, long-polls and both caches reserve from it, and past it requests get 429 (default: 4/3 of --max-buffered-bytes + --cache-bytes + --catchup-cache-bytes, 768MiB)")
+	f.Var(&o.maxBuffered, "max-buffered-bytes", "unacknowledged bytes a node holds before answering 429 (default: a third of --memory-budget, 256MiB)")
+	f.Var(&o.cacheBytes, "cache-bytes", "memory for recently written and read batches (default: a third of --memory-budget, 256MiB)")
 	// The collector marks only chunks past the commit age limit, so dev needs
 	// it too for garbage collection to be seen working in minutes.
 	f.DurationVar(&o.writeTimeout, "write-timeout", o.writeTimeout, "how long a chunk's PUT and commit are retried before producers get 503")
@@ -313,15 +312,15 @@ func isLoopbackListen(listen string) bool {
 }
 
 // memoryHeadroom is what the auto memory limit allows on top of the
-// node's buffer and cache: request bodies being read, the chunk being
-// built, connections and the runtime.
+// node's memory budget: what the budget does not count (connections,
+// goroutine stacks, the runtime, the Redis and S3 clients).
 const memoryHeadroom = 64 << 20
 
 // setMemoryLimit sets the Go heap's soft limit. Without one the heap
 // grows to about twice the live data before a collection, so a node
-// under sustained overload, its buffer and cache full, would reach about
-// twice max-buffered-bytes + cache-bytes (+ catchup-cache-bytes) of RSS; with it, the collector
-// runs harder instead (measured in docs/benchmarks.md).
+// under sustained overload, its budget full, would reach about twice the
+// budget of RSS; with it, the collector runs harder instead (measured in
+// docs/benchmarks.md).
 func setMemoryLimit(o serveOptions, log *slog.Logger) error {
 	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok && v != "" {
 		log.Info("memory limit from GOMEMLIMIT", "limit", v)
@@ -332,7 +331,7 @@ func setMemoryLimit(o serveOptions, log *slog.Logger) error {
 	case "off":
 		return nil
 	case "auto", "":
-		limit = int64(o.maxBuffered) + int64(o.cacheBytes) + int64(o.catchUpBytes) + memoryHeadroom
+		limit = o.nodeConfig(chunk.CodecNone).Budget() + memoryHeadroom
 	default:
 		var b cliflag.ByteSize
 		if err := b.Set(o.memoryLimit); err != nil || b <= 0 {
@@ -343,6 +342,31 @@ func setMemoryLimit(o serveOptions, log *slog.Logger) error {
 	debug.SetMemoryLimit(limit)
 	log.Info("memory limit", "bytes", limit)
 	return nil
+}
+
+// nodeConfig is the ingest node's configuration the flags give. Sizes
+// left zero (the memory budget and its shares) are derived by the node
+// (ingest.Config.MemoryBudget).
+func (o serveOptions) nodeConfig(codec chunk.Codec) ingest.Config {
+	return ingest.Config{
+		NodeID:            o.nodeID,
+		FlushBytes:        int(o.flushBytes),
+		FlushInterval:     o.flushInterval,
+		MaxBufferedBytes:  int64(o.maxBuffered),
+		MemoryBudget:      int64(o.memoryBudget),
+		UploadConcurrency: o.uploads,
+		CacheBytes:        int64(o.cacheBytes),
+		ReadGapBytes:      int64(o.readGapBytes),
+		ReadMaxBytes:      int64(o.readMaxBytes),
+		ReadConcurrency:   o.readConcurrency,
+		ReadAheadBytes:    int64(o.readAheadBytes),
+		CatchUpCacheBytes: int64(o.catchUpBytes),
+		MaxRecordBytes:    int(o.maxRecordBytes),
+		WriteTimeout:      o.writeTimeout,
+		MaxWait:           o.maxWait,
+		MaxLongPolls:      o.maxLongPolls,
+		Codec:             codec,
+	}
 }
 
 // servePprof serves net/http/pprof on its own listener, apart from the
@@ -388,24 +412,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 	if err != nil {
 		return err
 	}
-	cfg := ingest.Config{
-		NodeID:            o.nodeID,
-		FlushBytes:        int(o.flushBytes),
-		FlushInterval:     o.flushInterval,
-		MaxBufferedBytes:  int64(o.maxBuffered),
-		UploadConcurrency: o.uploads,
-		CacheBytes:        int64(o.cacheBytes),
-		ReadGapBytes:      int64(o.readGapBytes),
-		ReadMaxBytes:      int64(o.readMaxBytes),
-		ReadConcurrency:   o.readConcurrency,
-		ReadAheadBytes:    int64(o.readAheadBytes),
-		CatchUpCacheBytes: int64(o.catchUpBytes),
-		MaxRecordBytes:    int(o.maxRecordBytes),
-		WriteTimeout:      o.writeTimeout,
-		MaxWait:           o.maxWait,
-		MaxLongPolls:      o.maxLongPolls,
-		Codec:             codec,
-	}
+	cfg := o.nodeConfig(codec)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -455,7 +462,7 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 		return err
 	}
 	hopts := httpapi.Options{MaxRequestBytes: int64(o.maxRequestBytes), BodyReadTimeout: o.bodyTimeout,
-		Quotas: o.quotas.quotas(), DedupWindow: o.dedupWindow}
+		Quotas: o.quotas.quotas(), DedupWindow: o.dedupWindow, Budget: node.Budget()}
 	if err := hopts.Validate(); err != nil {
 		return err
 	}

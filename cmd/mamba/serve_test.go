@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mambamq/mamba/ingest"
 	"github.com/mambamq/mamba/internal/tooling/testserver"
 	"github.com/mambamq/mamba/internal/wire"
 )
@@ -447,8 +448,22 @@ func TestSetMemoryLimit(t *testing.T) {
 	if err := setMemoryLimit(o, log); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := debug.SetMemoryLimit(-1), int64(o.maxBuffered)+int64(o.cacheBytes)+int64(o.catchUpBytes)+memoryHeadroom; got != want {
-		t.Errorf("auto limit %d, want max buffered + cache + catch-up cache + headroom = %d", got, want)
+	if got, want := debug.SetMemoryLimit(-1), int64(ingest.DefaultMemoryBudget+memoryHeadroom); got != want {
+		t.Errorf("auto limit %d, want the default memory budget + headroom = %d", got, want)
+	}
+	o.maxBuffered = 512 << 20 // the budget follows its shares
+	if err := setMemoryLimit(o, log); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := debug.SetMemoryLimit(-1), int64((512+256+64)<<20/3*4+memoryHeadroom); got != want {
+		t.Errorf("auto limit %d with --max-buffered-bytes 512MiB, want 4/3 of the shares + headroom = %d", got, want)
+	}
+	o.memoryBudget = 1 << 30
+	if err := setMemoryLimit(o, log); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := debug.SetMemoryLimit(-1), int64(1<<30+memoryHeadroom); got != want {
+		t.Errorf("auto limit %d with --memory-budget 1GiB, want the budget + headroom = %d", got, want)
 	}
 	o.memoryLimit = "1GiB"
 	if err := setMemoryLimit(o, log); err != nil {

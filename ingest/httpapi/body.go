@@ -8,27 +8,32 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/membudget"
 )
 
 // readBody reads the whole request body, refusing one over
 // MaxRequestBytes: at once when Content-Length says so, otherwise once
-// that many bytes have been read.
+// that many bytes have been read. Its buffer is reserved from the memory
+// budget in the request's body reservation (withBodyMemory), which the
+// route releases once the handler returns.
 //
 // The returned buffer is never reused: decoded records may alias it, and
 // under ack=buffered the node keeps them after the request ends.
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	return h.readBodyFrom(w, r, nil)
+	return h.readBodyFrom(w, r, nil, bodyMemory(r.Context()))
 }
 
-// readBodyFrom is readBody that takes the buffer from pool, when not nil;
-// the caller then owns it and may release it to pool.
-func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bodyPool) ([]byte, error) {
+// readBodyFrom is readBody that takes the buffer from pool, when not nil
+// (the caller then owns it and may release it to pool), and reserves it
+// in mem before each growth (nil: no budget). When mem refuses, it reads
+// the rest of the body through a small buffer, drops it, and returns
+// errMemoryFull.
+func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bodyPool, mem *membudget.Reservation) ([]byte, error) {
 	limit := h.opts.MaxRequestBytes
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: request body of %d bytes is over the limit of %d", ingest.ErrTooLarge, r.ContentLength, limit)
@@ -36,14 +41,19 @@ func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bod
 	if r.Body == nil {
 		return nil, nil
 	}
-	read := readAllHint
-	if pool != nil {
-		read = pool.read
-	}
 	start := time.Now()
-	src := &deadlineReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w),
-		timeout: h.opts.BodyReadTimeout, until: start.Add(h.opts.MaxBodyTime)}
-	body, err := read(src, r.ContentLength)
+	src := h.bodySource(w, r)
+	var body []byte
+	var err error
+	if pool != nil {
+		body, err = pool.read(src, r.ContentLength, mem)
+	} else {
+		body, err = readAllHint(src, r.ContentLength, mem)
+	}
+	if err == errMemoryFull {
+		_, _ = io.Copy(io.Discard, src) // as discardBody does
+		return nil, err
+	}
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, fmt.Errorf("%w: request body is over the limit of %d bytes", ingest.ErrTooLarge, limit)
@@ -59,18 +69,19 @@ func (h *handler) readBodyFrom(w http.ResponseWriter, r *http.Request, pool *bod
 	return body, nil
 }
 
-// discardBody reads and drops the body of a request refused before its
-// body was read, so that a client still sending gets the answer on a
-// connection that stays usable: with the same per-read and whole-body
-// deadlines as readBody, so that a body that stalls gets its refusal
-// after the body read timeout, not after the whole-body limit.
-func (h *handler) discardBody(w http.ResponseWriter, r *http.Request) {
-	if r.Body == nil {
-		return
-	}
-	src := &deadlineReader{r: http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes), rc: http.NewResponseController(w),
+// bodySource is r's body, cut off past MaxRequestBytes and by the body
+// read deadlines (deadlineReader).
+func (h *handler) bodySource(w http.ResponseWriter, r *http.Request) io.Reader {
+	return &deadlineReader{r: http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes), rc: http.NewResponseController(w),
 		timeout: h.opts.BodyReadTimeout, until: time.Now().Add(h.opts.MaxBodyTime)}
-	_, _ = io.Copy(io.Discard, src)
+}
+
+// discardBody reads the rest of r's body through a small buffer and drops
+// it, so that a client still sending gets the answer on a connection
+// that stays usable; a client that stops sending is cut off by the body
+// read deadlines.
+func (h *handler) discardBody(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, h.bodySource(w, r))
 }
 
 // deadlineReader sets the connection's read deadline before each read of
@@ -106,13 +117,17 @@ const bodyPrealloc = 1 << 20
 // readAllHint reads rd to the end. size, when positive, is the expected
 // length: the buffer starts at that size (up to bodyPrealloc) and doubles
 // without passing it, so a body of the announced length is read with a
-// few allocations and no final doubling.
-func readAllHint(rd io.Reader, size int64) ([]byte, error) {
+// few allocations and no final doubling. Each buffer is reserved in mem
+// before it is allocated, the one it replaces given back after.
+func readAllHint(rd io.Reader, size int64, mem *membudget.Reservation) ([]byte, error) {
 	initial := int64(512)
 	if size > 0 {
 		// One byte more than announced lets Read report EOF without a
 		// reallocation.
 		initial = min(size+1, bodyPrealloc)
+	}
+	if !mem.Grow(initial) {
+		return nil, errMemoryFull
 	}
 	buf := make([]byte, 0, initial)
 	for {
@@ -121,7 +136,15 @@ func readAllHint(rd io.Reader, size int64) ([]byte, error) {
 			if size > 0 && int64(len(buf)) < size+1 {
 				grow = int(min(int64(grow), size+1-int64(len(buf))))
 			}
-			buf = slices.Grow(buf, max(grow, 512))
+			grow = max(grow, 512)
+			if !mem.Grow(int64(len(buf) + grow)) {
+				mem.Shrink(int64(cap(buf)))
+				return nil, errMemoryFull
+			}
+			next := make([]byte, len(buf), len(buf)+grow)
+			copy(next, buf)
+			mem.Shrink(int64(cap(buf)))
+			buf = next
 		}
 		n, err := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -129,6 +152,7 @@ func readAllHint(rd io.Reader, size int64) ([]byte, error) {
 			return buf, nil
 		}
 		if err != nil {
+			mem.Shrink(int64(cap(buf)))
 			return nil, err
 		}
 	}
@@ -284,30 +308,50 @@ func (p *bodyPool) release(buf []byte) {
 // before bytes arrive, and then grows through the pooled classes,
 // doubling, as bytes arrive, up to the announced size's class: a body
 // that stalls holds about twice what it sent, never its announced size.
-// Each outgrown buffer goes back to the pool. The caller owns the buffer
-// and may release it.
-func (p *bodyPool) read(rd io.Reader, size int64) ([]byte, error) {
+// Each outgrown buffer goes back to the pool. Each buffer's capacity is
+// reserved in mem before it is taken, and the outgrown one's given back
+// after, so mem holds the returned buffer's capacity. The caller owns the
+// buffer and may release it.
+func (p *bodyPool) read(rd io.Reader, size int64, mem *membudget.Reservation) ([]byte, error) {
 	c := -1
 	if size > 0 && size < 1<<40 {
 		c = bodyClassFor(int(size) + 1) // one more byte lets Read report EOF
 	}
 	if c < 0 {
-		return readAllHint(rd, size)
+		return readAllHint(rd, size, mem)
 	}
 	full := bodyClassSize(c)
-	buf := p.get(min(full, bodyPrealloc))
+	first := min(full, bodyPrealloc)
+	if !mem.Grow(int64(bodyClassSize(bodyClassFor(first)))) {
+		return nil, errMemoryFull
+	}
+	buf := p.get(first)
+	fail := func(err error) ([]byte, error) {
+		mem.Shrink(int64(cap(buf)))
+		p.release(buf)
+		return nil, err
+	}
 	for {
 		if len(buf) == cap(buf) {
+			want := 2 * cap(buf)
 			if cap(buf) < full {
-				next := p.get(min(full, 2*cap(buf)))
-				next = append(next, buf...)
-				p.release(buf)
-				buf = next
+				want = bodyClassSize(bodyClassFor(min(full, want)))
+			}
+			if !mem.Grow(int64(want)) {
+				return fail(errMemoryFull)
+			}
+			var next []byte
+			if cap(buf) < full {
+				next = p.get(want)
 			} else {
 				// Longer than announced: net/http does not let this
 				// happen, but be correct anyway.
-				buf = slices.Grow(buf, cap(buf))
+				next = make([]byte, 0, want)
 			}
+			next = append(next, buf...)
+			mem.Shrink(int64(cap(buf)))
+			p.release(buf)
+			buf = next
 		}
 		n, err := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -315,8 +359,7 @@ func (p *bodyPool) read(rd io.Reader, size int64) ([]byte, error) {
 			return buf, nil
 		}
 		if err != nil {
-			p.release(buf)
-			return nil, err
+			return fail(err)
 		}
 	}
 }

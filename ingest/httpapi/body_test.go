@@ -51,7 +51,7 @@ func TestBodyPoolRead(t *testing.T) {
 		data := bytes.Repeat([]byte{byte(n)}, n)
 		for _, hint := range []int64{-1, 0, int64(n)} {
 			for range 2 { // the second round reuses the released buffer
-				got, err := p.read(iotestHalfReader{bytes.NewReader(data)}, hint)
+				got, err := p.read(iotestHalfReader{bytes.NewReader(data)}, hint, nil)
 				if err != nil || !bytes.Equal(got, data) {
 					t.Fatalf("n=%d hint=%d: got %d bytes, err %v", n, hint, len(got), err)
 				}
@@ -172,7 +172,7 @@ func TestReadAllHint(t *testing.T) {
 	for _, n := range []int{0, 1, 511, 512, 513, 4096, bodyPrealloc - 1, bodyPrealloc, bodyPrealloc + 1, 3*bodyPrealloc + 17} {
 		data := bytes.Repeat([]byte{'x'}, n)
 		for _, hint := range []int64{-1, 0, int64(n), int64(n) + 100} {
-			got, err := readAllHint(iotestHalfReader{bytes.NewReader(data)}, hint)
+			got, err := readAllHint(iotestHalfReader{bytes.NewReader(data)}, hint, nil)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("n=%d hint=%d: got %d bytes, err %v", n, hint, len(got), err)
 			}
@@ -204,7 +204,7 @@ func TestBodyBufferGrowsWithArrivingBytes(t *testing.T) {
 			p.release(make([]byte, 0, bodyClassSize(c)))
 		}
 		data := bytes.Repeat([]byte{'x'}, 3<<20)
-		got, err := p.read(bytes.NewReader(data), 16<<20)
+		got, err := p.read(bytes.NewReader(data), 16<<20, nil)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("warm %v: got %d bytes, err %v", warm, len(got), err)
 		}

@@ -97,13 +97,20 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	defer func() { res.Memory.Release() }()
 	if acceptsBinary(r) {
+		if err := h.reserveResponse(&res, 32, binaryRecordSize); err != nil {
+			return err
+		}
 		// Write copies the body out before it returns, so its buffer
 		// serves the next fetch.
 		body := appendBinaryFetch(res, &h.bodies)
 		h.writeBody(w, http.StatusOK, mediaBinary, body)
 		h.bodies.release(body)
 		return nil
+	}
+	if err := h.reserveResponse(&res, 128, jsonFetchRecordSize); err != nil {
+		return err
 	}
 	out := apiFetchResponse{
 		Records:        make([]apiFetchedRecord, len(res.Records)),
@@ -130,11 +137,7 @@ func fetchedToAPI(rec ingest.FetchedRecord, b64 bool) apiFetchedRecord {
 func appendBinaryFetch(res ingest.FetchResult, pool *bodyPool) []byte {
 	size := 32
 	for i := range res.Records {
-		rec := &res.Records[i]
-		size += 24 + len(rec.Key) + len(rec.Value)
-		for _, hdr := range rec.Headers {
-			size += 4 + len(hdr.Name) + len(hdr.Value)
-		}
+		size += int(binaryRecordSize(&res.Records[i]))
 	}
 	out := wire.FetchResponse{NextOffset: res.NextOffset, HighWatermark: res.HighWatermark, LogStartOffset: res.LogStartOffset}
 	b := pool.get(size)

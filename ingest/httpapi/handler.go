@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/membudget"
 	"github.com/mambamq/mamba/internal/wire"
 	"github.com/mambamq/mamba/metadata"
 )
@@ -66,6 +67,11 @@ type Options struct {
 	// byte arriving; then the request is answered 408 request_timeout
 	// and its buffer let go. DefaultBodyReadTimeout when zero.
 	BodyReadTimeout time.Duration
+	// Budget is the node's memory budget (ingest.Node.Budget): request
+	// bodies, decoded records and fetch responses reserve from it before
+	// they are allocated, and a request it refuses is answered 429
+	// overloaded (see memory.go). Nil reserves nothing.
+	Budget *membudget.Budget
 	// MaxBodyTime bounds the time a whole request body may take to
 	// arrive, however it trickles in: the server's ReadTimeout, which
 	// BodyReadTimeout's per-read deadlines would otherwise replace.
@@ -233,7 +239,7 @@ func NewHandler(svc ingest.Service, opts Options, reg prometheus.Registerer, gat
 		h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			ctx, err := h.authorize(r, need)
 			if err == nil {
-				err = serve(h, w, r.WithContext(ctx))
+				err = h.serveWithMemory(serve, w, r.WithContext(ctx))
 			}
 			if err != nil {
 				h.writeError(w, r, err)
@@ -241,6 +247,14 @@ func NewHandler(svc ingest.Service, opts Options, reg prometheus.Registerer, gat
 		})
 	}
 	return h
+}
+
+// serveWithMemory serves r with a reservation for its body in its
+// context (readBody), released once serve returns.
+func (h *handler) serveWithMemory(serve func(*handler, http.ResponseWriter, *http.Request) error, w http.ResponseWriter, r *http.Request) error {
+	r, mem := h.withBodyMemory(r)
+	defer mem.Release()
+	return serve(h, w, r)
 }
 
 // ServeHTTP routes r, answers unknown routes and wrong methods with JSON

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/ingest"
+	"github.com/mambamq/mamba/internal/membudget"
 	"github.com/mambamq/mamba/internal/wire"
 )
 
@@ -113,20 +114,28 @@ func (h *handler) produce(w http.ResponseWriter, r *http.Request) error {
 		// they are in a chunk. (JSON records are copies.)
 		pool = &h.bodies
 	}
-	body, err := h.readBodyFrom(w, r, pool)
+	// The body's and the decoded records' reservations go to the
+	// service with the request, which keeps them until it answers.
+	mem := h.opts.Budget.Start(membudget.Body)
+	body, err := h.readBodyFrom(w, r, pool, mem)
 	quota.chargeBody(len(body))
 	if err != nil {
+		mem.Release()
 		quota.refundKey()
 		return err
 	}
-	req := ingest.ProduceRequest{Topic: topic, Options: opts}
+	req := ingest.ProduceRequest{Topic: topic, Options: opts, Memory: h.opts.Budget.Start(membudget.Decode)}
 	if mt == mediaBinary {
-		req.Records, err = decodeBinaryRecords(body)
+		req.Records, err = decodeBinaryRecords(body, req.Memory)
 		req.Release = func() { pool.release(body) }
+		mem.Absorb(req.Memory)
+		req.Memory = mem
 	} else {
-		req.Records, err = decodeJSONRecords(body, b64)
+		req.Records, err = decodeJSONRecords(body, b64, req.Memory)
+		mem.Release() // JSON records are copies: the body is garbage now
 	}
 	if err != nil {
+		req.Memory.Release()
 		pool.release(body)
 		quota.refundKey()
 		return err
@@ -175,15 +184,36 @@ func (h *handler) writeProduced(w http.ResponseWriter, r *http.Request, ack inge
 }
 
 // decodeBinaryRecords decodes a produce body in the binary format. The
-// records alias body.
-func decodeBinaryRecords(body []byte) ([]ingest.ProduceRecord, error) {
+// records alias body. It reserves their structures in mem before it
+// decodes them, from the count the body announces (headers once their
+// count is known), and keeps what the returned records hold.
+func decodeBinaryRecords(body []byte, mem *membudget.Reservation) ([]ingest.ProduceRecord, error) {
+	wireErr := func(err error) error {
+		if errors.Is(err, wire.ErrLimit) {
+			return fmt.Errorf("%w: %v", ingest.ErrTooLarge, err)
+		}
+		return invalidf("%v", err)
+	}
+	count, err := wire.ProduceRequestCount(body)
+	if err != nil {
+		return nil, wireErr(err)
+	}
+	if !mem.Grow(int64(count) * binaryRecordBytes) {
+		return nil, errMemoryFull
+	}
 	in, err := wire.DecodeProduceRequest(body)
 	if err != nil {
-		if errors.Is(err, wire.ErrLimit) {
-			return nil, fmt.Errorf("%w: %v", ingest.ErrTooLarge, err)
-		}
-		return nil, invalidf("%v", err)
+		return nil, wireErr(err)
 	}
+	headers := 0
+	for _, rec := range in {
+		headers += len(rec.Headers)
+	}
+	if !mem.Grow(int64(headers) * binaryHeaderBytes) {
+		return nil, errMemoryFull
+	}
+	// The decoder's own records are dropped once converted.
+	defer mem.Shrink(int64(len(in))*wireRecordBytes + int64(headers)*wireHeaderBytes)
 	records := make([]ingest.ProduceRecord, len(in))
 	for i, rec := range in {
 		var hs []chunk.Header
@@ -204,9 +234,16 @@ func decodeBinaryRecords(body []byte) ([]ingest.ProduceRecord, error) {
 // checked before each record is kept, so a body of millions of tiny
 // records is refused at the first record over the limit instead of being
 // decoded whole first.
-func decodeJSONRecords(body []byte, b64 bool) ([]ingest.ProduceRecord, error) {
+//
+// Memory: the records' bytes are copies, never more than the body's
+// size, which it reserves in mem first; each record's structures are
+// reserved before the record is kept.
+func decodeJSONRecords(body []byte, b64 bool, mem *membudget.Reservation) ([]ingest.ProduceRecord, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, invalidf("request body is empty; want a JSON object")
+	}
+	if !mem.Grow(int64(len(body))) {
+		return nil, errMemoryFull
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -248,6 +285,9 @@ func decodeJSONRecords(body []byte, b64 bool) ([]ingest.ProduceRecord, error) {
 			rec, err := decodeJSONRecord(in, b64, i)
 			if err != nil {
 				return nil, err
+			}
+			if !mem.Grow(jsonRecordBytes + int64(len(rec.Headers))*jsonHeaderBytes) {
+				return nil, errMemoryFull
 			}
 			records = append(records, rec)
 		}

@@ -32,7 +32,7 @@ func FuzzDecodeJSONRecords(f *testing.F) {
 		f.Add([]byte(s), true)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, b64 bool) {
-		got, err := decodeJSONRecords(body, b64)
+		got, err := decodeJSONRecords(body, b64, nil)
 		if err != nil {
 			if !errors.Is(err, ingest.ErrInvalidRequest) && !errors.Is(err, ingest.ErrTooLarge) {
 				t.Fatalf("error %v is neither invalid_request nor payload_too_large", err)
@@ -86,7 +86,7 @@ func TestJSONRecordCountRefusedWhileDecoding(t *testing.T) {
 		b.WriteString(`{}`)
 	}
 	b.WriteString(`]}`)
-	if _, err := decodeJSONRecords(b.Bytes(), false); !errors.Is(err, ingest.ErrTooLarge) || !strings.Contains(err.Error(), "records") {
+	if _, err := decodeJSONRecords(b.Bytes(), false, nil); !errors.Is(err, ingest.ErrTooLarge) || !strings.Contains(err.Error(), "records") {
 		t.Errorf("%d records: %v, want payload_too_large", wire.MaxRecords+1, err)
 	}
 
@@ -106,7 +106,7 @@ func TestJSONRecordCountRefusedWhileDecoding(t *testing.T) {
 		b.WriteString(`]}`)
 	}
 	b.WriteString(`]}`)
-	if _, err := decodeJSONRecords(b.Bytes(), false); !errors.Is(err, ingest.ErrTooLarge) || !strings.Contains(err.Error(), "records[10]") {
+	if _, err := decodeJSONRecords(b.Bytes(), false, nil); !errors.Is(err, ingest.ErrTooLarge) || !strings.Contains(err.Error(), "records[10]") {
 		t.Errorf("1.1 M headers: %v, want payload_too_large at records[10]", err)
 	}
 }
@@ -127,7 +127,7 @@ func BenchmarkDecodeJSONRecords(b *testing.B) {
 	b.Run("streaming", func(b *testing.B) {
 		b.SetBytes(int64(body.Len()))
 		for b.Loop() {
-			if _, err := decodeJSONRecords(body.Bytes(), false); err != nil {
+			if _, err := decodeJSONRecords(body.Bytes(), false, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

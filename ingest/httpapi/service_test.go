@@ -179,8 +179,11 @@ func (s *scriptedService) AdmitProduce(bodyBytes int64) error {
 }
 
 // Submit validates as the node does, with the same functions, and calls
-// the request's Release exactly once, as the Service contract asks.
+// the request's Release exactly once, as the Service contract asks; it
+// holds nothing once it answers, so it releases the request's memory
+// then.
 func (s *scriptedService) Submit(ctx context.Context, req ingest.ProduceRequest) ([]ingest.RecordResult, error) {
+	defer req.Memory.Release()
 	if req.Release != nil {
 		defer func() {
 			s.mu.Lock()

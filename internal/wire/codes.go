@@ -67,7 +67,7 @@ func Codes() []ErrorCode {
 		{CodeGroupNotEmpty, http.StatusConflict, "The consumer group has live members (their sessions have not expired); it is deleted, or its offsets reset without force, only once they left."},
 		{CodePayloadTooLarge, http.StatusRequestEntityTooLarge, "The request body, a record or the record count is over a limit."},
 		{CodeUnsupportedMediaType, http.StatusUnsupportedMediaType, "The produce body is neither application/json nor application/vnd.mamba.v1+binary."},
-		{CodeOverloaded, http.StatusTooManyRequests, "The node's buffer is full; retry after the Retry-After header's seconds."},
+		{CodeOverloaded, http.StatusTooManyRequests, "The node's buffer or its memory budget is full; retry after the Retry-After header's seconds."},
 		{CodeQuotaExceeded, http.StatusTooManyRequests, "The request's token is over one of its quotas on this node; the error's quota field names which. Other tokens are not affected; retry after the Retry-After header's seconds."},
 		{CodeInternal, http.StatusInternalServerError, "An unexpected server error; it is logged on the node."},
 		{CodeUnavailable, http.StatusServiceUnavailable, "The bucket or Redis could not be reached in time, or the node is shutting down; retry, with the same Idempotency-Key for a produce."},

@@ -223,6 +223,20 @@ func DecodeProduceRequest(b []byte) ([]ProduceRecord, error) {
 	return records, nil
 }
 
+// ProduceRequestCount returns the record count a produce request
+// announces, checked as DecodeProduceRequest checks it, without decoding
+// the records: a caller learns what decoding will allocate before it
+// does.
+func ProduceRequestCount(b []byte) (int, error) {
+	d := decoder{b: b}
+	d.preamble(kindProduceRequest)
+	n := d.count("record count", minRecordSize, MaxRecords)
+	if d.err != nil {
+		return 0, fmt.Errorf("%w: produce request: %w", ErrMalformed, d.err)
+	}
+	return n, nil
+}
+
 // DecodeProduceResponse decodes a whole produce response.
 func DecodeProduceResponse(b []byte) ([]ProduceResult, error) {
 	d := decoder{b: b}

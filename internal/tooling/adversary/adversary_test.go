@@ -37,6 +37,7 @@ var limits = Limits{
 	CacheBytes:        32 * MiB,
 	CatchUpCacheBytes: 16 * MiB,
 	MaxRequestBytes:   16 * MiB,
+	MemoryBudget:      256 * MiB,
 }
 
 const (

@@ -51,6 +51,9 @@ type Limits struct {
 	CacheBytes, CatchUpCacheBytes int64
 	// MaxRequestBytes is --max-request-bytes.
 	MaxRequestBytes int64
+	// MemoryBudget is --memory-budget: the one bound over all of the
+	// above, request bodies, decoding, fetch answers and long polls.
+	MemoryBudget int64
 }
 
 // Args returns the node flags that set l.
@@ -60,6 +63,7 @@ func (l Limits) Args() []string {
 		"--cache-bytes", strconv.FormatInt(l.CacheBytes, 10),
 		"--catchup-cache-bytes", strconv.FormatInt(l.CatchUpCacheBytes, 10),
 		"--max-request-bytes", strconv.FormatInt(l.MaxRequestBytes, 10),
+		"--memory-budget", strconv.FormatInt(l.MemoryBudget, 10),
 	}
 }
 
@@ -71,7 +75,13 @@ func (l Limits) Args() []string {
 // DecodeBytes for each decoder, which no setting bounds yet. What a node
 // holds beyond this (the Go runtime, its binary, connections) is
 // RSSAllowance.
+//
+// With a memory budget, every one of those reserves from it before it is
+// allocated, so the bound is the budget alone, whatever the attack.
 func (l Limits) Bound(bodyBytes int64, decoders int) int64 {
+	if l.MemoryBudget > 0 {
+		return l.MemoryBudget
+	}
 	return l.MaxBufferedBytes + l.CacheBytes + l.CatchUpCacheBytes + 2*bodyBytes + int64(decoders)*DecodeBytes
 }
 
