@@ -93,10 +93,12 @@ func (l Limits) Bound(bodyBytes int64, decoders int) int64 {
 const DecodeBytes = 2 * wire.MaxRecords * int64(unsafe.Sizeof(ingest.ProduceRecord{}))
 
 // RSSAllowance is the stated constant a node's resident memory may exceed
-// its Bound by: an idle node is about 30 MiB resident, and the garbage
-// collector lets the heap run past what is live (the node's soft memory
-// limit, --memory-limit auto, is the bound plus 64 MiB).
-const RSSAllowance = 128 * MiB
+// its Bound by: the soft memory limit's headroom over the budget
+// (--memory-limit auto is the budget plus 64 MiB), and 128 MiB for what
+// no budget counts: the Go runtime, the binary, goroutine stacks,
+// connections, and pages the garbage collector freed that the kernel has
+// not taken back yet (an idle node is about 30 MiB resident).
+const RSSAllowance = 192 * MiB
 
 // ProcMemory is a process's memory as /proc/PID/status reports it.
 type ProcMemory struct {
