@@ -28,16 +28,17 @@ func long() bool {
 	return *longFlag || v
 }
 
-// The node's settings. The memory settings are scaled down from the
-// defaults (256 MiB buffer, 256 MiB cache, 64 MiB catch-up cache) so that
-// an attack that escaped them would show in RSS at once, while the
-// request limits stay at their defaults: the attacks are the real sizes.
+// The node's settings. The memory budget and its shares are scaled down
+// from the defaults (768 MiB: 256 MiB buffer, 256 MiB cache, 64 MiB
+// catch-up cache) so that an attack that escaped them would show in RSS
+// at once, while the request limits stay at their defaults: the attacks
+// are the real sizes.
 var limits = Limits{
+	MemoryBudget:      256 * MiB,
 	MaxBufferedBytes:  128 * MiB,
 	CacheBytes:        32 * MiB,
 	CatchUpCacheBytes: 16 * MiB,
 	MaxRequestBytes:   16 * MiB,
-	MemoryBudget:      256 * MiB,
 }
 
 const (
@@ -149,12 +150,6 @@ func (e *env) as(token string) Client { return Client{URL: e.node.URL, Token: to
 // attack is one abuse and what it may cost.
 type attack struct {
 	name string
-	// bodies is the most request and answer body bytes the attack has in
-	// flight at once, and decoders the most produce requests of a million records
-	// it has decoding at once: both raise the node's memory bound
-	// (Limits.Bound).
-	bodies   int64
-	decoders int
 	// outage runs the attack without honest clients and without the
 	// probe's bounds: it stops the node's dependencies on purpose, so
 	// everyone gets 503 and Redis does not answer for a while.
@@ -239,9 +234,9 @@ func runAttack(t *testing.T, e *env, a attack, run int) {
 	if rerr != nil || err != nil {
 		t.Fatalf("read the node's memory: %v, %v", rerr, err)
 	}
-	bound := limits.Bound(a.bodies, a.decoders) + RSSAllowance
+	bound := limits.Bound() + RSSAllowance
 	t.Logf("node memory: max VmRSS %d MiB over %d samples, VmHWM %d MiB; bound %d MiB (%d MiB configured + %d MiB allowance)",
-		maxRSS/MiB, samples, mem.HWM/MiB, bound/MiB, limits.Bound(a.bodies, a.decoders)/MiB, RSSAllowance/MiB)
+		maxRSS/MiB, samples, mem.HWM/MiB, bound/MiB, limits.Bound()/MiB, RSSAllowance/MiB)
 	if maxRSS > bound || mem.HWM > bound {
 		t.Errorf("the node's memory passed its bound: max VmRSS %d MiB, VmHWM %d MiB, bound %d MiB", maxRSS/MiB, mem.HWM/MiB, bound/MiB)
 	}

@@ -31,10 +31,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
-
-	"github.com/mambamq/mamba/ingest"
-	"github.com/mambamq/mamba/internal/wire"
 )
 
 // MiB is a mebibyte.
@@ -43,54 +39,33 @@ const MiB = 1 << 20
 // Limits are the memory settings a node runs with: the flags of `mamba
 // serve` that bound what it holds.
 type Limits struct {
-	// MaxBufferedBytes is --max-buffered-bytes: records accepted and not
-	// yet acknowledged, counted at their size in memory.
-	MaxBufferedBytes int64
-	// CacheBytes and CatchUpCacheBytes are --cache-bytes and
-	// --catchup-cache-bytes.
-	CacheBytes, CatchUpCacheBytes int64
+	// MemoryBudget is --memory-budget: what buffered records, request
+	// bodies, decoding, fetch answers, long polls and both caches reserve
+	// from before they are allocated.
+	MemoryBudget int64
+	// MaxBufferedBytes, CacheBytes and CatchUpCacheBytes are
+	// --max-buffered-bytes, --cache-bytes and --catchup-cache-bytes, the
+	// budget's shares.
+	MaxBufferedBytes, CacheBytes, CatchUpCacheBytes int64
 	// MaxRequestBytes is --max-request-bytes.
 	MaxRequestBytes int64
-	// MemoryBudget is --memory-budget: the one bound over all of the
-	// above, request bodies, decoding, fetch answers and long polls.
-	MemoryBudget int64
 }
 
 // Args returns the node flags that set l.
 func (l Limits) Args() []string {
 	return []string{
+		"--memory-budget", strconv.FormatInt(l.MemoryBudget, 10),
 		"--max-buffered-bytes", strconv.FormatInt(l.MaxBufferedBytes, 10),
 		"--cache-bytes", strconv.FormatInt(l.CacheBytes, 10),
 		"--catchup-cache-bytes", strconv.FormatInt(l.CatchUpCacheBytes, 10),
 		"--max-request-bytes", strconv.FormatInt(l.MaxRequestBytes, 10),
-		"--memory-budget", strconv.FormatInt(l.MemoryBudget, 10),
 	}
 }
 
-// Bound is the node's configured memory bound while bodyBytes of request
-// bodies are being read or answers written, and decoders produce requests
-// are being decoded, at once: its buffer, its two caches, those bodies
-// (twice: a body buffer grows by doubling, an answer is held as records
-// and as their encoding), and
-// DecodeBytes for each decoder, which no setting bounds yet. What a node
-// holds beyond this (the Go runtime, its binary, connections) is
-// RSSAllowance.
-//
-// With a memory budget, every one of those reserves from it before it is
-// allocated, so the bound is the budget alone, whatever the attack.
-func (l Limits) Bound(bodyBytes int64, decoders int) int64 {
-	if l.MemoryBudget > 0 {
-		return l.MemoryBudget
-	}
-	return l.MaxBufferedBytes + l.CacheBytes + l.CatchUpCacheBytes + 2*bodyBytes + int64(decoders)*DecodeBytes
-}
-
-// DecodeBytes is what decoding one produce request of the most records a
-// request may hold can take before the request is refused or admitted:
-// an array of wire.MaxRecords decoded records, twice (the JSON decoder's
-// array while append grows it, the binary decoder's records and their
-// conversion).
-const DecodeBytes = 2 * wire.MaxRecords * int64(unsafe.Sizeof(ingest.ProduceRecord{}))
+// Bound is the node's configured memory bound, whatever a client does:
+// its memory budget, which everything a request can make it hold
+// reserves from.
+func (l Limits) Bound() int64 { return l.MemoryBudget }
 
 // RSSAllowance is the stated constant a node's resident memory may exceed
 // its Bound by: the soft memory limit's headroom over the budget
