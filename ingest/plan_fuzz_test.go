@@ -12,6 +12,7 @@ import (
 
 	"github.com/mambamq/mamba/chunk"
 	"github.com/mambamq/mamba/internal/chunkid"
+	"github.com/mambamq/mamba/internal/membudget"
 	"github.com/mambamq/mamba/metadata"
 )
 
@@ -30,7 +31,8 @@ func FuzzBatchPlan(f *testing.F) {
 	f.Add([]byte{3, 6, 0x42, 7, 2, 0, 0x80, 0, 0, 6, 0x43, 2, 0x3f, 0, 1, 0, 9, 0x42, 3, 0x22, 1, 0xff, 0, 2})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := planInput{data: data}
-		cfg := Config{NodeID: "fuzz", FlushBytes: 1024 << (in.next() % 21), MaxBufferedBytes: 1 << 40,
+		cfg := Config{NodeID: "fuzz", FlushBytes: 1024 << (in.next() % 21), MaxBufferedBytes: 1 << 40, MemoryBudget: 1 << 42,
+			CacheBytes: 1 << 20, CatchUpCacheBytes: 4 << 20,
 			FlushInterval: time.Hour, Codec: chunk.Codec(in.next() % 2)}
 		n := planningNode(t, cfg)
 		topics := []metadata.Topic{
@@ -47,7 +49,7 @@ func FuzzBatchPlan(f *testing.F) {
 			}
 			records := in.records(t.Partitions)
 			total += len(records)
-			r := &produceReq{topic: t, idemKey: key, done: make(chan produceAnswer, 1)}
+			r := &produceReq{topic: t, idemKey: key, done: make(chan produceAnswer, 1), memory: n.budget.Start(membudget.Buffered)}
 			if err := (ProduceRequest{Topic: t.Name, Records: records, Options: ProduceOptions{IdempotencyKey: key}}).Validate(); err != nil {
 				continue
 			}
@@ -72,7 +74,7 @@ func FuzzBatchPlan(f *testing.F) {
 }
 
 // planningNode is a Node with only what place, accept and encode use: no
-// bucket, no Redis, no pipeline.
+// bucket, no Redis, no pipeline, and a memory budget no input fills.
 func planningNode(t *testing.T, cfg Config) *Node {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -82,8 +84,10 @@ func planningNode(t *testing.T, cfg Config) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Node{cfg: cfg, ids: ids, now: time.Now, sealSignal: make(chan struct{}, 1),
-		metrics: newNodeMetrics(prometheus.NewRegistry(), newBatchCache(0), newBatchCache(0))}
+	reg := prometheus.NewRegistry()
+	budget := membudget.New(cfg.MemoryBudget, reg)
+	return &Node{cfg: cfg, ids: ids, now: time.Now, sealSignal: make(chan struct{}, 1), budget: budget,
+		metrics: newNodeMetrics(reg, newBatchCache(0, budget.Start(membudget.Cache)), newBatchCache(0, budget.Start(membudget.Cache)))}
 }
 
 // checkChunkPlan encodes one sealed chunk as upload does, then decodes it
