@@ -23,6 +23,7 @@ fuzz:
 	go test ./internal/wire/ -run '^$$' -fuzz '^FuzzDecodeFetchResponse$$' -fuzztime $(FUZZTIME)
 	go test ./recovery/ -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME)
 	go test ./ingest/httpapi/ -run '^$$' -fuzz '^FuzzDecodeJSONRecords$$' -fuzztime $(FUZZTIME)
+	go test ./ingest/ -run '^$$' -fuzz '^FuzzBatchPlan$$' -fuzztime $(FUZZTIME)
 
 # The zero-loss fault suite (internal/tooling/faultsuite, docs/reliability.md):
 # `faults` is the CI size, `faults-soak` the long run. Both write the
@@ -33,6 +34,16 @@ faults:
 	CI=true MAMBA_FAULT_REPORT=$(FAULT_REPORT) go test -count=1 -timeout 15m -v ./internal/tooling/faultsuite
 faults-soak:
 	CI=true MAMBA_SOAK=1 MAMBA_FAULT_REPORT=$(FAULT_REPORT) go test -count=1 -timeout 60m -v ./internal/tooling/faultsuite
+
+# The adversarial suite (internal/tooling/adversary, docs/security.md "How
+# this is tested"): `adversary` is the CI size, which `go test ./...` also
+# runs; `adversary-long` adds the attacks that take minutes (a body that
+# trickles for the whole-body limit) and larger floods.
+.PHONY: adversary adversary-long
+adversary:
+	CI=true go test -count=1 -timeout 10m -v ./internal/tooling/adversary
+adversary-long:
+	CI=true MAMBA_ADVERSARY_LONG=1 go test -count=1 -timeout 30m -v ./internal/tooling/adversary
 
 # A short benchmark of a MinIO, Redis and node of its own (docs/benchmarks.md):
 # builds mamba and mamba-bench into bin/ and runs `mamba bench --local`,

@@ -478,8 +478,12 @@ func serveWith(ctx context.Context, o serveOptions, log *slog.Logger, rdb redis.
 		Handler:           httpapi.NewHandler(node, hopts, reg, reg, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       httpapi.DefaultMaxBodyTime,
-		// A response may wait for a long-poll or for a flush and its retries.
-		WriteTimeout: o.maxWait + o.writeTimeout + o.flushInterval + time.Minute,
+		// A response may wait for its body (up to the whole-body limit,
+		// past which it is answered 408), then for a flush and its
+		// retries, or for a long-poll. The deadline runs from the end of
+		// the request's headers: shorter, and a body trickling to the
+		// limit would get a closed connection instead of its 408.
+		WriteTimeout: httpapi.DefaultMaxBodyTime + max(o.maxWait, o.writeTimeout+o.flushInterval) + time.Minute,
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig:    tlsCfg, // nil: plain HTTP
