@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/mambamq/mamba/internal/wire"
 )
 
 // WithToken sends "Authorization: Bearer tok" on every request, for a
@@ -35,14 +37,8 @@ type Token struct {
 	Quotas map[string]int64
 }
 
-type apiToken struct {
-	ID        string           `json:"id"`
-	Name      string           `json:"name"`
-	Scopes    []string         `json:"scopes"`
-	CreatedMS int64            `json:"created_ms"`
-	Quotas    map[string]int64 `json:"quotas"`
-	Token     string           `json:"token,omitempty"`
-}
+// apiToken is a token as the admin API answers it.
+type apiToken wire.Token
 
 func (t apiToken) token() Token {
 	tok := Token{ID: t.ID, Name: t.Name, Scopes: t.Scopes, Created: time.UnixMilli(t.CreatedMS).UTC()}

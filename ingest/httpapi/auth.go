@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mambamq/mamba/internal/wire"
 	"github.com/mambamq/mamba/metadata"
 )
 
@@ -235,17 +236,8 @@ func (c *tokenCache) forget(id string) {
 	}
 }
 
-// apiToken is a token as the admin API shows it; Token (the secret) only
-// in the answer to its creation. Quotas are the token's own, always an
-// object (empty when it takes every default of the node).
-type apiToken struct {
-	ID        string           `json:"id"`
-	Name      string           `json:"name"`
-	Scopes    []string         `json:"scopes"`
-	CreatedMS int64            `json:"created_ms"`
-	Quotas    map[string]int64 `json:"quotas"`
-	Token     string           `json:"token,omitempty"`
-}
+// apiToken is a token as the admin API shows it (wire.Token).
+type apiToken = wire.Token
 
 func tokenToAPI(t metadata.TokenInfo) apiToken {
 	scopes := make([]string, len(t.Scopes))
