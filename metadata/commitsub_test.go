@@ -104,14 +104,7 @@ func TestCommitSubscriptionStale(t *testing.T) {
 	}
 	tp := topic("watched", 1)
 	mustCreate(t, s, tp)
-	sub, err := s.SubscribeCommits(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	events := make(chan metadata.CommitEvent, 100)
-	stale := make(chan time.Time, 100)
-	go sub.Run(ctx, func(e metadata.CommitEvent) { events <- e }, func() { stale <- time.Now() })
+	events, stale := runSubscription(ctx, t, s)
 
 	// Healthy: beats arrive, nothing is reported for longer than StaleAfter.
 	select {
@@ -149,4 +142,20 @@ func TestCommitSubscriptionStale(t *testing.T) {
 			t.Fatal("no commit delivered within 30s of the freeze")
 		}
 	}
+}
+
+// runSubscription subscribes s to commits and runs the subscription until
+// ctx ends: its events, and when it reported that announcements may have
+// been missed.
+func runSubscription(ctx context.Context, t *testing.T, s *metadata.Store) (<-chan metadata.CommitEvent, <-chan time.Time) {
+	t.Helper()
+	sub, err := s.SubscribeCommits(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	events := make(chan metadata.CommitEvent, 100)
+	missed := make(chan time.Time, 100)
+	go sub.Run(ctx, func(e metadata.CommitEvent) { events <- e }, func() { missed <- time.Now() })
+	return events, missed
 }

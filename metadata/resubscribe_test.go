@@ -19,14 +19,7 @@ func TestSubscribeCommitsResubscribed(t *testing.T) {
 	defer cancel()
 	tp := topic("watched", 1)
 	mustCreate(t, s, tp)
-	sub, err := s.SubscribeCommits(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	events := make(chan metadata.CommitEvent, 10)
-	resubscribed := make(chan struct{}, 10)
-	go sub.Run(ctx, func(e metadata.CommitEvent) { events <- e }, func() { resubscribed <- struct{}{} })
+	events, resubscribed := runSubscription(ctx, t, s)
 
 	admin := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer admin.Close()
