@@ -156,10 +156,11 @@ func (b *Budget) add(k Kind, n, ceiling int64) bool {
 	}
 	b.used += n
 	b.byKind[k] += n
-	used, kind := b.used, b.byKind[k]
+	// Set under the lock, so that two changes cannot leave the gauges
+	// showing the older count (a Set is an atomic store).
+	b.inUse.Set(float64(b.used))
+	b.inUseBy[k].Set(float64(b.byKind[k]))
 	b.mu.Unlock()
-	b.inUse.Set(float64(used))
-	b.inUseBy[k].Set(float64(kind))
 	return true
 }
 
