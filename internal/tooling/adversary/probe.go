@@ -37,8 +37,11 @@ func (s ProbeStats) String() string {
 func StartProbe(interval time.Duration, ops map[string]func(context.Context) error) *Probe {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Probe{cancel: cancel, stats: map[string]*ProbeStats{}}
-	for name, op := range ops {
+	// Every entry exists before any goroutine reads the map.
+	for name := range ops {
 		p.stats[name] = &ProbeStats{}
+	}
+	for name, op := range ops {
 		p.wg.Go(func() {
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
