@@ -4,6 +4,9 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestLongPollsCapped fills the node's long-poll slots with fetches
@@ -92,5 +95,65 @@ func TestWakeAll(t *testing.T) {
 	case <-ch:
 	default:
 		t.Error("a waiter added after wakeAll is not woken by wake")
+	}
+}
+
+// TestLongPollAfterSubscriptionLoss kills the node's commit subscription
+// (CLIENT KILL TYPE pubsub): the node counts the gap (and wakes every
+// long-poll), and a long-poll parked across the loss is then woken by the
+// next commit well before the 5 s re-check.
+func TestLongPollAfterSubscriptionLoss(t *testing.T) {
+	c := newCluster(t)
+	n := c.node(Config{FlushInterval: 5 * time.Millisecond}, nil)
+	ctx := t.Context()
+	if _, err := n.CreateTopic(ctx, TopicConfig{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		res FetchResult
+		err error
+		at  time.Time
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		res, err := n.Fetch(ctx, FetchRequest{Topic: "t", Partition: 0, Offset: 0, Wait: 20 * time.Second})
+		answers <- answer{res, err, time.Now()}
+	}()
+	waitFor(t, "the fetch to park", func() bool { return n.longPolls.Load() == 1 })
+
+	admin := redis.NewClient(&redis.Options{Addr: c.redis.Addr})
+	defer admin.Close()
+	if killed, err := admin.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Int(); err != nil || killed != 1 {
+		t.Fatalf("CLIENT KILL TYPE pubsub = %d, %v; want the node's subscription killed", killed, err)
+	}
+	waitFor(t, "the gap to be counted", func() bool { return testutil.ToFloat64(n.metrics.missedCommits) >= 1 })
+	waitFor(t, "the fetch to park again", func() bool { return n.longPolls.Load() == 1 })
+
+	produced := time.Now()
+	if _, err := n.Produce(ctx, "t", []ProduceRecord{{Value: []byte("v"), Partition: 0}}, ProduceOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-answers:
+		if a.err != nil || len(a.res.Records) != 1 {
+			t.Fatalf("fetch = %+v, %v; want the record", a.res, a.err)
+		}
+		if d := a.at.Sub(produced); d > 2*time.Second {
+			t.Errorf("fetch answered %v after the produce, want well before the %v re-check", d, recheckInterval)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the fetch was not answered")
+	}
+}
+
+// waitFor polls cond until it holds, failing after 20 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 20s for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, not synchronising
 	}
 }

@@ -32,6 +32,10 @@ type nodeMetrics struct {
 	// refused over Config.MaxLongPolls.
 	longPolls        prometheus.Gauge
 	longPollsRefused prometheus.Counter
+	// missedCommits counts the commit subscription's reports that
+	// announcements may have been missed (a reconnect, or a second of a
+	// stale subscription), each of which woke every long-poll.
+	missedCommits prometheus.Counter
 }
 
 func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *nodeMetrics {
@@ -73,6 +77,8 @@ func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *node
 			Help: "Fetches waiting at the high watermark for new records."}),
 		longPollsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_fetch_long_polls_shortened_total",
 			Help: "Fetches that found --max-long-polls fetches already waiting, and answered after at most a second without being woken by commits."}),
+		missedCommits: prometheus.NewCounter(prometheus.CounterOpts{Name: "mamba_commit_subscription_gaps_total",
+			Help: "Times the commit subscription reconnected, or heard nothing (not even its own beat) for another second, so that commit announcements may have been missed; each woke every long-poll."}),
 	}
 	m.recordsIn = metrics.Register(reg, m.recordsIn)
 	m.bytesIn = metrics.Register(reg, m.bytesIn)
@@ -94,6 +100,7 @@ func newNodeMetrics(reg prometheus.Registerer, cache, catchUp *batchCache) *node
 	m.fetchGone = metrics.Register(reg, m.fetchGone)
 	m.longPolls = metrics.Register(reg, m.longPolls)
 	m.longPollsRefused = metrics.Register(reg, m.longPollsRefused)
+	m.missedCommits = metrics.Register(reg, m.missedCommits)
 	// The cache gauges read this node's caches: a second node on the same
 	// registry keeps reporting the first node's (metrics.Register).
 	metrics.RegisterAll(reg, m.cacheBytes,

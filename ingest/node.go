@@ -150,7 +150,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer sub.Close()
 	wg.Go(func() {
-		_ = sub.Run(ctx, func(e metadata.CommitEvent) { n.waiters.wake(e.Topic, e.Partition) }, n.waiters.wakeAll)
+		_ = sub.Run(ctx, func(e metadata.CommitEvent) { n.waiters.wake(e.Topic, e.Partition) }, func() {
+			n.metrics.missedCommits.Inc()
+			n.waiters.wakeAll()
+		})
 	})
 
 	commitQueue := make(chan *pendingChunk, 64)
