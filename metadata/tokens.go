@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -223,15 +222,14 @@ func (s *Store) CreateTokenWithQuotas(ctx context.Context, name string, scopes [
 	if err := ValidateTokenQuotas(quotas); err != nil {
 		return "", TokenInfo{}, err
 	}
-	var idb [8]byte
-	var secb [32]byte
-	if _, err := rand.Read(idb[:]); err != nil {
+	raw, err := GenerateToken()
+	if err != nil {
 		return "", TokenInfo{}, fmt.Errorf("create token: %w", err)
 	}
-	if _, err := rand.Read(secb[:]); err != nil {
-		return "", TokenInfo{}, fmt.Errorf("create token: %w", err)
+	id, secret, err := ParseToken(raw)
+	if err != nil {
+		return "", TokenInfo{}, err
 	}
-	id, secret := hex.EncodeToString(idb[:]), hex.EncodeToString(secb[:])
 	info := TokenInfo{ID: id, Name: name, Scopes: parsed, Created: time.Now().UTC().Truncate(time.Millisecond)}
 	if len(quotas) > 0 {
 		info.Quotas = maps.Clone(quotas)
@@ -252,7 +250,7 @@ func (s *Store) CreateTokenWithQuotas(ctx context.Context, name string, scopes [
 	if err != nil {
 		return "", TokenInfo{}, unavailable("create token", err)
 	}
-	return TokenPrefix + id + "_" + secret, info, nil
+	return raw, info, nil
 }
 
 // VerifyToken returns what Redis keeps of raw's token, or ErrTokenInvalid
